@@ -1,0 +1,57 @@
+// The one per-request record every stage fills in; metrics and the trace are written from it at the
+// end.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "switchboard/accounting/usage.hpp"
+#include "switchboard/gateway/runtime.hpp"
+
+namespace switchboard::gateway {
+
+using Clock = std::chrono::steady_clock;
+
+struct Attempt {
+  std::string provider;
+  std::string model;
+  std::string key_id;
+  int status = 0;     // upstream HTTP status; 0 when none arrived
+  std::string error;  // empty on success
+  double ms = 0;
+};
+
+struct RequestContext {
+  RuntimePtr runtime;
+  Clock::time_point start = Clock::now();
+  std::chrono::system_clock::time_point wall_start = std::chrono::system_clock::now();
+
+  std::string request_id;
+  std::string trace_id;  // 32 hex
+  std::string span_id;   // 16 hex, this request's span
+  std::string parent_span_id;
+
+  std::string endpoint;  // e.g. "/v1/chat/completions"
+  const config::TenantConfig* tenant = nullptr;
+  std::string tenant_name = "anonymous";
+  std::string workflow = "default";
+  std::string user;
+
+  std::string requested_model;
+  std::string route;
+  std::string provider;
+  std::string model;  // the configured model name that served
+  std::vector<std::string> policies;
+  bool stream = false;
+
+  int status = 0;
+  std::string error;  // error code, empty on success
+  std::vector<Attempt> attempts;
+  accounting::Usage usage;
+  double cost_usd = 0;
+  double ttft_ms = -1;
+  double upstream_ms = 0;  // time waiting on upstreams (excluded from overhead)
+};
+
+}  // namespace switchboard::gateway

@@ -1,0 +1,45 @@
+// Process-wide services the request path uses: metrics families, the trace sink, server state,
+// workers.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "switchboard/observability/metrics.hpp"
+#include "switchboard/observability/trace_sink.hpp"
+#include "switchboard/server/listener.hpp"
+
+namespace switchboard::gateway {
+
+class Worker;
+
+// Created once at start-up; the request path holds references, never looks families up by name.
+struct GatewayMetrics {
+  observability::CounterFamily& requests;    // tenant, workflow, route, provider, model, status
+  observability::HistogramFamily& duration;  // route, provider, model
+  observability::HistogramFamily& ttft;      // provider, model
+  observability::HistogramFamily& overhead;  // (none)
+  observability::CounterFamily& tokens;      // tenant, workflow, provider, model, token_type
+  observability::CounterFamily& cost;        // tenant, workflow, provider, model
+  observability::CounterFamily& upstream_attempts;   // provider, model, status
+  observability::CounterFamily& config_reloads;      // result
+  observability::GaugeFamily& upstream_connections;  // provider, state
+
+  static std::unique_ptr<GatewayMetrics> create(observability::MetricsRegistry& registry);
+};
+
+struct Services {
+  std::shared_ptr<server::ServerState> server_state;
+  observability::MetricsRegistry* registry = nullptr;
+  GatewayMetrics* metrics = nullptr;
+  observability::TraceSink* traces = nullptr;
+  std::vector<Worker*> workers;
+  // Re-reads the config file; false with `errors` filled when it is invalid (nothing changes).
+  std::function<bool(std::vector<std::string>& errors)> reload;
+  // True once a config is loaded and the listener accepts.
+  std::function<bool()> ready;
+};
+
+}  // namespace switchboard::gateway

@@ -1,0 +1,46 @@
+// Writes trace records as JSON lines off the event loop: per-thread buffers, one writer thread.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdio>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+namespace switchboard::observability {
+
+class TraceSink {
+ public:
+  // "-" = stdout, "" = off, otherwise a file opened for appending. Throws if it cannot open.
+  explicit TraceSink(const std::string& file);
+  ~TraceSink();
+  TraceSink(const TraceSink&) = delete;
+  TraceSink& operator=(const TraceSink&) = delete;
+
+  bool enabled() const { return out_ != nullptr; }
+  // Appends one record (a JSON object, no newline) to the calling thread's buffer.
+  void write(std::string_view line);
+  // Hands the calling thread's buffer to the writer; event loops call it on a short timer.
+  void flush_thread();
+  // Lines dropped because the writer fell behind (bounded queue).
+  std::uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
+
+ private:
+  void hand_over(std::string& buffer);
+  void writer_loop();
+
+  std::FILE* out_ = nullptr;
+  bool owns_file_ = false;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::vector<std::string> queue_;
+  std::size_t queued_bytes_ = 0;
+  bool stopping_ = false;
+  std::atomic<std::uint64_t> dropped_{0};
+  std::thread writer_;
+};
+
+}  // namespace switchboard::observability

@@ -1,0 +1,202 @@
+// The gateway's endpoint table: model endpoints through the pipeline, plus health, metrics and
+// admin.
+#include <spdlog/spdlog.h>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <nlohmann/json.hpp>
+
+#include <map>
+
+#include "switchboard/api/handlers.hpp"
+#include "switchboard/gateway/pipeline.hpp"
+#include "switchboard/gateway/worker.hpp"
+
+namespace switchboard::api {
+
+namespace net = boost::asio;
+using gateway::RequestContext;
+using nlohmann::json;
+using protocol::ErrorCode;
+
+namespace {
+
+server::HttpHeaders json_headers() {
+  return {{"content-type", "application/json"}};
+}
+
+class GatewayHandler final : public server::RequestHandler {
+ public:
+  explicit GatewayHandler(gateway::Services& services) : services_(services) {}
+
+  net::awaitable<void> handle(server::HttpRequest& request, server::ResponseWriter& out) override {
+    auto path = request.path();
+    // Accept both "/v1/x" and "/x" so a base_url with or without /v1 works.
+    std::string_view api = path.starts_with("/v1/") ? path.substr(3) : path;
+
+    if (path == "/healthz") {
+      co_await simple(request, out, "GET", 200, R"({"status":"ok"})");
+      co_return;
+    }
+    if (path == "/readyz") {
+      co_await readyz(request, out);
+      co_return;
+    }
+    if (path == "/metrics") {
+      co_await metrics(request, out);
+      co_return;
+    }
+    if (api == "/chat/completions" || api == "/embeddings" || api == "/models") {
+      co_await model_endpoint(api, request, out);
+      co_return;
+    }
+    if (path == "/admin/reload") {
+      co_await admin_reload(request, out);
+      co_return;
+    }
+    co_await local_error(
+        out, protocol::make_error(ErrorCode::not_found, "no such endpoint: " + std::string(path)));
+  }
+
+ private:
+  net::awaitable<void> local_error(server::ResponseWriter& out, const protocol::ApiError& e,
+                                   server::HttpHeaders extra = {}) {
+    auto headers = json_headers();
+    for (auto& h : extra) headers.push_back(std::move(h));
+    co_await out.send(e.status, std::move(headers), protocol::openai_error_body(e));
+  }
+
+  net::awaitable<bool> method_is(server::HttpRequest& request, server::ResponseWriter& out,
+                                 std::string_view method) {
+    if (request.method == method) co_return true;
+    auto error =
+        protocol::make_error(ErrorCode::method_not_allowed,
+                             "use " + std::string(method) + " for " + std::string(request.path()));
+    server::HttpHeaders allow{{"allow", std::string(method)}};
+    co_await local_error(out, error, std::move(allow));
+    co_return false;
+  }
+
+  net::awaitable<void> simple(server::HttpRequest& request, server::ResponseWriter& out,
+                              std::string_view method, int status, std::string body) {
+    if (!co_await method_is(request, out, method)) co_return;
+    co_await out.send(status, json_headers(), std::move(body));
+  }
+
+  net::awaitable<void> readyz(server::HttpRequest& request, server::ResponseWriter& out) {
+    bool draining = services_.server_state->draining.load(std::memory_order_relaxed);
+    bool ready = services_.ready && services_.ready();
+    if (draining) {
+      co_await simple(request, out, "GET", 503, R"({"status":"draining"})");
+      co_return;
+    }
+    if (!ready) {
+      co_await simple(request, out, "GET", 503, R"({"status":"starting"})");
+      co_return;
+    }
+    co_await simple(request, out, "GET", 200, R"({"status":"ready"})");
+  }
+
+  net::awaitable<void> metrics(server::HttpRequest& request, server::ResponseWriter& out) {
+    if (!co_await method_is(request, out, "GET")) co_return;
+    // Pools belong to their worker threads: ask each on its own thread.
+    std::map<std::string, std::pair<std::int64_t, std::int64_t>> connections;
+    for (auto* w : services_.workers) {
+      auto stats = co_await net::co_spawn(
+          w->context(),
+          [w]() -> net::awaitable<std::vector<gateway::PoolStats>> { co_return w->pool_stats(); },
+          net::use_awaitable);
+      for (const auto& s : stats) {
+        connections[s.provider].first += s.active;
+        connections[s.provider].second += s.idle;
+      }
+    }
+    for (const auto& [provider, counts] : connections) {
+      std::array<std::string_view, 2> active{provider, "active"}, idle{provider, "idle"};
+      services_.metrics->upstream_connections.set(active, static_cast<double>(counts.first));
+      services_.metrics->upstream_connections.set(idle, static_cast<double>(counts.second));
+    }
+    server::HttpHeaders headers{{"content-type", "text/plain; version=0.0.4; charset=utf-8"}};
+    co_await out.send(200, std::move(headers), services_.registry->expose());
+  }
+
+  net::awaitable<void> model_endpoint(std::string_view api, server::HttpRequest& request,
+                                      server::ResponseWriter& out) {
+    auto* worker = gateway::Worker::current();
+    if (!worker || !worker->runtime()) {
+      co_await local_error(
+          out, protocol::make_error(ErrorCode::service_unavailable, "the gateway is starting"));
+      co_return;
+    }
+    bool is_get = api == "/models";
+    if (!co_await method_is(request, out, is_get ? "GET" : "POST")) co_return;
+    RequestContext ctx;
+    ctx.runtime = worker->runtime();
+    gateway::begin_request(ctx, request);
+    if (auto error = gateway::authenticate(ctx, request)) {
+      co_await gateway::reply_error(ctx, out, *error);
+    } else if (api == "/chat/completions") {
+      co_await gateway::serve_chat(services_, ctx, request, out);
+    } else if (api == "/embeddings") {
+      co_await gateway::serve_embeddings(services_, ctx, request, out);
+    } else {
+      co_await list_models(ctx, out);
+    }
+    gateway::finish_request(services_, ctx);
+  }
+
+  net::awaitable<void> list_models(RequestContext& ctx, server::ResponseWriter& out) {
+    const auto& cfg = ctx.runtime->config();
+    auto allowed = [&](const std::string& name) {
+      if (!ctx.tenant || !ctx.tenant->models) return true;
+      const auto& m = *ctx.tenant->models;
+      return std::find(m.begin(), m.end(), name) != m.end();
+    };
+    json data = json::array();
+    for (const auto& [name, m] : cfg.models) {
+      if (allowed(name))
+        data.push_back(
+            {{"id", name}, {"object", "model"}, {"created", 0}, {"owned_by", m.provider}});
+    }
+    for (const auto& [name, r] : cfg.routes) {
+      if (allowed(name))
+        data.push_back(
+            {{"id", name}, {"object", "model"}, {"created", 0}, {"owned_by", "switchboard"}});
+    }
+    ctx.status = 200;
+    auto headers = gateway::response_headers(ctx);
+    headers.push_back({"content-type", "application/json"});
+    json body = {{"object", "list"}, {"data", std::move(data)}};
+    co_await out.send(200, std::move(headers), body.dump());
+  }
+
+  net::awaitable<bool> admin_allowed(server::HttpRequest& request, server::ResponseWriter& out) {
+    auto* worker = gateway::Worker::current();
+    auto auth = request.header("authorization");
+    std::string_view key =
+        auth.starts_with("Bearer ") ? auth.substr(7) : request.header("x-api-key");
+    if (worker && worker->runtime() && worker->runtime()->is_admin_key(key)) co_return true;
+    co_await local_error(
+        out, protocol::make_error(ErrorCode::admin_key_required,
+                                  "this endpoint needs an admin key (auth.admin_keys)"));
+    co_return false;
+  }
+
+  net::awaitable<void> admin_reload(server::HttpRequest& request, server::ResponseWriter& out) {
+    if (!co_await method_is(request, out, "POST")) co_return;
+    if (!co_await admin_allowed(request, out)) co_return;
+    std::vector<std::string> errors;
+    bool ok = services_.reload && services_.reload(errors);
+    json body = {{"reloaded", ok}, {"errors", errors}};
+    co_await out.send(ok ? 200 : 400, json_headers(), body.dump());
+  }
+
+  gateway::Services& services_;
+};
+
+}  // namespace
+
+std::shared_ptr<server::RequestHandler> make_gateway_handler(gateway::Services& services) {
+  return std::make_shared<GatewayHandler>(services);
+}
+
+}  // namespace switchboard::api

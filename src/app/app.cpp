@@ -1,0 +1,267 @@
+// The daemon: config -> runtime -> workers + listener; SIGHUP reloads, SIGTERM/SIGINT drain then
+// exit.
+#include "switchboard/app/app.hpp"
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <mutex>
+#include <thread>
+
+#include "switchboard/api/handlers.hpp"
+#include "switchboard/config/loader.hpp"
+#include "switchboard/gateway/services.hpp"
+#include "switchboard/gateway/worker.hpp"
+#include "switchboard/observability/log.hpp"
+#include "switchboard/server/listener.hpp"
+
+namespace switchboard::app {
+
+namespace net = boost::asio;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+std::size_t thread_count(int configured) {
+  if (configured > 0) return static_cast<std::size_t>(configured);
+  auto n = std::thread::hardware_concurrency();
+  return n == 0 ? 1 : n;
+}
+
+class Gateway {
+ public:
+  explicit Gateway(std::string path) : path_(std::move(path)) {}
+
+  int run() {
+    auto loaded = config::load_config_file(path_);
+    if (!loaded.ok()) {
+      for (const auto& e : loaded.errors) spdlog::error("config error: {}", e.to_string());
+      return 1;
+    }
+    config_ = loaded.config;
+    observability::setup_logging(config_->observability.log);
+    std::string why;
+    auto runtime = gateway::Runtime::build(config_, why);
+    if (!runtime) {
+      spdlog::error("config error: {}: {}", path_, why);
+      return 1;
+    }
+
+    traces_ = std::make_unique<observability::TraceSink>(config_->observability.traces.file);
+    metrics_ = gateway::GatewayMetrics::create(registry_);
+    state_ = std::make_shared<server::ServerState>();
+
+    auto n = thread_count(config_->server.threads);
+    for (std::size_t i = 0; i < n; ++i) workers_.push_back(std::make_unique<gateway::Worker>(i, n));
+    for (auto& w : workers_) {
+      w->set_runtime(runtime);  // threads not started yet: safe to set directly
+      services_.workers.push_back(w.get());
+    }
+    services_.server_state = state_;
+    services_.registry = &registry_;
+    services_.metrics = metrics_.get();
+    services_.traces = traces_.get();
+    services_.reload = [this](std::vector<std::string>& errors) { return reload(errors); };
+    services_.ready = [this] { return ready_.load(); };
+
+    server::ListenerOptions options;
+    options.listen = config_->server.listen;
+    options.tls = config_->server.tls;
+    options.max_request_bytes = config_->server.max_request_bytes;
+    options.header_timeout = config_->server.header_timeout;
+    options.idle_timeout = config_->server.idle_timeout;
+    try {
+      listener_ = std::make_unique<server::Listener>(
+          control_.get_executor(),
+          [this] { return workers_[next_worker_++ % workers_.size()]->context().get_executor(); },
+          options, api::make_gateway_handler(services_), state_);
+    } catch (const std::exception& e) {
+      spdlog::error("cannot listen on {}: {}", options.listen, e.what());
+      return 1;
+    }
+
+    for (auto& w : workers_) start_trace_flush(*w);
+    std::vector<std::thread> threads;
+    for (auto& w : workers_) threads.emplace_back([&w] { w->run(); });
+
+    net::signal_set signals(control_, SIGTERM, SIGINT, SIGHUP);
+    wait_signal(signals);
+    listener_->start();
+    ready_ = true;
+    spdlog::info("listening on {} ({} threads, {}) version {}", listener_->bound_address(), n,
+                 options.tls.enabled() ? "https" : "http", SWITCHBOARD_VERSION);
+    control_.run();
+
+    for (auto& w : workers_) {
+      auto* worker = w.get();
+      net::post(worker->context(), [this, worker] {
+        traces_->flush_thread();
+        worker->context().stop();
+      });
+    }
+    for (auto& t : threads) t.join();
+    listener_.reset();
+    traces_.reset();
+    spdlog::info("stopped");
+    return 0;
+  }
+
+ private:
+  void wait_signal(net::signal_set& signals) {
+    signals.async_wait([this, &signals](boost::system::error_code ec, int signo) {
+      if (ec) return;
+      if (signo == SIGHUP) {
+        std::vector<std::string> errors;
+        reload(errors);
+        wait_signal(signals);
+        return;
+      }
+      drain();
+    });
+  }
+
+  void start_trace_flush(gateway::Worker& worker) {
+    auto timer = std::make_shared<net::steady_timer>(worker.context());
+    auto tick = std::make_shared<std::function<void()>>();
+    *tick = [this, timer, tick] {
+      timer->expires_after(std::chrono::milliseconds(100));
+      timer->async_wait([this, tick](boost::system::error_code ec) {
+        if (ec) return;
+        traces_->flush_thread();
+        (*tick)();
+      });
+    };
+    net::post(worker.context(), [tick] { (*tick)(); });
+  }
+
+  bool reload(std::vector<std::string>& errors) {
+    std::lock_guard lock(reload_mutex_);
+    std::array<std::string_view, 1> ok{"success"}, failed{"error"};
+    auto loaded = config::load_config_file(path_);
+    std::shared_ptr<const gateway::Runtime> runtime;
+    if (loaded.ok()) {
+      std::string why;
+      runtime = gateway::Runtime::build(loaded.config, why);
+      if (!runtime) errors.push_back(path_ + ": " + why);
+    } else {
+      for (const auto& e : loaded.errors) errors.push_back(e.to_string());
+    }
+    if (!runtime) {
+      for (const auto& e : errors) spdlog::error("reload rejected: {}", e);
+      metrics_->config_reloads.add(failed);
+      return false;
+    }
+    const auto& old_server = config_->server;
+    const auto& new_server = loaded.config->server;
+    if (old_server.listen != new_server.listen || old_server.threads != new_server.threads ||
+        old_server.tls.cert_file != new_server.tls.cert_file ||
+        old_server.tls.key_file != new_server.tls.key_file ||
+        config_->observability.traces.file != loaded.config->observability.traces.file) {
+      spdlog::warn(
+          "reload: changes to server.listen, server.threads, server.tls and "
+          "observability.traces.file take effect after a restart");
+    }
+    config_ = loaded.config;
+    observability::setup_logging(config_->observability.log);
+    for (auto& w : workers_) {
+      auto* worker = w.get();
+      net::post(worker->context(), [worker, runtime] { worker->set_runtime(runtime); });
+    }
+    metrics_->config_reloads.add(ok);
+    spdlog::info("config reloaded from {}", path_);
+    return true;
+  }
+
+  void drain() {
+    if (state_->draining.exchange(true)) return;
+    spdlog::info("draining: no new connections, waiting for {} in-flight requests (up to {} ms)",
+                 state_->in_flight.load(), config_->server.drain_timeout.count());
+    listener_->stop();
+    ready_ = false;
+    auto deadline = Clock::now() + config_->server.drain_timeout;
+    auto timer = std::make_shared<net::steady_timer>(control_);
+    auto poll = std::make_shared<std::function<void()>>();
+    *poll = [this, timer, poll, deadline] {
+      if (state_->in_flight.load() == 0 || Clock::now() >= deadline) {
+        if (state_->in_flight.load() != 0)
+          spdlog::warn("drain timeout: {} requests still in flight", state_->in_flight.load());
+        control_.stop();
+        return;
+      }
+      timer->expires_after(std::chrono::milliseconds(20));
+      timer->async_wait([poll](boost::system::error_code) { (*poll)(); });
+    };
+    (*poll)();
+  }
+
+  std::string path_;
+  config::ConfigPtr config_;
+  net::io_context control_{1};
+  observability::MetricsRegistry registry_;
+  std::unique_ptr<gateway::GatewayMetrics> metrics_;
+  std::unique_ptr<observability::TraceSink> traces_;
+  std::shared_ptr<server::ServerState> state_;
+  std::vector<std::unique_ptr<gateway::Worker>> workers_;
+  std::size_t next_worker_ = 0;
+  gateway::Services services_;
+  std::unique_ptr<server::Listener> listener_;
+  std::atomic<bool> ready_{false};
+  std::mutex reload_mutex_;
+};
+
+}  // namespace
+
+int run_gateway(const std::string& config_path) {
+  observability::setup_logging(config::LogConfig{});
+  try {
+    Gateway gateway(config_path);
+    return gateway.run();
+  } catch (const std::exception& e) {
+    spdlog::critical("fatal: {}", e.what());
+    return 1;
+  }
+}
+
+int run_mock_upstream(const std::string& address, int threads) {
+  observability::setup_logging(config::LogConfig{});
+  try {
+    auto n = thread_count(threads);
+    std::vector<std::unique_ptr<net::io_context>> contexts;
+    for (std::size_t i = 0; i < n; ++i) contexts.push_back(std::make_unique<net::io_context>(1));
+    net::io_context control{1};
+    auto state = std::make_shared<server::ServerState>();
+    server::ListenerOptions options;
+    options.listen = address;
+    options.max_request_bytes = 64ull * 1024 * 1024;
+    options.header_timeout = std::chrono::seconds(30);
+    options.idle_timeout = std::chrono::seconds(300);
+    std::size_t next = 0;
+    server::Listener listener(
+        control.get_executor(), [&] { return contexts[next++ % n]->get_executor(); }, options,
+        api::make_mock_upstream_handler(config::MockConfig{}, state), state);
+    std::vector<net::executor_work_guard<net::io_context::executor_type>> guards;
+    for (auto& c : contexts) guards.push_back(net::make_work_guard(*c));
+    std::vector<std::thread> pool;
+    for (auto& c : contexts) pool.emplace_back([&c] { c->run(); });
+    net::signal_set signals(control, SIGTERM, SIGINT);
+    signals.async_wait([&](boost::system::error_code, int) { control.stop(); });
+    listener.start();
+    spdlog::info("mock upstream listening on {}", listener.bound_address());
+    control.run();
+    for (auto& c : contexts) c->stop();
+    for (auto& t : pool) t.join();
+    return 0;
+  } catch (const std::exception& e) {
+    spdlog::critical("mock upstream failed: {}", e.what());
+    return 1;
+  }
+}
+
+}  // namespace switchboard::app

@@ -1,0 +1,148 @@
+// Builds the runtime view of a config snapshot: adapters, key ids, hashed tenant and admin keys.
+#include "switchboard/gateway/runtime.hpp"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include <cstring>
+
+namespace switchboard::gateway {
+
+Digest sha256(std::string_view data) {
+  Digest d{};
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), d.data(), &len, EVP_sha256(), nullptr);
+  return d;
+}
+
+namespace {
+
+constexpr char kHex[] = "0123456789abcdef";
+
+std::string hex(const unsigned char* p, std::size_t n) {
+  std::string out(n * 2, '0');
+  for (std::size_t i = 0; i < n; ++i) {
+    out[2 * i] = kHex[p[i] >> 4];
+    out[2 * i + 1] = kHex[p[i] & 15];
+  }
+  return out;
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// A configured key entry is either "sha256:<64 hex>" or the plain key.
+bool entry_digest(const std::string& entry, Digest& out) {
+  constexpr std::string_view kPrefix = "sha256:";
+  if (entry.rfind(kPrefix, 0) == 0) {
+    std::string_view h = std::string_view(entry).substr(kPrefix.size());
+    if (h.size() != 64) return false;
+    for (std::size_t i = 0; i < 32; ++i) {
+      int hi = hex_value(h[2 * i]), lo = hex_value(h[2 * i + 1]);
+      if (hi < 0 || lo < 0) return false;
+      out[i] = static_cast<unsigned char>(hi * 16 + lo);
+    }
+    return true;
+  }
+  out = sha256(entry);
+  return true;
+}
+
+std::string fingerprint(const config::ProviderConfig& p) {
+  return p.base_url + "|" + p.tls.ca_file + "|" + (p.tls.verify ? "v" : "n") + "|" +
+         std::to_string(p.max_connections) + "|" + std::to_string(p.timeouts.connect.count()) +
+         "|" + std::to_string(p.timeouts.first_byte.count()) + "|" +
+         std::to_string(p.timeouts.total.count());
+}
+
+}  // namespace
+
+std::string key_id(std::string_view key) {
+  auto d = sha256(key);
+  return hex(d.data(), 6);
+}
+
+int ProviderRuntime::next_key() const {
+  if (config->keys.empty()) return -1;
+  auto n = key_cursor->fetch_add(1, std::memory_order_relaxed);
+  return static_cast<int>(n % config->keys.size());
+}
+
+std::size_t Runtime::DigestHash::operator()(const Digest& d) const noexcept {
+  std::size_t h;
+  std::memcpy(&h, d.data(), sizeof h);
+  return h;
+}
+
+std::shared_ptr<const Runtime> Runtime::build(config::ConfigPtr config, std::string& error) {
+  auto rt = std::shared_ptr<Runtime>(new Runtime());
+  rt->config_ = config;
+  for (const auto& [name, p] : config->providers) {
+    ProviderRuntime pr;
+    pr.config = &p;
+    pr.adapter = providers::make_adapter(p.type);
+    if (!pr.adapter) {
+      error = "providers." + name + ": this build has no adapter for the provider's type yet";
+      return nullptr;
+    }
+    if (p.type != config::ProviderType::mock) {
+      std::string why;
+      if (!upstream::parse_base_url(p.base_url, pr.endpoint, why)) {
+        error = "providers." + name + ".base_url: " + why;
+        return nullptr;
+      }
+    }
+    pr.pool_fingerprint = fingerprint(p);
+    for (const auto& k : p.keys) pr.key_ids.push_back(key_id(k));
+    rt->providers_.emplace(name, std::move(pr));
+  }
+  for (const auto& [name, t] : config->tenants) {
+    for (const auto& k : t.keys) {
+      Digest d;
+      if (!entry_digest(k, d)) {
+        error = "tenants." + name + ".keys: malformed sha256 entry";
+        return nullptr;
+      }
+      rt->tenant_keys_.emplace(d, &t);
+    }
+  }
+  for (const auto& k : config->auth.admin_keys) {
+    Digest d;
+    if (!entry_digest(k, d)) {
+      error = "auth.admin_keys: malformed sha256 entry";
+      return nullptr;
+    }
+    rt->admin_keys_.push_back(d);
+  }
+  return rt;
+}
+
+const ProviderRuntime* Runtime::provider(const std::string& name) const {
+  auto it = providers_.find(name);
+  return it == providers_.end() ? nullptr : &it->second;
+}
+
+const config::TenantConfig* Runtime::tenant_for_key(std::string_view key) const {
+  if (key.empty()) return nullptr;
+  // Lookup by digest: timing reveals nothing about the stored keys, and the final
+  // comparison is constant-time anyway.
+  auto d = sha256(key);
+  auto it = tenant_keys_.find(d);
+  if (it == tenant_keys_.end()) return nullptr;
+  if (CRYPTO_memcmp(it->first.data(), d.data(), d.size()) != 0) return nullptr;
+  return it->second;
+}
+
+bool Runtime::is_admin_key(std::string_view key) const {
+  if (key.empty()) return false;
+  auto d = sha256(key);
+  bool match = false;
+  for (const auto& a : admin_keys_) match |= CRYPTO_memcmp(a.data(), d.data(), d.size()) == 0;
+  return match;
+}
+
+}  // namespace switchboard::gateway
