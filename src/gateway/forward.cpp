@@ -1,8 +1,9 @@
-// One attempt upstream and the relay back: whole bodies pass through as bytes, streams event by
-// event.
+// One attempt upstream and the relay back: OpenAI bodies pass through as bytes, other providers are
+// translated; streams are relayed event by event as they arrive.
 #include "switchboard/gateway/forward.hpp"
 
 #include <charconv>
+#include <random>
 
 #include "switchboard/gateway/pipeline.hpp"
 #include "switchboard/gateway/worker.hpp"
@@ -32,50 +33,24 @@ std::string format_cost(double usd) {
   return std::string(buf, end);
 }
 
-// The provider's own error message, when the body is OpenAI-shaped.
-std::string upstream_message(std::string_view body) {
-  auto j = json::parse(body, nullptr, false);
-  if (j.is_object()) {
-    auto e = j.find("error");
-    if (e != j.end()) {
-      if (e->is_object() && e->contains("message") && (*e)["message"].is_string())
-        return (*e)["message"].get<std::string>();
-      if (e->is_string()) return e->get<std::string>();
-    }
-    if (auto m = j.find("message"); m != j.end() && m->is_string()) return m->get<std::string>();
-  }
-  return std::string(body.substr(0, 200));
+std::string completion_id() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  static constexpr char kAlphabet[] = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+  std::string id = "chatcmpl-";
+  auto bits = rng();
+  for (int i = 0; i < 10; ++i, bits /= 62) id += kAlphabet[bits % 62];
+  return id;
 }
 
 protocol::ApiError call_failure(const std::string& provider, CallError e) {
   if (e == CallError::timeout) {
     return make_error(ErrorCode::upstream_timeout, "provider '" + provider + "' timed out");
   }
-  return make_error(ErrorCode::upstream_error, "provider '" + provider + "' failed: " +
-                                                   std::string(upstream::call_error_name(e)));
+  return make_error(ErrorCode::upstream_error,
+                    "provider '" + provider + "' failed: " + std::string(upstream::call_error_name(e)));
 }
 
-// Maps a non-200 upstream answer to what the client gets. Client errors pass through
-// (they are about the request); auth failures are the gateway's credentials, not the
-// client's, so they become 502 like every other upstream failure.
-protocol::ApiError upstream_status_error(const std::string& provider, int status,
-                                         std::string_view body) {
-  auto message = upstream_message(body);
-  if (status == 400 || status == 404 || status == 409 || status == 413 || status == 422) {
-    auto e = make_error(ErrorCode::invalid_request, message);
-    e.status = status;
-    return e;
-  }
-  return make_error(ErrorCode::upstream_error, "provider '" + provider + "' answered " +
-                                                   std::to_string(status) + ": " + message);
-}
-
-bool is_passthrough_client_error(int status) {
-  return status == 400 || status == 404 || status == 409 || status == 413 || status == 422;
-}
-
-net::awaitable<CallError> read_all(upstream::UpstreamCall& call, std::string& body,
-                                   std::size_t limit) {
+net::awaitable<CallError> read_all(upstream::UpstreamCall& call, std::string& body, std::size_t limit) {
   while (!call.done()) {
     auto e = co_await call.read(body);
     if (e != CallError::none) co_return e;
@@ -84,7 +59,7 @@ net::awaitable<CallError> read_all(upstream::UpstreamCall& call, std::string& bo
   co_return CallError::none;
 }
 
-// Does this SSE data carry visible output (content or a tool call)?
+// Does this chunk carry visible output (content or a tool call)?
 bool carries_output(std::string_view data) {
   auto c = data.find("\"content\":\"");
   if (c != std::string_view::npos && c + 11 < data.size() && data[c + 11] != '"') return true;
@@ -99,15 +74,30 @@ bool usage_only_chunk(std::string_view data) {
 }
 
 std::size_t content_chars(std::string_view data) {
-  auto c = data.find("\"content\":\"");
-  if (c == std::string_view::npos) return 0;
-  auto end = data.find('"', c + 11);
-  return end == std::string_view::npos ? 0 : end - (c + 11);
+  std::size_t total = 0;
+  for (auto c = data.find("\"content\":\""); c != std::string_view::npos;
+       c = data.find("\"content\":\"", c + 11)) {
+    auto end = data.find('"', c + 11);
+    if (end == std::string_view::npos) break;
+    total += end - (c + 11);
+  }
+  return total;
 }
 
+// Everything one attempt needs, fixed before the call.
+struct AttemptPlan {
+  const Resolved& target;
+  const ForwardOptions& options;
+  providers::ResponseContext response;
+};
+
+// The stream relay. The head goes out before the first upstream byte is read, so from
+// here on the attempt owns the response: failures are reported in-band.
 net::awaitable<void> relay_stream(RequestContext& ctx, upstream::UpstreamCall& call,
-                                  const ForwardOptions& options, Attempt& attempt,
+                                  const AttemptPlan& plan, Attempt& attempt,
                                   server::ResponseWriter& out) {
+  const auto& adapter = *plan.target.provider->adapter;
+  auto translator = adapter.openai_wire() ? nullptr : adapter.chat_stream(plan.response);
   auto headers = response_headers(ctx);
   headers.push_back({"content-type", "text/event-stream"});
   headers.push_back({"cache-control", "no-cache"});
@@ -122,42 +112,59 @@ net::awaitable<void> relay_stream(RequestContext& ctx, upstream::UpstreamCall& c
 
   protocol::SseReader reader;
   protocol::SseEvent event;
+  std::vector<std::string> chunks;
   std::string in, batch;
   in.reserve(16384);
   batch.reserve(16384);
   bool saw_done = false;
   std::size_t streamed_chars = 0;
   CallError failure = CallError::none;
+  std::optional<protocol::ApiError> stream_error;
+  auto note_output = [&](std::string_view data) {
+    if (ctx.ttft_ms < 0 && carries_output(data)) ctx.ttft_ms = ms_since(ctx.start);
+    streamed_chars += content_chars(data);
+  };
   while (!call.done()) {
     in.clear();
     failure = co_await call.read(in);
     if (failure != CallError::none) break;
-    reader.feed(in);
     batch.clear();
-    while (reader.next(event)) {
-      std::string_view data = event.data;
-      if (data == "[DONE]") {
+    if (translator) {
+      chunks.clear();
+      stream_error = translator->feed(in, chunks);
+      for (const auto& c : chunks) {
+        note_output(c);
+        protocol::append_sse_data(batch, c);
+      }
+      if (translator->done() && !saw_done) {
         saw_done = true;
-        batch += event.raw;
-        continue;
+        batch += protocol::kSseDone;
       }
-      if (data.find("\"usage\"") != std::string_view::npos) {
-        if (auto usage = accounting::find_openai_usage(data)) {
-          ctx.usage = *usage;
-          if (!options.client_wants_usage && usage_only_chunk(data)) continue;
+    } else {
+      reader.feed(in);
+      while (reader.next(event)) {
+        std::string_view data = event.data;
+        if (data == "[DONE]") {
+          saw_done = true;
+          batch += event.raw;
+          continue;
         }
+        if (data.find("\"usage\"") != std::string_view::npos) {
+          if (auto usage = accounting::find_openai_usage(data)) {
+            ctx.usage = *usage;
+            if (!plan.options.client_wants_usage && usage_only_chunk(data)) continue;
+          }
+        }
+        note_output(data);
+        batch += event.raw;  // forwarded as the provider framed it
       }
-      if (ctx.ttft_ms < 0 && carries_output(data)) ctx.ttft_ms = ms_since(ctx.start);
-      streamed_chars += content_chars(data);
-      batch += event.raw;
-    }
-    if (reader.overflowed()) {
-      failure = CallError::protocol;
-      break;
+      if (reader.overflowed()) failure = CallError::protocol;
     }
     if (!batch.empty() && !co_await out.write(batch)) break;
+    if (stream_error || failure != CallError::none) break;
   }
   out.on_client_gone(nullptr);
+  if (translator) ctx.usage = translator->usage();
   ctx.upstream_ms += call.upstream_ms();
   attempt.ms = ms_since(ctx.start);
 
@@ -165,12 +172,13 @@ net::awaitable<void> relay_stream(RequestContext& ctx, upstream::UpstreamCall& c
     call.cancel();
     ctx.status = 499;
     ctx.error = "client_disconnected";
-  } else if (failure != CallError::none || !saw_done) {
+  } else if (stream_error || failure != CallError::none || !saw_done) {
     // The head is out: tell the client in-band, as OpenAI does, then end the stream.
-    auto error = make_error(ErrorCode::upstream_error,
-                            "the provider's stream ended early: " +
-                                std::string(upstream::call_error_name(
-                                    failure == CallError::none ? CallError::reset : failure)));
+    auto error = stream_error ? *stream_error
+                              : make_error(ErrorCode::upstream_error,
+                                           "the provider's stream ended early: " +
+                                               std::string(upstream::call_error_name(
+                                                   failure == CallError::none ? CallError::reset : failure)));
     std::string tail;
     protocol::append_sse_data(tail, protocol::openai_error_body(error));
     co_await out.write(tail);
@@ -187,12 +195,13 @@ net::awaitable<void> relay_stream(RequestContext& ctx, upstream::UpstreamCall& c
 
 }  // namespace
 
-net::awaitable<void> forward(Services& services, RequestContext& ctx, const json& body,
-                             const Resolved& target, const ForwardOptions& options,
-                             server::ResponseWriter& out) {
+net::awaitable<AttemptResult> attempt_once(Services& services, RequestContext& ctx, const json& body,
+                                           const Resolved& target, const ForwardOptions& options,
+                                           server::ResponseWriter& out) {
   auto* worker = Worker::current();
   const auto& provider_name = target.model->provider;
   const auto& pconf = *target.provider->config;
+  const auto& adapter = *target.provider->adapter;
   ctx.provider = provider_name;
   ctx.model = target.model->name;
 
@@ -200,19 +209,23 @@ net::awaitable<void> forward(Services& services, RequestContext& ctx, const json
   attempt.provider = provider_name;
   attempt.model = target.model->name;
   int key_index = target.provider->next_key();
-  providers::ProviderTarget ptarget{&pconf, target.provider->endpoint.base_path, {}};
+  providers::ProviderTarget ptarget;
+  ptarget.provider = &pconf;
+  ptarget.base_path = target.provider->endpoint.base_path;
+  ptarget.host = target.provider->endpoint.host;
+  ptarget.model_id = target.model->model;
   if (key_index >= 0) {
     ptarget.key = pconf.keys[static_cast<std::size_t>(key_index)];
     attempt.key_id = target.provider->key_ids[static_cast<std::size_t>(key_index)];
   }
 
+  AttemptResult result;
   upstream::UpstreamRequest request;
-  auto build_error = options.kind == CallKind::chat
-                         ? target.provider->adapter->build_chat(body, ctx.stream, ptarget, request)
-                         : target.provider->adapter->build_embeddings(body, ptarget, request);
-  if (build_error) {
-    co_await reply_error(ctx, out, *build_error);
-    co_return;
+  auto build_error = options.kind == CallKind::chat ? adapter.build_chat(body, ctx.stream, ptarget, request)
+                                                    : adapter.build_embeddings(body, ptarget, request);
+  if (build_error) {  // the request cannot be expressed for this provider: not retryable
+    result.error = std::move(*build_error);
+    co_return result;
   }
   request.headers.push_back({"traceparent", "00-" + ctx.trace_id + "-" + ctx.span_id + "-01"});
   request.headers.push_back({"x-request-id", ctx.request_id});
@@ -226,12 +239,13 @@ net::awaitable<void> forward(Services& services, RequestContext& ctx, const json
     attempt.ms = ms_since(begin);
     ctx.attempts.push_back(std::move(attempt));
     ctx.upstream_ms += call->upstream_ms();
-    co_await reply_error(ctx, out, call_failure(provider_name, started));
-    co_return;
+    result.error = call_failure(provider_name, started);
+    result.retryable = started != CallError::cancelled;
+    co_return result;
   }
 
   int status = call->status();
-  if (status != 200) {
+  if (status < 200 || status > 299) {
     std::string error_body;
     auto read = co_await read_all(*call, error_body, kMaxErrorBody);
     attempt.error = "http_" + std::to_string(status);
@@ -239,47 +253,97 @@ net::awaitable<void> forward(Services& services, RequestContext& ctx, const json
     ctx.attempts.push_back(std::move(attempt));
     ctx.upstream_ms += call->upstream_ms();
     if (read != CallError::none && error_body.empty()) {
-      co_await reply_error(ctx, out, call_failure(provider_name, read));
-    } else if (is_passthrough_client_error(status) && target.provider->adapter->openai_wire() &&
-               json::accept(error_body)) {
-      // An OpenAI-shaped client error: the client sees exactly what the provider said.
-      ctx.status = status;
-      ctx.error = "upstream_" + std::to_string(status);
-      auto headers = response_headers(ctx);
-      headers.push_back({"content-type", "application/json"});
-      co_await out.send(status, std::move(headers), std::move(error_body));
-    } else {
-      co_await reply_error(ctx, out, upstream_status_error(provider_name, status, error_body));
+      result.error = call_failure(provider_name, read);
+      result.retryable = true;
+      co_return result;
     }
-    co_return;
+    result.error = adapter.translate_error(status, error_body, result.retryable);
+    result.upstream_status = status;
+    if (result.error.code == ErrorCode::upstream_error) {
+      result.error.message = "provider '" + provider_name + "' " + result.error.message;
+    }
+    // An OpenAI-shaped client error reaches the client exactly as the provider said it.
+    if (adapter.openai_wire() && options.client == ClientFormat::openai && !result.retryable &&
+        status >= 400 && status < 500 && status != 401 && status != 403 && json::accept(error_body)) {
+      result.passthrough_body = std::move(error_body);
+    }
+    co_return result;
   }
 
+  AttemptPlan plan{target, options, options.response};
+  if (plan.response.id.empty()) plan.response.id = completion_id();
+  if (plan.response.model.empty()) plan.response.model = target.model->model;
+  if (plan.response.created == 0) {
+    plan.response.created = std::chrono::duration_cast<std::chrono::seconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count();
+  }
+  plan.response.include_usage = options.client_wants_usage;
+
+  result.responded = true;
   if (ctx.stream) {
     ctx.attempts.push_back(attempt);
-    co_await relay_stream(ctx, *call, options, ctx.attempts.back(), out);
-  } else {
-    std::string response_body;
-    auto read = co_await read_all(*call, response_body, kMaxUpstreamBody);
-    attempt.ms = ms_since(begin);
-    ctx.upstream_ms += call->upstream_ms();
-    if (read != CallError::none) {
-      attempt.error = std::string(upstream::call_error_name(read));
-      ctx.attempts.push_back(std::move(attempt));
-      co_await reply_error(ctx, out, call_failure(provider_name, read));
-      co_return;
-    }
-    ctx.attempts.push_back(std::move(attempt));
-    ctx.ttft_ms = ms_since(ctx.start);
-    if (auto usage = accounting::find_openai_usage(response_body)) ctx.usage = *usage;
+    co_await relay_stream(ctx, *call, plan, ctx.attempts.back(), out);
     ctx.cost_usd = accounting::cost_usd(ctx.usage, target.model->price);
-    ctx.status = 200;
+    co_return result;
+  }
+
+  std::string response_body;
+  auto read = co_await read_all(*call, response_body, kMaxUpstreamBody);
+  attempt.ms = ms_since(begin);
+  ctx.upstream_ms += call->upstream_ms();
+  if (read != CallError::none) {
+    attempt.error = std::string(upstream::call_error_name(read));
+    ctx.attempts.push_back(std::move(attempt));
+    result.responded = false;
+    result.retryable = true;
+    result.error = call_failure(provider_name, read);
+    co_return result;
+  }
+  if (!adapter.openai_wire()) {
+    json translated;
+    accounting::Usage usage;
+    auto error = options.kind == CallKind::chat
+                     ? adapter.translate_chat(response_body, plan.response, translated, usage)
+                     : adapter.translate_embeddings(response_body, plan.response, translated, usage);
+    if (error) {
+      attempt.error = "translation_failed";
+      ctx.attempts.push_back(std::move(attempt));
+      result.responded = false;
+      result.error = std::move(*error);
+      co_return result;
+    }
+    response_body = translated.dump(-1, ' ', false, json::error_handler_t::replace);
+    ctx.usage = usage;
+  } else if (auto usage = accounting::find_openai_usage(response_body)) {
+    ctx.usage = *usage;
+  }
+  ctx.attempts.push_back(std::move(attempt));
+  ctx.ttft_ms = ms_since(ctx.start);
+  ctx.cost_usd = accounting::cost_usd(ctx.usage, target.model->price);
+  ctx.status = 200;
+  auto headers = response_headers(ctx);
+  headers.push_back({"content-type", "application/json"});
+  headers.push_back({"x-switchboard-cost-usd", format_cost(ctx.cost_usd)});
+  co_await out.send(200, std::move(headers), std::move(response_body));
+  (void)services;
+  co_return result;
+}
+
+net::awaitable<void> forward(Services& services, RequestContext& ctx, const json& body,
+                             const Resolved& target, const ForwardOptions& options,
+                             server::ResponseWriter& out) {
+  auto result = co_await attempt_once(services, ctx, body, target, options, out);
+  if (result.responded) co_return;
+  if (result.passthrough_body) {
+    ctx.status = result.error.status;
+    ctx.error = "upstream_" + std::to_string(result.error.status);
     auto headers = response_headers(ctx);
     headers.push_back({"content-type", "application/json"});
-    headers.push_back({"x-switchboard-cost-usd", format_cost(ctx.cost_usd)});
-    co_await out.send(200, std::move(headers), std::move(response_body));
+    co_await out.send(result.error.status, std::move(headers), std::move(*result.passthrough_body));
+    co_return;
   }
-  if (ctx.stream) ctx.cost_usd = accounting::cost_usd(ctx.usage, target.model->price);
-  (void)services;
+  co_await reply_error(ctx, out, result.error);
 }
 
 }  // namespace switchboard::gateway

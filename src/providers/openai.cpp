@@ -43,6 +43,33 @@ class OpenAiAdapter final : public ProviderAdapter {
 
 }  // namespace
 
+protocol::ApiError ProviderAdapter::translate_error(int status, std::string_view body,
+                                                    bool& retryable) const {
+  // OpenAI's shape {"error":{"message",...}}; most providers are close enough to read it.
+  std::string message;
+  auto j = nlohmann::json::parse(body, nullptr, false);
+  if (j.is_object()) {
+    if (auto e = j.find("error"); e != j.end()) {
+      if (e->is_object() && e->contains("message") && (*e)["message"].is_string()) {
+        message = (*e)["message"].get<std::string>();
+      } else if (e->is_string()) {
+        message = e->get<std::string>();
+      }
+    } else if (auto m = j.find("message"); m != j.end() && m->is_string()) {
+      message = m->get<std::string>();
+    }
+  }
+  if (message.empty()) message = std::string(body.substr(0, 300));
+  retryable = status == 408 || status == 429 || status >= 500;
+  if (status == 400 || status == 404 || status == 409 || status == 413 || status == 422) {
+    auto e = protocol::make_error(protocol::ErrorCode::invalid_request, message);
+    e.status = status;
+    return e;
+  }
+  return protocol::make_error(protocol::ErrorCode::upstream_error,
+                              "answered " + std::to_string(status) + ": " + message);
+}
+
 std::unique_ptr<ProviderAdapter> make_adapter(config::ProviderType type) {
   switch (type) {
     case config::ProviderType::openai:

@@ -100,6 +100,10 @@ class SessionWriter final : public ResponseWriter {
   bool client_gone() const override { return gone_; }
 
   void on_client_gone(std::function<void()> callback) override {
+    if (!callback) {  // the producer is done: stop watching
+      stop_watch();
+      return;
+    }
     if (gone_) {
       callback();
       return;

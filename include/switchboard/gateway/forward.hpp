@@ -2,6 +2,7 @@
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
+#include <optional>
 #include <string>
 #include <variant>
 
@@ -10,6 +11,7 @@
 #include "switchboard/gateway/context.hpp"
 #include "switchboard/gateway/services.hpp"
 #include "switchboard/protocol/errors.hpp"
+#include "switchboard/providers/adapter.hpp"
 #include "switchboard/server/http.hpp"
 
 namespace switchboard::gateway {
@@ -26,11 +28,29 @@ std::variant<Resolved, protocol::ApiError> resolve_model(RequestContext& ctx,
                                                          config::ModelKind kind);
 
 enum class CallKind { chat, embeddings };
+enum class ClientFormat { openai, anthropic };
 
 struct ForwardOptions {
   CallKind kind = CallKind::chat;
+  ClientFormat client = ClientFormat::openai;
   bool client_wants_usage = false;  // stream_options.include_usage as the client sent it
+  providers::ResponseContext response;  // id/model/created to report; filled per attempt when empty
 };
+
+// What one attempt did. Either it answered the client (`responded`), or nothing reached
+// the client and `error` says why, with `retryable` telling the caller it may try again.
+struct AttemptResult {
+  bool responded = false;
+  bool retryable = false;
+  int upstream_status = 0;
+  protocol::ApiError error;
+  std::optional<std::string> passthrough_body;  // an OpenAI-shaped client error to return as is
+};
+
+boost::asio::awaitable<AttemptResult> attempt_once(Services& services, RequestContext& ctx,
+                                                   const nlohmann::json& body, const Resolved& target,
+                                                   const ForwardOptions& options,
+                                                   server::ResponseWriter& out);
 
 boost::asio::awaitable<void> forward(Services& services, RequestContext& ctx,
                                      const nlohmann::json& body, const Resolved& target,

@@ -1,12 +1,16 @@
 // A provider adapter: a pure translator between OpenAI's wire format and one provider's.
+// No sockets, no timers, no globals: request out, response in, stream bytes in -> chunks out.
 #pragma once
 
 #include <memory>
 #include <optional>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "switchboard/accounting/usage.hpp"
 #include "switchboard/config/config.hpp"
 #include "switchboard/protocol/errors.hpp"
 #include "switchboard/upstream/call.hpp"
@@ -16,7 +20,33 @@ namespace switchboard::providers {
 struct ProviderTarget {
   const config::ProviderConfig* provider = nullptr;
   std::string base_path;  // from base_url, without trailing slash
+  std::string host;       // from base_url (SigV4 signs it)
   std::string_view key;   // the rotation pool's pick; empty when the provider has none
+  std::string model_id;   // the provider's own model id (Azure: the deployment)
+  std::int64_t now_unix = 0;  // wall clock for request signing (SigV4); 0 = read the clock
+};
+
+// What the translated response should say about itself.
+struct ResponseContext {
+  std::string id;       // "chatcmpl-..." to use when the provider gives none
+  std::string model;    // the model name to report
+  std::int64_t created = 0;
+  bool include_usage = false;  // streaming: emit the final usage chunk
+};
+
+// Turns a provider's streamed body into OpenAI chat.completion.chunk objects.
+class StreamTranslator {
+ public:
+  virtual ~StreamTranslator() = default;
+  // Feeds raw body bytes in arbitrary pieces; appends each complete OpenAI chunk
+  // (a JSON object text, no "data: " framing) to `chunks`. An error event from the
+  // provider, or a malformed frame, returns an ApiError (the stream ends there).
+  virtual std::optional<protocol::ApiError> feed(std::string_view bytes,
+                                                 std::vector<std::string>& chunks) = 0;
+  // True once the provider's terminal event arrived.
+  virtual bool done() const = 0;
+  // Usage as far as the provider reported it (known=false if it never did).
+  virtual const accounting::Usage& usage() const = 0;
 };
 
 class ProviderAdapter {
@@ -24,17 +54,39 @@ class ProviderAdapter {
   virtual ~ProviderAdapter() = default;
 
   // True when the upstream speaks OpenAI's format, so bodies and SSE events pass
-  // through as bytes and only `usage` is read.
+  // through as bytes and only `usage` is read. The translate_* calls below are then unused.
   virtual bool openai_wire() const = 0;
 
-  // `request` is the client's OpenAI body with "model" already the provider's id.
-  // A field the provider cannot honour is a 400 ApiError, never silently dropped.
+  // `request` is the client's OpenAI body. A field the provider cannot honour is a
+  // 400 ApiError that says so, never silently dropped.
   virtual std::optional<protocol::ApiError> build_chat(const nlohmann::json& request, bool stream,
                                                        const ProviderTarget& target,
                                                        upstream::UpstreamRequest& out) const = 0;
-  virtual std::optional<protocol::ApiError> build_embeddings(
-      const nlohmann::json& request, const ProviderTarget& target,
-      upstream::UpstreamRequest& out) const = 0;
+  virtual std::optional<protocol::ApiError> build_embeddings(const nlohmann::json& request,
+                                                             const ProviderTarget& target,
+                                                             upstream::UpstreamRequest& out) const = 0;
+
+  // A 200 body -> an OpenAI chat.completion object and its usage.
+  virtual std::optional<protocol::ApiError> translate_chat(std::string_view body,
+                                                           const ResponseContext& context,
+                                                           nlohmann::json& out,
+                                                           accounting::Usage& usage) const {
+    return protocol::make_error(protocol::ErrorCode::internal_error, "not a translating adapter");
+  }
+  // A 200 body -> an OpenAI embeddings list object and its usage.
+  virtual std::optional<protocol::ApiError> translate_embeddings(std::string_view body,
+                                                                 const ResponseContext& context,
+                                                                 nlohmann::json& out,
+                                                                 accounting::Usage& usage) const {
+    return protocol::make_error(protocol::ErrorCode::internal_error, "not a translating adapter");
+  }
+  virtual std::unique_ptr<StreamTranslator> chat_stream(const ResponseContext& context) const {
+    return nullptr;
+  }
+
+  // A non-2xx answer -> the error the client sees, keeping the provider's message.
+  // `retryable` is set for 429, 5xx, 529 and the provider's "overloaded" shapes.
+  virtual protocol::ApiError translate_error(int status, std::string_view body, bool& retryable) const;
 };
 
 // The adapter for a provider type; null when this build has none for it.
