@@ -10,6 +10,7 @@
 #include "switchboard/api/handlers.hpp"
 #include "switchboard/gateway/pipeline.hpp"
 #include "switchboard/gateway/worker.hpp"
+#include "switchboard/routing/router.hpp"
 
 namespace switchboard::api {
 
@@ -47,6 +48,14 @@ class GatewayHandler final : public server::RequestHandler {
     }
     if (api == "/chat/completions" || api == "/embeddings" || api == "/models") {
       co_await model_endpoint(api, request, out);
+      co_return;
+    }
+    if (path == "/admin/route/explain") {
+      co_await admin_explain(request, out);
+      co_return;
+    }
+    if (path == "/admin/providers") {
+      co_await admin_providers(request, out);
       co_return;
     }
     if (path == "/admin/reload") {
@@ -115,6 +124,14 @@ class GatewayHandler final : public server::RequestHandler {
       services_.metrics->upstream_connections.set(active, static_cast<double>(counts.first));
       services_.metrics->upstream_connections.set(idle, static_cast<double>(counts.second));
     }
+    if (auto* w = gateway::Worker::current(); w && w->runtime()) {
+      auto now = routing::steady_now_ms();
+      for (const auto& [name, m] : w->runtime()->config().models) {
+        auto* h = w->runtime()->health(name);
+        std::array<std::string_view, 2> labels{m.provider, name};
+        services_.metrics->circuit_open.set(labels, h && h->is_open(now) ? 1 : 0);
+      }
+    }
     server::HttpHeaders headers{{"content-type", "text/plain; version=0.0.4; charset=utf-8"}};
     co_await out.send(200, std::move(headers), services_.registry->expose());
   }
@@ -179,6 +196,89 @@ class GatewayHandler final : public server::RequestHandler {
         out, protocol::make_error(ErrorCode::admin_key_required,
                                   "this endpoint needs an admin key (auth.admin_keys)"));
     co_return false;
+  }
+
+  // Takes a chat (or embeddings) request and returns the routing decision without calling anyone.
+  // `x-switchboard-tenant` and `x-switchboard-workflow` say whose request to simulate.
+  net::awaitable<void> admin_explain(server::HttpRequest& request, server::ResponseWriter& out) {
+    if (!co_await method_is(request, out, "POST")) co_return;
+    if (!co_await admin_allowed(request, out)) co_return;
+    const auto& runtime = *gateway::Worker::current()->runtime();
+    auto body = json::parse(request.body, nullptr, false);
+    if (!body.is_object() || !body.contains("model") || !body["model"].is_string()) {
+      co_await local_error(out,
+                           protocol::make_error(ErrorCode::invalid_request,
+                                                "send a chat request body with a string 'model'"));
+      co_return;
+    }
+    routing::RequestTraits traits;
+    traits.headers = &request.headers;
+    traits.requested = body["model"].get<std::string>();
+    if (auto tenant = request.header("x-switchboard-tenant"); !tenant.empty()) {
+      auto it = runtime.config().tenants.find(std::string(tenant));
+      if (it == runtime.config().tenants.end()) {
+        co_await local_error(out,
+                             protocol::make_error(ErrorCode::invalid_request,
+                                                  "unknown tenant '" + std::string(tenant) + "'"));
+        co_return;
+      }
+      traits.tenant = &it->second;
+      traits.tenant_name = it->first;
+      traits.workflow = it->second.default_workflow;
+    }
+    if (auto w = request.header("x-switchboard-workflow"); !w.empty())
+      traits.workflow = std::string(w);
+    traits.kind =
+        body.contains("messages") ? config::ModelKind::chat : config::ModelKind::embedding;
+    traits.prompt_tokens = routing::estimate_prompt_tokens(body);
+    for (const char* key : {"max_completion_tokens", "max_tokens"}) {
+      if (body.contains(key) && body[key].is_number_integer()) traits.max_output_tokens = body[key];
+    }
+    auto decided = routing::decide(runtime, traits, routing::steady_now_ms());
+    if (auto* e = std::get_if<protocol::ApiError>(&decided)) {
+      json answer = {{"routable", false},
+                     {"status", e->status},
+                     {"error", json::parse(protocol::openai_error_body(*e))["error"]}};
+      co_await out.send(200, json_headers(), answer.dump());
+      co_return;
+    }
+    auto answer = routing::explain(std::get<routing::Decision>(decided));
+    answer["routable"] = true;
+    co_await out.send(200, json_headers(), answer.dump());
+  }
+
+  net::awaitable<void> admin_providers(server::HttpRequest& request, server::ResponseWriter& out) {
+    if (!co_await method_is(request, out, "GET")) co_return;
+    if (!co_await admin_allowed(request, out)) co_return;
+    const auto& runtime = *gateway::Worker::current()->runtime();
+    auto now = routing::steady_now_ms();
+    json providers = json::object();
+    for (const auto& [name, p] : runtime.providers()) {
+      json keys = json::array();
+      for (std::size_t i = 0; i < p.key_ids.size(); ++i) {
+        const auto& h = *p.key_health[i];
+        auto cooling = h.cooldown_until_ms() - now;
+        keys.push_back({{"key_id", p.key_ids[i]},
+                        {"state", h.disabled()  ? "disabled"
+                                  : cooling > 0 ? "cooling_down"
+                                                : "active"},
+                        {"cooldown_ms", cooling > 0 ? cooling : 0},
+                        {"in_flight", h.load()}});
+      }
+      providers[name] = {
+          {"base_url", p.config->base_url}, {"keys", keys}, {"models", json::object()}};
+    }
+    for (const auto& [name, m] : runtime.config().models) {
+      auto* h = runtime.health(name);
+      double p50 = h ? h->latency().percentile(0.5) : -1,
+             p95 = h ? h->latency().percentile(0.95) : -1;
+      providers[m.provider]["models"][name] = {
+          {"circuit", h && h->is_open(now) ? "open" : "closed"},
+          {"consecutive_failures", h ? h->consecutive_failures() : 0},
+          {"p50_ms", p50 < 0 ? json(nullptr) : json(p50)},
+          {"p95_ms", p95 < 0 ? json(nullptr) : json(p95)}};
+    }
+    co_await out.send(200, json_headers(), json{{"providers", providers}}.dump());
   }
 
   net::awaitable<void> admin_reload(server::HttpRequest& request, server::ResponseWriter& out) {

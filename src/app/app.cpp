@@ -48,7 +48,7 @@ class Gateway {
     config_ = loaded.config;
     observability::setup_logging(config_->observability.log);
     std::string why;
-    auto runtime = gateway::Runtime::build(config_, why);
+    auto runtime = gateway::Runtime::build(config_, why, health_);
     if (!runtime) {
       spdlog::error("config error: {}: {}", path_, why);
       return 1;
@@ -148,7 +148,7 @@ class Gateway {
     std::shared_ptr<const gateway::Runtime> runtime;
     if (loaded.ok()) {
       std::string why;
-      runtime = gateway::Runtime::build(loaded.config, why);
+      runtime = gateway::Runtime::build(loaded.config, why, health_);
       if (!runtime) errors.push_back(path_ + ": " + why);
     } else {
       for (const auto& e : loaded.errors) errors.push_back(e.to_string());
@@ -203,6 +203,7 @@ class Gateway {
 
   std::string path_;
   config::ConfigPtr config_;
+  std::shared_ptr<routing::HealthRegistry> health_ = std::make_shared<routing::HealthRegistry>();
   net::io_context control_{1};
   observability::MetricsRegistry registry_;
   std::unique_ptr<gateway::GatewayMetrics> metrics_;

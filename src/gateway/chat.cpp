@@ -99,46 +99,6 @@ std::optional<protocol::ApiError> validate_chat(const json& body) {
 
 }  // namespace
 
-std::variant<Resolved, protocol::ApiError> resolve_model(RequestContext& ctx,
-                                                         const std::string& name,
-                                                         config::ModelKind kind) {
-  const auto& cfg = ctx.runtime->config();
-  const config::ModelConfig* model = nullptr;
-  if (auto m = cfg.models.find(name); m != cfg.models.end()) {
-    model = &m->second;
-    ctx.route = name;
-  } else if (auto r = cfg.routes.find(name); r != cfg.routes.end() && !r->second.targets.empty()) {
-    ctx.route = name;
-    auto t = cfg.models.find(r->second.targets.front().model);
-    if (t != cfg.models.end()) model = &t->second;
-  }
-  if (!model) {
-    return make_error(ErrorCode::model_not_found,
-                      "the model '" + name + "' does not exist or you do not have access to it",
-                      "model");
-  }
-  if (ctx.tenant && ctx.tenant->models) {
-    const auto& allowed = *ctx.tenant->models;
-    if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
-      return make_error(ErrorCode::model_not_allowed,
-                        "tenant '" + ctx.tenant_name + "' may not use model '" + name + "'",
-                        "model");
-    }
-  }
-  if (model->kind != kind) {
-    return make_error(ErrorCode::invalid_request,
-                      kind == config::ModelKind::chat
-                          ? "'" + name + "' is an embedding model; use /v1/embeddings"
-                          : "'" + name + "' is a chat model; use /v1/chat/completions",
-                      "model");
-  }
-  const auto* provider = ctx.runtime->provider(model->provider);
-  if (!provider) {
-    return make_error(ErrorCode::internal_error, "model '" + name + "' names a missing provider");
-  }
-  return Resolved{model, provider};
-}
-
 net::awaitable<void> serve_chat(Services& services, RequestContext& ctx,
                                 server::HttpRequest& request, server::ResponseWriter& out) {
   json body;
@@ -154,12 +114,6 @@ net::awaitable<void> serve_chat(Services& services, RequestContext& ctx,
     if (auto u = body.find("user"); u != body.end() && u->is_string())
       ctx.user = u->get<std::string>().substr(0, 256);
   }
-  auto resolved = resolve_model(ctx, ctx.requested_model, config::ModelKind::chat);
-  if (auto* e = std::get_if<protocol::ApiError>(&resolved)) {
-    co_await reply_error(ctx, out, *e);
-    co_return;
-  }
-  const auto& target = std::get<Resolved>(resolved);
   ForwardOptions options;
   options.kind = CallKind::chat;
   if (ctx.stream) {
@@ -169,8 +123,7 @@ net::awaitable<void> serve_chat(Services& services, RequestContext& ctx,
     options.client_wants_usage = so.value("include_usage", false);
     so["include_usage"] = true;
   }
-  body["model"] = target.model->model;
-  co_await forward(services, ctx, body, target, options, out);
+  co_await route_and_forward(services, ctx, body, options, request.headers, out);
 }
 
 net::awaitable<void> serve_embeddings(Services& services, RequestContext& ctx,
@@ -196,16 +149,9 @@ net::awaitable<void> serve_embeddings(Services& services, RequestContext& ctx,
     if (auto u = body.find("user"); u != body.end() && u->is_string())
       ctx.user = u->get<std::string>().substr(0, 256);
   }
-  auto resolved = resolve_model(ctx, ctx.requested_model, config::ModelKind::embedding);
-  if (auto* e = std::get_if<protocol::ApiError>(&resolved)) {
-    co_await reply_error(ctx, out, *e);
-    co_return;
-  }
-  const auto& target = std::get<Resolved>(resolved);
-  body["model"] = target.model->model;
   ForwardOptions options;
   options.kind = CallKind::embeddings;
-  co_await forward(services, ctx, body, target, options, out);
+  co_await route_and_forward(services, ctx, body, options, request.headers, out);
 }
 
 }  // namespace switchboard::gateway

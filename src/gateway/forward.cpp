@@ -35,7 +35,8 @@ std::string format_cost(double usd) {
 
 std::string completion_id() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
-  static constexpr char kAlphabet[] = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+  static constexpr char kAlphabet[] =
+      "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
   std::string id = "chatcmpl-";
   auto bits = rng();
   for (int i = 0; i < 10; ++i, bits /= 62) id += kAlphabet[bits % 62];
@@ -46,11 +47,12 @@ protocol::ApiError call_failure(const std::string& provider, CallError e) {
   if (e == CallError::timeout) {
     return make_error(ErrorCode::upstream_timeout, "provider '" + provider + "' timed out");
   }
-  return make_error(ErrorCode::upstream_error,
-                    "provider '" + provider + "' failed: " + std::string(upstream::call_error_name(e)));
+  return make_error(ErrorCode::upstream_error, "provider '" + provider + "' failed: " +
+                                                   std::string(upstream::call_error_name(e)));
 }
 
-net::awaitable<CallError> read_all(upstream::UpstreamCall& call, std::string& body, std::size_t limit) {
+net::awaitable<CallError> read_all(upstream::UpstreamCall& call, std::string& body,
+                                   std::size_t limit) {
   while (!call.done()) {
     auto e = co_await call.read(body);
     if (e != CallError::none) co_return e;
@@ -84,6 +86,15 @@ std::size_t content_chars(std::string_view data) {
   return total;
 }
 
+// Retry-After in seconds (possibly fractional) or an HTTP date is not worth parsing: seconds only.
+std::int64_t parse_retry_after(std::string_view v) {
+  if (v.empty()) return -1;
+  double seconds = 0;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), seconds);
+  if (ec != std::errc{} || seconds < 0) return -1;
+  return static_cast<std::int64_t>(seconds * 1000);
+}
+
 // Everything one attempt needs, fixed before the call.
 struct AttemptPlan {
   const Resolved& target;
@@ -95,7 +106,7 @@ struct AttemptPlan {
 // here on the attempt owns the response: failures are reported in-band.
 net::awaitable<void> relay_stream(RequestContext& ctx, upstream::UpstreamCall& call,
                                   const AttemptPlan& plan, Attempt& attempt,
-                                  server::ResponseWriter& out) {
+                                  server::ResponseWriter& out, std::string first_bytes) {
   const auto& adapter = *plan.target.provider->adapter;
   auto translator = adapter.openai_wire() ? nullptr : adapter.chat_stream(plan.response);
   auto headers = response_headers(ctx);
@@ -113,9 +124,10 @@ net::awaitable<void> relay_stream(RequestContext& ctx, upstream::UpstreamCall& c
   protocol::SseReader reader;
   protocol::SseEvent event;
   std::vector<std::string> chunks;
-  std::string in, batch;
+  std::string in = std::move(first_bytes), batch;
   in.reserve(16384);
   batch.reserve(16384);
+  bool pending = !in.empty();  // bytes read before the head went out
   bool saw_done = false;
   std::size_t streamed_chars = 0;
   CallError failure = CallError::none;
@@ -124,10 +136,13 @@ net::awaitable<void> relay_stream(RequestContext& ctx, upstream::UpstreamCall& c
     if (ctx.ttft_ms < 0 && carries_output(data)) ctx.ttft_ms = ms_since(ctx.start);
     streamed_chars += content_chars(data);
   };
-  while (!call.done()) {
-    in.clear();
-    failure = co_await call.read(in);
-    if (failure != CallError::none) break;
+  while (pending || !call.done()) {
+    if (!pending) {
+      in.clear();
+      failure = co_await call.read(in);
+      if (failure != CallError::none) break;
+    }
+    pending = false;
     batch.clear();
     if (translator) {
       chunks.clear();
@@ -174,11 +189,13 @@ net::awaitable<void> relay_stream(RequestContext& ctx, upstream::UpstreamCall& c
     ctx.error = "client_disconnected";
   } else if (stream_error || failure != CallError::none || !saw_done) {
     // The head is out: tell the client in-band, as OpenAI does, then end the stream.
-    auto error = stream_error ? *stream_error
-                              : make_error(ErrorCode::upstream_error,
-                                           "the provider's stream ended early: " +
-                                               std::string(upstream::call_error_name(
-                                                   failure == CallError::none ? CallError::reset : failure)));
+    auto error =
+        stream_error
+            ? *stream_error
+            : make_error(ErrorCode::upstream_error,
+                         "the provider's stream ended early: " +
+                             std::string(upstream::call_error_name(
+                                 failure == CallError::none ? CallError::reset : failure)));
     std::string tail;
     protocol::append_sse_data(tail, protocol::openai_error_body(error));
     co_await out.write(tail);
@@ -195,7 +212,7 @@ net::awaitable<void> relay_stream(RequestContext& ctx, upstream::UpstreamCall& c
 
 }  // namespace
 
-net::awaitable<AttemptResult> attempt_once(Services& services, RequestContext& ctx, const json& body,
+net::awaitable<AttemptResult> attempt_once(Services& services, RequestContext& ctx, json& body,
                                            const Resolved& target, const ForwardOptions& options,
                                            server::ResponseWriter& out) {
   auto* worker = Worker::current();
@@ -208,7 +225,8 @@ net::awaitable<AttemptResult> attempt_once(Services& services, RequestContext& c
   Attempt attempt;
   attempt.provider = provider_name;
   attempt.model = target.model->name;
-  int key_index = target.provider->next_key();
+  int key_index = target.key_index;
+  body["model"] = target.model->model;
   providers::ProviderTarget ptarget;
   ptarget.provider = &pconf;
   ptarget.base_path = target.provider->endpoint.base_path;
@@ -221,8 +239,9 @@ net::awaitable<AttemptResult> attempt_once(Services& services, RequestContext& c
 
   AttemptResult result;
   upstream::UpstreamRequest request;
-  auto build_error = options.kind == CallKind::chat ? adapter.build_chat(body, ctx.stream, ptarget, request)
-                                                    : adapter.build_embeddings(body, ptarget, request);
+  auto build_error = options.kind == CallKind::chat
+                         ? adapter.build_chat(body, ctx.stream, ptarget, request)
+                         : adapter.build_embeddings(body, ptarget, request);
   if (build_error) {  // the request cannot be expressed for this provider: not retryable
     result.error = std::move(*build_error);
     co_return result;
@@ -259,12 +278,14 @@ net::awaitable<AttemptResult> attempt_once(Services& services, RequestContext& c
     }
     result.error = adapter.translate_error(status, error_body, result.retryable);
     result.upstream_status = status;
+    result.retry_after_ms = parse_retry_after(call->header("retry-after"));
     if (result.error.code == ErrorCode::upstream_error) {
       result.error.message = "provider '" + provider_name + "' " + result.error.message;
     }
     // An OpenAI-shaped client error reaches the client exactly as the provider said it.
     if (adapter.openai_wire() && options.client == ClientFormat::openai && !result.retryable &&
-        status >= 400 && status < 500 && status != 401 && status != 403 && json::accept(error_body)) {
+        status >= 400 && status < 500 && status != 401 && status != 403 &&
+        json::accept(error_body)) {
       result.passthrough_body = std::move(error_body);
     }
     co_return result;
@@ -282,8 +303,24 @@ net::awaitable<AttemptResult> attempt_once(Services& services, RequestContext& c
 
   result.responded = true;
   if (ctx.stream) {
+    // Nothing reaches the client before the provider's first bytes: until then a failed
+    // stream is an ordinary retryable failure and fails over transparently.
+    std::string first;
+    while (first.empty() && !call->done()) {
+      auto read = co_await call->read(first);
+      if (read != CallError::none) {
+        attempt.error = std::string(upstream::call_error_name(read));
+        attempt.ms = ms_since(begin);
+        ctx.attempts.push_back(std::move(attempt));
+        ctx.upstream_ms += call->upstream_ms();
+        result.responded = false;
+        result.retryable = read != CallError::cancelled;
+        result.error = call_failure(provider_name, read);
+        co_return result;
+      }
+    }
     ctx.attempts.push_back(attempt);
-    co_await relay_stream(ctx, *call, plan, ctx.attempts.back(), out);
+    co_await relay_stream(ctx, *call, plan, ctx.attempts.back(), out, std::move(first));
     ctx.cost_usd = accounting::cost_usd(ctx.usage, target.model->price);
     co_return result;
   }
@@ -303,9 +340,10 @@ net::awaitable<AttemptResult> attempt_once(Services& services, RequestContext& c
   if (!adapter.openai_wire()) {
     json translated;
     accounting::Usage usage;
-    auto error = options.kind == CallKind::chat
-                     ? adapter.translate_chat(response_body, plan.response, translated, usage)
-                     : adapter.translate_embeddings(response_body, plan.response, translated, usage);
+    auto error =
+        options.kind == CallKind::chat
+            ? adapter.translate_chat(response_body, plan.response, translated, usage)
+            : adapter.translate_embeddings(response_body, plan.response, translated, usage);
     if (error) {
       attempt.error = "translation_failed";
       ctx.attempts.push_back(std::move(attempt));
@@ -328,22 +366,6 @@ net::awaitable<AttemptResult> attempt_once(Services& services, RequestContext& c
   co_await out.send(200, std::move(headers), std::move(response_body));
   (void)services;
   co_return result;
-}
-
-net::awaitable<void> forward(Services& services, RequestContext& ctx, const json& body,
-                             const Resolved& target, const ForwardOptions& options,
-                             server::ResponseWriter& out) {
-  auto result = co_await attempt_once(services, ctx, body, target, options, out);
-  if (result.responded) co_return;
-  if (result.passthrough_body) {
-    ctx.status = result.error.status;
-    ctx.error = "upstream_" + std::to_string(result.error.status);
-    auto headers = response_headers(ctx);
-    headers.push_back({"content-type", "application/json"});
-    co_await out.send(result.error.status, std::move(headers), std::move(*result.passthrough_body));
-    co_return;
-  }
-  co_await reply_error(ctx, out, result.error);
 }
 
 }  // namespace switchboard::gateway

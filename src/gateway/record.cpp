@@ -31,6 +31,10 @@ std::unique_ptr<GatewayMetrics> GatewayMetrics::create(observability::MetricsReg
       r.counter("switchboard_config_reloads_total", "Config reloads, by result.", {"result"}),
       r.gauge("switchboard_upstream_connections", "Upstream connections in the pools.",
               {"provider", "state"}),
+      r.counter("switchboard_fallbacks_total", "Moves to the next candidate, by route and reason.",
+                {"route", "reason"}),
+      r.gauge("switchboard_circuit_open", "1 while a model's circuit breaker is open.",
+              {"provider", "model"}),
   });
   m->requests.cap_label("workflow", 100);
   m->tokens.cap_label("workflow", 100);

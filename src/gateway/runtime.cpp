@@ -66,10 +66,22 @@ std::string key_id(std::string_view key) {
   return hex(d.data(), 6);
 }
 
-int ProviderRuntime::next_key() const {
-  if (config->keys.empty()) return -1;
-  auto n = key_cursor->fetch_add(1, std::memory_order_relaxed);
-  return static_cast<int>(n % config->keys.size());
+int ProviderRuntime::pick_key(std::int64_t now_ms) const {
+  auto n = config->keys.size();
+  if (n == 0) return -1;
+  auto start = key_cursor->fetch_add(1, std::memory_order_relaxed);
+  int best = -2;
+  int best_load = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    auto k = static_cast<std::size_t>((start + i) % n);
+    if (!key_health[k]->usable(now_ms)) continue;
+    int load = key_health[k]->load();
+    if (best < 0 || load < best_load) {
+      best = static_cast<int>(k);
+      best_load = load;
+    }
+  }
+  return best;
 }
 
 std::size_t Runtime::DigestHash::operator()(const Digest& d) const noexcept {
@@ -78,9 +90,11 @@ std::size_t Runtime::DigestHash::operator()(const Digest& d) const noexcept {
   return h;
 }
 
-std::shared_ptr<const Runtime> Runtime::build(config::ConfigPtr config, std::string& error) {
+std::shared_ptr<const Runtime> Runtime::build(config::ConfigPtr config, std::string& error,
+                                              std::shared_ptr<routing::HealthRegistry> health) {
   auto rt = std::shared_ptr<Runtime>(new Runtime());
   rt->config_ = config;
+  rt->registry_ = health ? std::move(health) : std::make_shared<routing::HealthRegistry>();
   for (const auto& [name, p] : config->providers) {
     ProviderRuntime pr;
     pr.config = &p;
@@ -97,8 +111,45 @@ std::shared_ptr<const Runtime> Runtime::build(config::ConfigPtr config, std::str
       }
     }
     pr.pool_fingerprint = fingerprint(p);
-    for (const auto& k : p.keys) pr.key_ids.push_back(key_id(k));
+    for (const auto& k : p.keys) {
+      pr.key_ids.push_back(key_id(k));
+      pr.key_health.push_back(rt->registry_->key(name, pr.key_ids.back()));
+    }
     rt->providers_.emplace(name, std::move(pr));
+  }
+  for (const auto& [name, m] : config->models) {
+    rt->model_health_.emplace(name, rt->registry_->model(name));
+    RouteRuntime r;
+    r.name = name;
+    r.implicit = true;
+    r.targets.push_back(&m);
+    r.weights.push_back(1);
+    rt->routes_.emplace(name, std::move(r));
+  }
+  for (const auto& [name, rc] : config->routes) {
+    RouteRuntime r;
+    r.name = name;
+    r.strategy = rc.strategy;
+    r.retry = rc.retry;
+    r.guardrails = rc.guardrails;
+    for (const auto& t : rc.targets) {
+      auto m = config->models.find(t.model);
+      if (m == config->models.end()) {
+        error = "routes." + name + ": unknown target model " + t.model;
+        return nullptr;
+      }
+      r.targets.push_back(&m->second);
+      r.weights.push_back(t.weight);
+    }
+    for (const auto& f : rc.fallbacks) {
+      auto m = config->models.find(f);
+      if (m == config->models.end()) {
+        error = "routes." + name + ": unknown fallback model " + f;
+        return nullptr;
+      }
+      r.fallbacks.push_back(&m->second);
+    }
+    rt->routes_.emplace(name, std::move(r));
   }
   for (const auto& [name, t] : config->tenants) {
     for (const auto& k : t.keys) {
@@ -124,6 +175,16 @@ std::shared_ptr<const Runtime> Runtime::build(config::ConfigPtr config, std::str
 const ProviderRuntime* Runtime::provider(const std::string& name) const {
   auto it = providers_.find(name);
   return it == providers_.end() ? nullptr : &it->second;
+}
+
+const RouteRuntime* Runtime::route(const std::string& name) const {
+  auto it = routes_.find(name);
+  return it == routes_.end() ? nullptr : &it->second;
+}
+
+routing::ModelHealth* Runtime::health(const std::string& model) const {
+  auto it = model_health_.find(model);
+  return it == model_health_.end() ? nullptr : it->second.get();
 }
 
 const config::TenantConfig* Runtime::tenant_for_key(std::string_view key) const {

@@ -2,6 +2,9 @@
 #include <string>
 
 #include "switchboard/providers/adapter.hpp"
+#include "switchboard/providers/azure.hpp"
+#include "switchboard/providers/gemini.hpp"
+#include "switchboard/providers/mistral.hpp"
 
 namespace switchboard::providers {
 
@@ -74,12 +77,16 @@ std::unique_ptr<ProviderAdapter> make_adapter(config::ProviderType type) {
   switch (type) {
     case config::ProviderType::openai:
     case config::ProviderType::openai_compatible:
-    case config::ProviderType::mistral:  // OpenAI-shaped; its own adapter comes with the provider
-                                         // issue
     case config::ProviderType::mock:
       return std::make_unique<OpenAiAdapter>();
+    case config::ProviderType::azure:
+      return make_azure_adapter();
+    case config::ProviderType::gemini:
+      return make_gemini_adapter();
+    case config::ProviderType::mistral:
+      return make_mistral_adapter();
     default:
-      return nullptr;  // translated providers arrive with their adapters
+      return nullptr;  // anthropic and bedrock arrive with their adapters
   }
 }
 

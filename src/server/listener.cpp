@@ -298,6 +298,10 @@ struct Listener::Impl : std::enable_shared_from_this<Listener::Impl> {
         co_return;
       }
       if (hec == beast::error::timeout) co_return;  // slow-loris: drop without a reply
+      if (hec == http::error::body_limit) {         // a Content-Length over max_request_bytes
+        co_await reply_and_close(stream, http::status::payload_too_large, too_large_body(self));
+        co_return;
+      }
       if (hec) {
         if (hec != http::error::end_of_stream && hec != net::error::eof &&
             hec != net::error::connection_reset && hec != net::error::operation_aborted) {

@@ -4,7 +4,6 @@
 #include <boost/asio/awaitable.hpp>
 #include <optional>
 #include <string>
-#include <variant>
 
 #include <nlohmann/json.hpp>
 
@@ -19,13 +18,8 @@ namespace switchboard::gateway {
 struct Resolved {
   const config::ModelConfig* model = nullptr;
   const ProviderRuntime* provider = nullptr;
+  int key_index = -1;  // into provider->config->keys; -1 when the provider has none
 };
-
-// Looks up a model or route name for the tenant; sets ctx.route. Errors: 404 unknown,
-// 403 not allowed, 400 wrong kind for the endpoint.
-std::variant<Resolved, protocol::ApiError> resolve_model(RequestContext& ctx,
-                                                         const std::string& name,
-                                                         config::ModelKind kind);
 
 enum class CallKind { chat, embeddings };
 enum class ClientFormat { openai, anthropic };
@@ -33,7 +27,7 @@ enum class ClientFormat { openai, anthropic };
 struct ForwardOptions {
   CallKind kind = CallKind::chat;
   ClientFormat client = ClientFormat::openai;
-  bool client_wants_usage = false;  // stream_options.include_usage as the client sent it
+  bool client_wants_usage = false;      // stream_options.include_usage as the client sent it
   providers::ResponseContext response;  // id/model/created to report; filled per attempt when empty
 };
 
@@ -45,15 +39,20 @@ struct AttemptResult {
   int upstream_status = 0;
   protocol::ApiError error;
   std::optional<std::string> passthrough_body;  // an OpenAI-shaped client error to return as is
+  std::int64_t retry_after_ms = -1;             // the upstream's Retry-After, when it sent one
 };
 
+// One call to one candidate with one key. Sets body["model"] to the candidate's provider id.
 boost::asio::awaitable<AttemptResult> attempt_once(Services& services, RequestContext& ctx,
-                                                   const nlohmann::json& body, const Resolved& target,
+                                                   nlohmann::json& body, const Resolved& target,
                                                    const ForwardOptions& options,
                                                    server::ResponseWriter& out);
 
-boost::asio::awaitable<void> forward(Services& services, RequestContext& ctx,
-                                     const nlohmann::json& body, const Resolved& target,
-                                     const ForwardOptions& options, server::ResponseWriter& out);
+// Routes the request (policies, constraints, strategy), then tries the candidates in order with
+// retry, backoff, key rotation and circuit breaking, and answers the client exactly once.
+boost::asio::awaitable<void> route_and_forward(Services& services, RequestContext& ctx,
+                                               nlohmann::json& body, const ForwardOptions& options,
+                                               const server::HttpHeaders& headers,
+                                               server::ResponseWriter& out);
 
 }  // namespace switchboard::gateway

@@ -12,6 +12,7 @@
 
 #include "switchboard/config/config.hpp"
 #include "switchboard/providers/adapter.hpp"
+#include "switchboard/routing/health.hpp"
 #include "switchboard/upstream/pool.hpp"
 
 namespace switchboard::gateway {
@@ -33,18 +34,41 @@ struct ProviderRuntime {
   std::shared_ptr<std::atomic<std::uint64_t>> mock_calls =
       std::make_shared<std::atomic<std::uint64_t>>(0);
 
-  // Index of the key for the next call (round robin); -1 when the provider has none.
-  int next_key() const;
+  std::vector<std::shared_ptr<routing::KeyHealth>> key_health;  // parallel to config->keys
+
+  // The usable key with the fewest calls in flight (ties rotate); -1 when the provider
+  // has no keys at all, -2 when every key is cooling down or disabled.
+  int pick_key(std::int64_t now_ms) const;
+};
+
+// A route as the router uses it; every model is also an implicit one-target route.
+struct RouteRuntime {
+  std::string name;
+  bool implicit = false;
+  std::vector<const config::ModelConfig*> targets;
+  std::vector<double> weights;  // parallel to targets
+  std::vector<const config::ModelConfig*> fallbacks;
+  config::Strategy strategy = config::Strategy::priority;
+  config::RetryConfig retry;
+  std::vector<std::string> guardrails;
+  std::shared_ptr<std::atomic<std::uint64_t>> rotation =
+      std::make_shared<std::atomic<std::uint64_t>>(0);
 };
 
 class Runtime {
  public:
   // Builds the derived state; on failure returns null and fills `error`.
-  static std::shared_ptr<const Runtime> build(config::ConfigPtr config, std::string& error);
+  // `health` carries circuit and key state across reloads; null gives the snapshot its own.
+  static std::shared_ptr<const Runtime> build(
+      config::ConfigPtr config, std::string& error,
+      std::shared_ptr<routing::HealthRegistry> health = nullptr);
 
   const config::Config& config() const { return *config_; }
   const config::ConfigPtr& config_ptr() const { return config_; }
   const ProviderRuntime* provider(const std::string& name) const;
+  const RouteRuntime* route(const std::string& name) const;
+  routing::ModelHealth* health(const std::string& model) const;
+  const std::unordered_map<std::string, ProviderRuntime>& providers() const { return providers_; }
   // The tenant owning `key`, compared as SHA-256 digests in constant time; null when unknown.
   const config::TenantConfig* tenant_for_key(std::string_view key) const;
   bool is_admin_key(std::string_view key) const;
@@ -54,7 +78,10 @@ class Runtime {
     std::size_t operator()(const Digest& d) const noexcept;
   };
   config::ConfigPtr config_;
+  std::shared_ptr<routing::HealthRegistry> registry_;
   std::unordered_map<std::string, ProviderRuntime> providers_;
+  std::unordered_map<std::string, RouteRuntime> routes_;
+  std::unordered_map<std::string, std::shared_ptr<routing::ModelHealth>> model_health_;
   std::unordered_map<Digest, const config::TenantConfig*, DigestHash> tenant_keys_;
   std::vector<Digest> admin_keys_;
 };

@@ -26,6 +26,8 @@ struct GatewayMetrics {
   observability::CounterFamily& upstream_attempts;   // provider, model, status
   observability::CounterFamily& config_reloads;      // result
   observability::GaugeFamily& upstream_connections;  // provider, state
+  observability::CounterFamily& fallbacks;           // route, reason
+  observability::GaugeFamily& circuit_open;          // provider, model
 
   static std::unique_ptr<GatewayMetrics> create(observability::MetricsRegistry& registry);
 };
