@@ -3,6 +3,7 @@
 
 #include "switchboard/providers/adapter.hpp"
 #include "switchboard/providers/azure.hpp"
+#include "switchboard/providers/bedrock.hpp"
 #include "switchboard/providers/gemini.hpp"
 #include "switchboard/providers/mistral.hpp"
 
@@ -85,8 +86,10 @@ std::unique_ptr<ProviderAdapter> make_adapter(config::ProviderType type) {
       return make_gemini_adapter();
     case config::ProviderType::mistral:
       return make_mistral_adapter();
+    case config::ProviderType::bedrock:
+      return make_bedrock_adapter();
     default:
-      return nullptr;  // anthropic and bedrock arrive with their adapters
+      return nullptr;  // anthropic arrives with its adapter
   }
 }
 

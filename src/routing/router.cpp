@@ -71,9 +71,16 @@ bool parse_number(std::string_view text, T& out) {
 }
 
 // Header constraints: a malformed value is the client's error, never silently ignored.
-std::optional<protocol::ApiError> header_requirements(const RequestTraits& t,
-                                                      config::Requirements& r, Optimize& optimize) {
-  if (auto v = header(t, "x-switchboard-privacy"); !v.empty()) add_privacy(r, split_labels(v));
+std::optional<protocol::ApiError> header_requirements(
+    const RequestTraits& t, config::Requirements& r, Optimize& optimize,
+    const std::vector<std::string>& privacy_classes) {
+  // x-switchboard-privacy carries labels to require, or a class (e.g. "confidential") that a
+  // policy turns into labels; a value some matching policy consumed is not required as a label.
+  if (auto v = header(t, "x-switchboard-privacy"); !v.empty()) {
+    for (auto& label : split_labels(v)) {
+      if (!contains(privacy_classes, label)) add_privacy(r, {label});
+    }
+  }
   if (auto v = header(t, "x-switchboard-max-cost-usd"); !v.empty()) {
     double usd = 0;
     if (!parse_number(v, usd) || !(usd > 0))
@@ -309,13 +316,17 @@ std::variant<Decision, protocol::ApiError> decide(const gateway::Runtime& runtim
 
   if (traits.tenant) add_privacy(d.required, traits.tenant->privacy);
   d.strategy = d.route->strategy;
+  std::vector<std::string> privacy_classes;
   for (const auto& p : runtime.config().policies) {
     if (!policy_matches(p, traits)) continue;
     d.policies.push_back(p.name);
+    if (auto h = p.when.headers.find("x-switchboard-privacy"); h != p.when.headers.end()) {
+      privacy_classes.insert(privacy_classes.end(), h->second.begin(), h->second.end());
+    }
     tighten(d.required, p.require);
     if (p.prefer && d.strategy == d.route->strategy) d.strategy = *p.prefer;  // first prefer wins
   }
-  if (auto e = header_requirements(traits, d.required, d.optimize)) return *e;
+  if (auto e = header_requirements(traits, d.required, d.optimize, privacy_classes)) return *e;
 
   auto output = traits.max_output_tokens > 0 ? traits.max_output_tokens : kDefaultOutputTokens;
   auto make = [&](const config::ModelConfig* m, bool fallback) {
