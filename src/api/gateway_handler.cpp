@@ -46,7 +46,8 @@ class GatewayHandler final : public server::RequestHandler {
       co_await metrics(request, out);
       co_return;
     }
-    if (api == "/chat/completions" || api == "/embeddings" || api == "/models") {
+    if (api == "/chat/completions" || api == "/embeddings" || api == "/models" ||
+        api == "/messages") {
       co_await model_endpoint(api, request, out);
       co_return;
     }
@@ -149,10 +150,13 @@ class GatewayHandler final : public server::RequestHandler {
     RequestContext ctx;
     ctx.runtime = worker->runtime();
     gateway::begin_request(ctx, request);
+    ctx.anthropic_client = api == "/messages";
     if (auto error = gateway::authenticate(ctx, request)) {
       co_await gateway::reply_error(ctx, out, *error);
     } else if (api == "/chat/completions") {
       co_await gateway::serve_chat(services_, ctx, request, out);
+    } else if (api == "/messages") {
+      co_await gateway::serve_messages(services_, ctx, request, out);
     } else if (api == "/embeddings") {
       co_await gateway::serve_embeddings(services_, ctx, request, out);
     } else {

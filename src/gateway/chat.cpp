@@ -1,6 +1,7 @@
 // The chat and embeddings endpoints: parse once, validate like OpenAI does, resolve, forward.
 #include "switchboard/gateway/forward.hpp"
 #include "switchboard/gateway/pipeline.hpp"
+#include "switchboard/protocol/anthropic_messages.hpp"
 
 namespace switchboard::gateway {
 
@@ -123,6 +124,32 @@ net::awaitable<void> serve_chat(Services& services, RequestContext& ctx,
     options.client_wants_usage = so.value("include_usage", false);
     so["include_usage"] = true;
   }
+  co_await route_and_forward(services, ctx, body, options, request.headers, out);
+}
+
+net::awaitable<void> serve_messages(Services& services, RequestContext& ctx,
+                                    server::HttpRequest& request, server::ResponseWriter& out) {
+  ctx.anthropic_client = true;
+  json anthropic = json::parse(request.body, nullptr, false);
+  if (anthropic.is_discarded() || !anthropic.is_object()) {
+    co_await reply_error(ctx, out, *invalid("the request body must be a JSON object"));
+    co_return;
+  }
+  json body;
+  if (auto error = protocol::anthropic_request_to_openai(anthropic, body)) {
+    co_await reply_error(ctx, out, *error);
+    co_return;
+  }
+  ctx.requested_model = body.value("model", "");
+  ctx.stream = body.value("stream", false);
+  if (ctx.user.empty()) {
+    if (auto u = body.find("user"); u != body.end() && u->is_string())
+      ctx.user = u->get<std::string>().substr(0, 256);
+  }
+  ForwardOptions options;
+  options.kind = CallKind::chat;
+  options.client = ClientFormat::anthropic;
+  if (ctx.stream) body["stream_options"] = {{"include_usage", true}};
   co_await route_and_forward(services, ctx, body, options, request.headers, out);
 }
 

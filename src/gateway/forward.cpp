@@ -7,6 +7,7 @@
 
 #include "switchboard/gateway/pipeline.hpp"
 #include "switchboard/gateway/worker.hpp"
+#include "switchboard/protocol/anthropic_messages.hpp"
 #include "switchboard/protocol/sse.hpp"
 #include "switchboard/upstream/call.hpp"
 
@@ -109,6 +110,11 @@ net::awaitable<void> relay_stream(RequestContext& ctx, upstream::UpstreamCall& c
                                   server::ResponseWriter& out, std::string first_bytes) {
   const auto& adapter = *plan.target.provider->adapter;
   auto translator = adapter.openai_wire() ? nullptr : adapter.chat_stream(plan.response);
+  // An Anthropic client gets Anthropic's event stream, re-encoded from the OpenAI chunks.
+  std::unique_ptr<protocol::AnthropicStreamEncoder> encoder;
+  if (plan.options.client == ClientFormat::anthropic) {
+    encoder = std::make_unique<protocol::AnthropicStreamEncoder>(ctx.requested_model);
+  }
   auto headers = response_headers(ctx);
   headers.push_back({"content-type", "text/event-stream"});
   headers.push_back({"cache-control", "no-cache"});
@@ -136,6 +142,18 @@ net::awaitable<void> relay_stream(RequestContext& ctx, upstream::UpstreamCall& c
     if (ctx.ttft_ms < 0 && carries_output(data)) ctx.ttft_ms = ms_since(ctx.start);
     streamed_chars += content_chars(data);
   };
+  // Appends one OpenAI chunk for the client; `raw` is the provider's own framing when it has one.
+  auto emit = [&](std::string_view data, std::string_view raw) {
+    note_output(data);
+    if (encoder) {
+      auto chunk = json::parse(data, nullptr, false);
+      if (chunk.is_object()) encoder->on_chunk(chunk, batch);
+    } else if (!raw.empty()) {
+      batch += raw;
+    } else {
+      protocol::append_sse_data(batch, data);
+    }
+  };
   while (pending || !call.done()) {
     if (!pending) {
       in.clear();
@@ -147,13 +165,10 @@ net::awaitable<void> relay_stream(RequestContext& ctx, upstream::UpstreamCall& c
     if (translator) {
       chunks.clear();
       stream_error = translator->feed(in, chunks);
-      for (const auto& c : chunks) {
-        note_output(c);
-        protocol::append_sse_data(batch, c);
-      }
+      for (const auto& c : chunks) emit(c, {});
       if (translator->done() && !saw_done) {
         saw_done = true;
-        batch += protocol::kSseDone;
+        if (!encoder) batch += protocol::kSseDone;
       }
     } else {
       reader.feed(in);
@@ -161,7 +176,7 @@ net::awaitable<void> relay_stream(RequestContext& ctx, upstream::UpstreamCall& c
         std::string_view data = event.data;
         if (data == "[DONE]") {
           saw_done = true;
-          batch += event.raw;
+          if (!encoder) batch += event.raw;
           continue;
         }
         if (data.find("\"usage\"") != std::string_view::npos) {
@@ -170,8 +185,7 @@ net::awaitable<void> relay_stream(RequestContext& ctx, upstream::UpstreamCall& c
             if (!plan.options.client_wants_usage && usage_only_chunk(data)) continue;
           }
         }
-        note_output(data);
-        batch += event.raw;  // forwarded as the provider framed it
+        emit(data, event.raw);  // OpenAI clients get it as the provider framed it
       }
       if (reader.overflowed()) failure = CallError::protocol;
     }
@@ -197,11 +211,20 @@ net::awaitable<void> relay_stream(RequestContext& ctx, upstream::UpstreamCall& c
                              std::string(upstream::call_error_name(
                                  failure == CallError::none ? CallError::reset : failure)));
     std::string tail;
-    protocol::append_sse_data(tail, protocol::openai_error_body(error));
+    if (encoder) {
+      encoder->fail(error, tail);
+    } else {
+      protocol::append_sse_data(tail, protocol::openai_error_body(error));
+    }
     co_await out.write(tail);
     ctx.status = 502;
     ctx.error = "stream_interrupted";
     attempt.error = ctx.error;
+  }
+  if (encoder && !out.client_gone() && ctx.status == 200) {
+    std::string tail;
+    encoder->finish(ctx.usage, tail);
+    co_await out.write(tail);
   }
   co_await out.finish();
   if (!ctx.usage.known) {  // cut short: estimate what was generated (about 4 characters a token)
@@ -351,10 +374,29 @@ net::awaitable<AttemptResult> attempt_once(Services& services, RequestContext& c
       result.error = std::move(*error);
       co_return result;
     }
-    response_body = translated.dump(-1, ' ', false, json::error_handler_t::replace);
     ctx.usage = usage;
-  } else if (auto usage = accounting::find_openai_usage(response_body)) {
-    ctx.usage = *usage;
+    if (options.client == ClientFormat::anthropic) {
+      translated =
+          protocol::openai_response_to_anthropic(translated, ctx.requested_model, &ctx.usage);
+    }
+    response_body = translated.dump(-1, ' ', false, json::error_handler_t::replace);
+  } else {
+    if (auto usage = accounting::find_openai_usage(response_body)) ctx.usage = *usage;
+    if (options.client == ClientFormat::anthropic) {
+      auto completion = json::parse(response_body, nullptr, false);
+      if (!completion.is_object()) {
+        attempt.error = "malformed_body";
+        ctx.attempts.push_back(std::move(attempt));
+        result.responded = false;
+        result.retryable = true;
+        result.error = make_error(ErrorCode::upstream_error,
+                                  "provider '" + provider_name + "' sent a malformed body");
+        co_return result;
+      }
+      response_body =
+          protocol::openai_response_to_anthropic(completion, ctx.requested_model, &ctx.usage)
+              .dump(-1, ' ', false, json::error_handler_t::replace);
+    }
   }
   ctx.attempts.push_back(std::move(attempt));
   ctx.ttft_ms = ms_since(ctx.start);

@@ -120,7 +120,9 @@ boost::asio::awaitable<void> reply_error(RequestContext& ctx, server::ResponseWr
   auto headers = response_headers(ctx);
   headers.push_back({"content-type", "application/json"});
   for (auto& h : extra) headers.push_back(std::move(h));
-  co_await out.send(error.status, std::move(headers), protocol::openai_error_body(error));
+  co_await out.send(error.status, std::move(headers),
+                    ctx.anthropic_client ? protocol::anthropic_error_body(error)
+                                         : protocol::openai_error_body(error));
 }
 
 }  // namespace switchboard::gateway

@@ -2,6 +2,7 @@
 #include <string>
 
 #include "switchboard/providers/adapter.hpp"
+#include "switchboard/providers/anthropic.hpp"
 #include "switchboard/providers/azure.hpp"
 #include "switchboard/providers/bedrock.hpp"
 #include "switchboard/providers/gemini.hpp"
@@ -88,9 +89,10 @@ std::unique_ptr<ProviderAdapter> make_adapter(config::ProviderType type) {
       return make_mistral_adapter();
     case config::ProviderType::bedrock:
       return make_bedrock_adapter();
-    default:
-      return nullptr;  // anthropic arrives with its adapter
+    case config::ProviderType::anthropic:
+      return make_anthropic_adapter();
   }
+  return nullptr;
 }
 
 }  // namespace switchboard::providers

@@ -44,6 +44,7 @@ struct RequestContext {
   std::string model;  // the configured model name that served
   std::vector<std::string> policies;
   bool stream = false;
+  bool anthropic_client = false;  // /v1/messages: errors and bodies in Anthropic's shape
 
   int status = 0;
   std::string error;  // error code, empty on success

@@ -33,6 +33,10 @@ boost::asio::awaitable<void> reply_error(RequestContext& ctx, server::ResponseWr
 
 boost::asio::awaitable<void> serve_chat(Services& services, RequestContext& ctx,
                                         server::HttpRequest& request, server::ResponseWriter& out);
+// POST /v1/messages: Anthropic's Messages API in front, routed like any chat call.
+boost::asio::awaitable<void> serve_messages(Services& services, RequestContext& ctx,
+                                            server::HttpRequest& request,
+                                            server::ResponseWriter& out);
 boost::asio::awaitable<void> serve_embeddings(Services& services, RequestContext& ctx,
                                               server::HttpRequest& request,
                                               server::ResponseWriter& out);

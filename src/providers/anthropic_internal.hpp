@@ -1,0 +1,47 @@
+// Pieces of the Anthropic adapter shared by its source files (request, response, stream).
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "switchboard/accounting/usage.hpp"
+#include "switchboard/protocol/errors.hpp"
+#include "switchboard/providers/adapter.hpp"
+
+namespace switchboard::providers::anthropic {
+
+// The OpenAI Chat Completions request -> the Anthropic Messages request body. `model` is the
+// provider's model id. Fields Anthropic cannot honour are 400s naming the field.
+std::optional<protocol::ApiError> messages_body_from_openai(const nlohmann::json& request,
+                                                            bool stream, const std::string& model,
+                                                            nlohmann::json& body);
+
+// Anthropic stop_reason -> OpenAI finish_reason (provider-formats.md 0.1). `json_tool` is true
+// when the tool_use was the emulated JSON mode, which reads as a normal stop.
+std::string_view finish_reason(std::string_view stop_reason, bool json_tool);
+
+// Anthropic `usage` -> accounting::Usage: input counts uncached, cache-read and cache-write
+// tokens (provider-formats.md 0.2).
+accounting::Usage usage_from_anthropic(const nlohmann::json& usage);
+
+// accounting::Usage -> an OpenAI `usage` object. prompt_tokens_details.cached_tokens carries the
+// cache reads; `cache_read_input_tokens` and `cache_creation_input_tokens` are added beside the
+// OpenAI fields (as LiteLLM does) so the cache-write split survives a round trip.
+nlohmann::ordered_json openai_usage(const accounting::Usage& usage);
+
+// Anthropic error.type (and the HTTP status, 0 inside a stream) -> the gateway's error code.
+protocol::ErrorCode error_code(std::string_view error_type, int status);
+
+std::unique_ptr<StreamTranslator> make_stream_translator(const ResponseContext& context);
+
+// nlohmann dump that never throws on invalid UTF-8 from a client or a provider.
+template <typename Json>
+std::string dump(const Json& j) {
+  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+}  // namespace switchboard::providers::anthropic
