@@ -8,6 +8,7 @@
 #include "switchboard/gateway/pipeline.hpp"
 #include "switchboard/gateway/worker.hpp"
 #include "switchboard/protocol/anthropic_messages.hpp"
+#include "switchboard/protocol/base64.hpp"
 #include "switchboard/protocol/sse.hpp"
 #include "switchboard/upstream/call.hpp"
 
@@ -262,9 +263,18 @@ net::awaitable<AttemptResult> attempt_once(Services& services, RequestContext& c
 
   AttemptResult result;
   upstream::UpstreamRequest request;
+  // Translating adapters return floats; the client's base64 (the OpenAI SDK's default) is
+  // produced here, so the provider is asked for floats.
+  bool base64_embeddings = false;
+  if (options.kind == CallKind::embeddings && !adapter.openai_wire()) {
+    auto f = body.find("encoding_format");
+    base64_embeddings = f != body.end() && *f == "base64";
+    if (base64_embeddings) body.erase(f);
+  }
   auto build_error = options.kind == CallKind::chat
                          ? adapter.build_chat(body, ctx.stream, ptarget, request)
                          : adapter.build_embeddings(body, ptarget, request);
+  if (base64_embeddings) body["encoding_format"] = "base64";  // as the client sent it
   if (build_error) {  // the request cannot be expressed for this provider: not retryable
     result.error = std::move(*build_error);
     co_return result;
@@ -375,6 +385,14 @@ net::awaitable<AttemptResult> attempt_once(Services& services, RequestContext& c
       co_return result;
     }
     ctx.usage = usage;
+    if (base64_embeddings && translated.contains("data") && translated["data"].is_array()) {
+      for (auto& item : translated["data"]) {
+        if (item.contains("embedding") && item["embedding"].is_array()) {
+          item["embedding"] =
+              protocol::base64_float32(item["embedding"].get<std::vector<double>>());
+        }
+      }
+    }
     if (options.client == ClientFormat::anthropic) {
       translated =
           protocol::openai_response_to_anthropic(translated, ctx.requested_model, &ctx.usage);

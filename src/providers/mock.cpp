@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "switchboard/protocol/base64.hpp"
 #include "switchboard/protocol/sse.hpp"
 
 namespace switchboard::providers {
@@ -182,31 +183,6 @@ MockReply chat_reply(const json& req, const config::MockConfig& mock, std::uint6
   return reply;
 }
 
-// OpenAI's encoding_format "base64": the little-endian float32 array, base64-encoded.
-std::string base64_floats(const std::vector<double>& v) {
-  static constexpr char kTable[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string bytes;
-  bytes.reserve(v.size() * 4);
-  for (double d : v) {
-    float f = static_cast<float>(d);
-    std::uint32_t u;
-    std::memcpy(&u, &f, 4);
-    for (int i = 0; i < 4; ++i) bytes.push_back(static_cast<char>((u >> (8 * i)) & 0xff));
-  }
-  std::string out;
-  for (std::size_t i = 0; i < bytes.size(); i += 3) {
-    std::uint32_t n = static_cast<unsigned char>(bytes[i]) << 16;
-    if (i + 1 < bytes.size()) n |= static_cast<unsigned char>(bytes[i + 1]) << 8;
-    if (i + 2 < bytes.size()) n |= static_cast<unsigned char>(bytes[i + 2]);
-    out += kTable[(n >> 18) & 63];
-    out += kTable[(n >> 12) & 63];
-    out += i + 1 < bytes.size() ? kTable[(n >> 6) & 63] : '=';
-    out += i + 2 < bytes.size() ? kTable[n & 63] : '=';
-  }
-  return out;
-}
-
 MockReply embeddings_reply(const json& req, const config::MockConfig& mock,
                            std::uint64_t call_number) {
   if (!req.contains("model") || !req["model"].is_string())
@@ -265,7 +241,7 @@ MockReply embeddings_reply(const json& req, const config::MockConfig& mock,
     for (auto& x : v) x = norm > 0 ? x / norm : 0;
     data.push_back({{"object", "embedding"},
                     {"index", i},
-                    {"embedding", base64 ? json(base64_floats(v)) : json(v)}});
+                    {"embedding", base64 ? json(protocol::base64_float32(v)) : json(v)}});
   }
   json body = {{"object", "list"},
                {"data", std::move(data)},

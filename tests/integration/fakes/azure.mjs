@@ -74,7 +74,7 @@ function chat(res, body, deployment, { cutAfter }) {
     if (cutAfter !== undefined) {
       const text = JSON.stringify(payload);
       res.write(text.slice(0, text.length >> 1));
-      return res.destroy();
+      return cutConnection(res);
     }
     return res.end(JSON.stringify(payload));
   }
@@ -97,7 +97,7 @@ function chat(res, body, deployment, { cutAfter }) {
   if (body.stream_options?.include_usage) events.push({ id, object: 'chat.completion.chunk', created, model, choices: [], usage });
   res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
   for (const [i, event] of events.entries()) {
-    if (cutAfter !== undefined && i >= cutAfter) return res.destroy();
+    if (cutAfter !== undefined && i >= cutAfter) return cutConnection(res);
     res.write(`data: ${JSON.stringify(event)}\n\n`);
   }
   res.end('data: [DONE]\n\n');
@@ -180,4 +180,10 @@ export async function startFakeAzure({ port = 0, deployments } = {}) {
     requests,
     close: () => new Promise((r) => { server.closeAllConnections?.(); server.close(() => r()); }),
   };
+}
+
+// Node corks the socket until the next tick: destroying in the same tick would drop the bytes
+// already written, so the cut happens once they have gone out.
+function cutConnection(res) {
+  setImmediate(() => res.destroy());
 }

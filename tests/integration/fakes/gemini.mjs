@@ -145,7 +145,7 @@ function generate(res, body, model, { stream, sse, cutAfter }) {
     if (cutAfter !== undefined) {
       const text = JSON.stringify(payload);
       res.write(text.slice(0, text.length >> 1));
-      return res.destroy();
+      return cutConnection(res);
     }
     return res.end(JSON.stringify(payload));
   }
@@ -161,12 +161,12 @@ function generate(res, body, model, { stream, sse, cutAfter }) {
   res.writeHead(200, { 'content-type': sse ? 'text/event-stream' : 'application/json; charset=UTF-8' });
   let sent = 0;
   for (const event of events) {
-    if (cutAfter !== undefined && sent >= cutAfter) return res.destroy();
+    if (cutAfter !== undefined && sent >= cutAfter) return cutConnection(res);
     // Google frames events with CRLF; without alt=sse the stream is one JSON array.
     res.write(sse ? `data: ${JSON.stringify(event)}\r\n\r\n` : `${sent ? ',\r\n' : '['}${JSON.stringify(event)}`);
     sent++;
   }
-  if (cutAfter !== undefined && sent >= cutAfter && cutAfter < events.length) return res.destroy();
+  if (cutAfter !== undefined && sent >= cutAfter && cutAfter < events.length) return cutConnection(res);
   res.end(sse ? '' : ']');
 }
 
@@ -232,4 +232,10 @@ export async function startFakeGemini({ port = 0 } = {}) {
     requests,
     close: () => new Promise((r) => { server.closeAllConnections?.(); server.close(() => r()); }),
   };
+}
+
+// Node corks the socket until the next tick: destroying in the same tick would drop the bytes
+// already written, so the cut happens once they have gone out.
+function cutConnection(res) {
+  setImmediate(() => res.destroy());
 }

@@ -112,7 +112,7 @@ function chat(res, body, { cutAfter }) {
     if (cutAfter !== undefined) {
       const text = JSON.stringify(payload);
       res.write(text.slice(0, text.length >> 1));
-      return res.destroy();
+      return cutConnection(res);
     }
     return res.end(JSON.stringify(payload));
   }
@@ -130,7 +130,7 @@ function chat(res, body, { cutAfter }) {
   events.push(chunk({ content: '' }, finish, { usage }));
   res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
   for (const [i, event] of events.entries()) {
-    if (cutAfter !== undefined && i >= cutAfter) return res.destroy();
+    if (cutAfter !== undefined && i >= cutAfter) return cutConnection(res);
     res.write(`data: ${JSON.stringify(event)}\n\n`);
   }
   res.end('data: [DONE]\n\n');
@@ -202,4 +202,10 @@ export async function startFakeMistral({ port = 0 } = {}) {
     requests,
     close: () => new Promise((r) => { server.closeAllConnections?.(); server.close(() => r()); }),
   };
+}
+
+// Node corks the socket until the next tick: destroying in the same tick would drop the bytes
+// already written, so the cut happens once they have gone out.
+function cutConnection(res) {
+  setImmediate(() => res.destroy());
 }
