@@ -1,4 +1,6 @@
 // Request identity (ids, W3C trace context), authentication and the single local-reply path.
+#include <array>
+#include <cstring>
 #include <random>
 
 #include "switchboard/gateway/pipeline.hpp"
@@ -7,16 +9,26 @@ namespace switchboard::gateway {
 
 namespace {
 
-constexpr char kHex[] = "0123456789abcdef";
+// Two hex digits per byte value, so a 64-bit draw becomes 16 characters in 8 copies.
+constexpr auto kHexPairs = [] {
+  constexpr char kHex[] = "0123456789abcdef";
+  std::array<char, 512> t{};
+  for (int b = 0; b < 256; ++b) {
+    t[static_cast<std::size_t>(2 * b)] = kHex[b >> 4];
+    t[static_cast<std::size_t>(2 * b + 1)] = kHex[b & 15];
+  }
+  return t;
+}();
 
+// `chars` (even) random lower-case hex digits.
 std::string random_hex(std::size_t chars) {
   thread_local std::mt19937_64 rng{std::random_device{}()};
   std::string out(chars, '0');
-  std::uint64_t bits = 0;
-  for (std::size_t i = 0; i < chars; ++i) {
-    if (i % 16 == 0) bits = rng();
-    out[i] = kHex[bits & 15];
-    bits >>= 4;
+  for (std::size_t i = 0; i + 1 < chars;) {
+    std::uint64_t bits = rng();
+    for (int k = 0; k < 8 && i + 1 < chars; ++k, i += 2, bits >>= 8) {
+      std::memcpy(&out[i], &kHexPairs[2 * (bits & 0xff)], 2);
+    }
   }
   return out;
 }

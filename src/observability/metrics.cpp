@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <stdexcept>
 #include <type_traits>
@@ -16,18 +17,35 @@ namespace {
 // Keys encode label values so that byte order is the order of the value tuples: each value's
 // bytes (a NUL escaped as "\0\1") then the terminator "\0\0". Label values are free text, so
 // no plain separator would do.
-void encode_key(std::string& out, std::span<const std::string_view> values) {
+void encode_key_escaped(std::string& out, std::span<const std::string_view> values) {
   out.clear();
   for (std::string_view value : values) {
-    if (value.find('\0') == std::string_view::npos) {
-      out.append(value);
-    } else {
-      for (char c : value) {
-        out.push_back(c);
-        if (c == '\0') out.push_back('\x01');
-      }
+    for (char c : value) {
+      out.push_back(c);
+      if (c == '\0') out.push_back('\x01');
     }
     out.append("\0\0", 2);
+  }
+}
+
+void encode_key(std::string& out, std::span<const std::string_view> values) {
+  // The common case, no NUL in any value: sized once, copied in place (this runs on every
+  // metric update).
+  std::size_t total = 0;
+  for (std::string_view value : values) total += value.size() + 2;
+  out.resize(total);
+  char* p = out.data();
+  for (std::string_view value : values) {
+    if (!value.empty()) {
+      if (std::memchr(value.data(), '\0', value.size()) != nullptr) {
+        encode_key_escaped(out, values);
+        return;
+      }
+      std::memcpy(p, value.data(), value.size());
+      p += value.size();
+    }
+    *p++ = '\0';
+    *p++ = '\0';
   }
 }
 

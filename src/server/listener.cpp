@@ -11,10 +11,13 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
-#include <cctype>
+#include <algorithm>
+#include <array>
+#include <charconv>
 #include <stdexcept>
 
 #include "switchboard/server/address.hpp"
+#include "switchboard/server/http_head.hpp"
 
 namespace switchboard::server {
 
@@ -28,12 +31,81 @@ namespace {
 
 constexpr std::size_t kHeaderLimit = 64 * 1024;
 constexpr auto kWriteTimeout = std::chrono::seconds(60);
+constexpr std::size_t kReadBufferBytes = 16 * 1024;
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
+// Parses a request straight into the project's HttpRequest: names lower-cased as they arrive,
+// no Beast field container built and then copied (one allocation per field fewer).
+class RequestReader final : public http::basic_parser<true> {
+ public:
+  explicit RequestReader(HttpRequest& out) : out_(out) {}
+
+  // What message::keep_alive() said: the first Connection header's tokens, by version.
+  bool keep_alive() const {
+    auto connection = std::find_if(out_.headers.begin(), out_.headers.end(),
+                                   [](const HttpHeader& h) { return h.name == "connection"; });
+    if (version_ < 11) {
+      return connection != out_.headers.end() &&
+             http::token_list{connection->value}.exists("keep-alive");
+    }
+    return connection == out_.headers.end() ||
+           !http::token_list{connection->value}.exists("close");
+  }
+
+ private:
+  void on_request_impl(http::verb, beast::string_view method, beast::string_view target,
+                       int version, beast::error_code&) override {
+    out_.method.assign(method.data(), method.size());
+    out_.target.assign(target.data(), target.size());
+    version_ = version;
+  }
+
+  void on_response_impl(int, beast::string_view, int, beast::error_code&) override {}
+
+  void on_field_impl(http::field, beast::string_view name, beast::string_view value,
+                     beast::error_code&) override {
+    // Trimmed as Beast's fields stored values.
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+    auto& h = out_.headers.emplace_back();
+    h.name.resize(name.size());
+    for (std::size_t i = 0; i < name.size(); ++i) {
+      char c = name[i];
+      h.name[i] = c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+    }
+    h.value.assign(value.data(), value.size());
+  }
+
+  void on_header_impl(beast::error_code&) override {}
+
+  void on_body_init_impl(const boost::optional<std::uint64_t>& length,
+                         beast::error_code& ec) override {
+    if (length) {  // as string_body's reader
+      if (*length > out_.body.max_size()) {
+        ec = http::error::buffer_overflow;
+        return;
+      }
+      out_.body.reserve(static_cast<std::size_t>(*length));
+    }
+  }
+
+  std::size_t on_body_impl(beast::string_view body, beast::error_code&) override {
+    out_.body.append(body.data(), body.size());
+    return body.size();
+  }
+
+  void on_chunk_header_impl(std::uint64_t, beast::string_view, beast::error_code&) override {}
+
+  std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view body,
+                                 beast::error_code&) override {
+    out_.body.append(body.data(), body.size());
+    return body.size();
+  }
+
+  void on_finish_impl(beast::error_code&) override {}
+
+  HttpRequest& out_;
+  int version_ = 11;
+};
 
 // Watches a streaming response's socket for the client closing its side, so
 // the producer can cancel the upstream call instead of noticing on the next write.
@@ -45,21 +117,19 @@ struct DisconnectWatch {
 template <class Stream>
 class SessionWriter final : public ResponseWriter {
  public:
-  SessionWriter(Stream& stream, bool keep_alive, const ServerState& state)
-      : stream_(stream), keep_alive_(keep_alive), state_(state) {}
+  // `head` is the session's buffer for rendered response heads, reused across requests.
+  SessionWriter(Stream& stream, std::string& head, bool keep_alive, const ServerState& state)
+      : stream_(stream), head_(head), keep_alive_(keep_alive), state_(state) {}
 
   ~SessionWriter() override { stop_watch(); }
 
   net::awaitable<bool> send(int status, HttpHeaders headers, std::string body) override {
     started_ = true;
     if (gone_) co_return false;
-    http::response<http::string_body> res{static_cast<http::status>(status), 11};
-    apply_headers(res, headers);
-    res.keep_alive(keep_alive());
-    res.body() = std::move(body);
-    res.prepare_payload();
+    render_response_head(head_, status, headers, keep_alive(), body.size());
+    std::array<net::const_buffer, 2> message{net::buffer(head_), net::buffer(body)};
     beast::get_lowest_layer(stream_).expires_after(kWriteTimeout);
-    auto [ec, n] = co_await http::async_write(stream_, res, kTuple);
+    auto [ec, n] = co_await net::async_write(stream_, message, kTuple);
     if (ec) gone_ = true;
     co_return !gone_;
   }
@@ -67,13 +137,9 @@ class SessionWriter final : public ResponseWriter {
   net::awaitable<bool> start_stream(int status, HttpHeaders headers) override {
     started_ = true;
     if (gone_) co_return false;
-    http::response<http::empty_body> res{static_cast<http::status>(status), 11};
-    apply_headers(res, headers);
-    res.keep_alive(keep_alive());
-    res.chunked(true);
-    http::response_serializer<http::empty_body> sr{res};
+    render_response_head(head_, status, headers, keep_alive(), std::nullopt);
     beast::get_lowest_layer(stream_).expires_after(kWriteTimeout);
-    auto [ec, n] = co_await http::async_write_header(stream_, sr, kTuple);
+    auto [ec, n] = co_await net::async_write(stream_, net::buffer(head_), kTuple);
     if (ec) gone_ = true;
     co_return !gone_;
   }
@@ -81,8 +147,16 @@ class SessionWriter final : public ResponseWriter {
   net::awaitable<bool> write(std::string_view data) override {
     if (gone_) co_return false;
     if (data.empty()) co_return true;
+    // One chunk: "<hex size>\r\n", the data, "\r\n".
+    char size_line[20];
+    auto [end, tc] = std::to_chars(size_line, size_line + 16, data.size(), 16);
+    *end++ = '\r';
+    *end++ = '\n';
+    std::array<net::const_buffer, 3> chunk{
+        net::buffer(size_line, static_cast<std::size_t>(end - size_line)), net::buffer(data),
+        net::buffer("\r\n", 2)};
     beast::get_lowest_layer(stream_).expires_after(kWriteTimeout);
-    auto [ec, n] = co_await net::async_write(stream_, http::make_chunk(net::buffer(data)), kTuple);
+    auto [ec, n] = co_await net::async_write(stream_, chunk, kTuple);
     if (ec) mark_gone();
     co_return !gone_;
   }
@@ -91,7 +165,7 @@ class SessionWriter final : public ResponseWriter {
     stop_watch();
     if (gone_) co_return false;
     beast::get_lowest_layer(stream_).expires_after(kWriteTimeout);
-    auto [ec, n] = co_await net::async_write(stream_, http::make_chunk_last(), kTuple);
+    auto [ec, n] = co_await net::async_write(stream_, net::buffer("0\r\n\r\n", 5), kTuple);
     if (ec) gone_ = true;
     co_return !gone_;
   }
@@ -126,12 +200,6 @@ class SessionWriter final : public ResponseWriter {
   }
 
  private:
-  template <class Message>
-  void apply_headers(Message& res, const HttpHeaders& headers) {
-    res.set(http::field::server, "switchboard");
-    for (const auto& h : headers) res.set(h.name, h.value);
-  }
-
   void arm_watch() {
     auto& socket = beast::get_lowest_layer(stream_).socket();
     socket.async_wait(tcp::socket::wait_read, [this, watch = watch_](boost::system::error_code ec) {
@@ -168,6 +236,7 @@ class SessionWriter final : public ResponseWriter {
   }
 
   Stream& stream_;
+  std::string& head_;
   bool keep_alive_;
   const ServerState& state_;
   bool started_ = false;
@@ -275,19 +344,24 @@ struct Listener::Impl : std::enable_shared_from_this<Listener::Impl> {
   template <class Stream>
   static net::awaitable<void> serve(Impl& self, Stream& stream, const std::string& remote) {
     beast::flat_buffer buffer;
+    buffer.reserve(kReadBufferBytes);
+    std::string response_head;  // rendered into one buffer per session
+    response_head.reserve(512);
     bool first = true;
     for (;;) {
       auto& tcp_layer = beast::get_lowest_layer(stream);
       if (buffer.size() == 0) {
         // Between requests the idle timeout applies; once a byte arrives, the header timeout.
         tcp_layer.expires_after(first ? self.options.header_timeout : self.options.idle_timeout);
-        auto [ec, n] = co_await stream.async_read_some(buffer.prepare(8192), kTuple);
+        auto [ec, n] = co_await stream.async_read_some(buffer.prepare(kReadBufferBytes), kTuple);
         if (ec) co_return;
         buffer.commit(n);
       }
       first = false;
       tcp_layer.expires_after(self.options.header_timeout);
-      http::request_parser<http::string_body> parser;
+      HttpRequest request;
+      request.headers.reserve(12);  // 768 bytes: below malloc's large-chunk path
+      RequestReader parser(request);
       parser.header_limit(kHeaderLimit);
       parser.body_limit(self.options.max_request_bytes);
       auto [hec, hn] = co_await http::async_read_header(stream, buffer, parser, kTuple);
@@ -311,13 +385,12 @@ struct Listener::Impl : std::enable_shared_from_this<Listener::Impl> {
         }
         co_return;
       }
-      auto& head = parser.get();
       auto length = parser.content_length();
       if (length && *length > self.options.max_request_bytes) {
         co_await reply_and_close(stream, http::status::payload_too_large, too_large_body(self));
         co_return;
       }
-      if (head[http::field::expect] == "100-continue") {
+      if (request.header("expect") == "100-continue") {
         http::response<http::empty_body> cont{http::status::continue_, 11};
         co_await http::async_write(stream, cont, kTuple);
       }
@@ -332,18 +405,9 @@ struct Listener::Impl : std::enable_shared_from_this<Listener::Impl> {
       }
       tcp_layer.expires_never();
 
-      auto message = parser.release();
-      HttpRequest request;
-      request.method = std::string(message.method_string());
-      request.target = std::string(message.target());
       request.remote_address = remote;
-      request.headers.reserve(16);
-      for (const auto& field : message) {
-        request.headers.push_back({lower(field.name_string()), std::string(field.value())});
-      }
-      request.body = std::move(message.body());
 
-      SessionWriter<Stream> writer(stream, message.keep_alive(), *self.state);
+      SessionWriter<Stream> writer(stream, response_head, parser.keep_alive(), *self.state);
       self.state->in_flight.fetch_add(1, std::memory_order_relaxed);
       bool failed = false;
       try {

@@ -11,10 +11,15 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
+#include <sys/socket.h>
+
 #include <array>
 #include <atomic>
+#include <cerrno>
 #include <optional>
 #include <vector>
+
+#include "switchboard/server/http_head.hpp"
 
 namespace switchboard::upstream {
 
@@ -24,6 +29,7 @@ namespace http = beast::http;
 using tcp = net::ip::tcp;
 using Clock = std::chrono::steady_clock;
 constexpr auto kTuple = net::as_tuple(net::use_awaitable);
+constexpr std::string_view kUserAgent = "switchboard/" SWITCHBOARD_VERSION;
 
 std::string_view call_error_name(CallError e) {
   switch (e) {
@@ -115,22 +121,35 @@ bool parse_base_url(std::string_view url, UpstreamEndpoint& out, std::string& er
 
 namespace {
 
+// Reads take up to this much per system call; a flat_buffer left to grow on its own reads
+// 512 bytes at a time.
+constexpr std::size_t kReadBufferBytes = 16 * 1024;
+// An idle connection younger than this is taken as alive without asking the kernel: an
+// upstream closing it meanwhile costs the stale-connection retry in HttpCall::start.
+constexpr auto kTrustIdleFor = std::chrono::seconds(1);
+
 struct Connection {
   std::optional<beast::tcp_stream> plain;
   std::optional<beast::ssl_stream<beast::tcp_stream>> secure;
   beast::flat_buffer buffer;
+  std::string head;                           // the request head being sent
+  std::array<char, kReadBufferBytes> body_in;  // where the parser puts body bytes
+  Clock::time_point idle_since{};
+
+  Connection() { buffer.reserve(kReadBufferBytes); }
 
   beast::tcp_stream& tcp() { return secure ? beast::get_lowest_layer(*secure) : *plain; }
 
   // True when an idle connection has not been closed by the upstream meanwhile.
-  bool alive() {
+  bool alive(Clock::time_point now) {
     auto& sock = tcp().socket();
     if (!sock.is_open() || buffer.size() != 0) return false;
+    if (now - idle_since < kTrustIdleFor) return true;
+    // A peek that would block: nothing pending, no FIN. MSG_DONTWAIT leaves the socket's
+    // blocking mode alone (no FIONBIO round trip).
     char byte;
-    boost::system::error_code ec;
-    sock.non_blocking(true, ec);
-    sock.receive(net::buffer(&byte, 1), tcp::socket::message_peek, ec);
-    return ec == net::error::would_block || ec == net::error::try_again;
+    auto n = ::recv(sock.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
   }
 };
 
@@ -198,11 +217,12 @@ struct UpstreamPool::Impl : std::enable_shared_from_this<UpstreamPool::Impl> {
   };
 
   net::awaitable<Acquired> acquire() {
+    auto now = Clock::now();
     while (!idle_list.empty()) {
       auto c = std::move(idle_list.back());
       idle_list.pop_back();
       idle_count.fetch_sub(1, std::memory_order_relaxed);
-      if (c->alive()) {
+      if (c->alive(now)) {
         active_count.fetch_add(1, std::memory_order_relaxed);
         co_return Acquired{CallError::none, std::move(c), true};
       }
@@ -259,6 +279,7 @@ struct UpstreamPool::Impl : std::enable_shared_from_this<UpstreamPool::Impl> {
     active_count.fetch_sub(1, std::memory_order_relaxed);
     if (reusable && c->buffer.size() == 0 && idle_list.size() < options.max_connections) {
       c->tcp().expires_never();
+      c->idle_since = Clock::now();
       idle_list.push_back(std::move(c));
       idle_count.fetch_add(1, std::memory_order_relaxed);
     }
@@ -278,16 +299,6 @@ class HttpCall final : public UpstreamCall {
   net::awaitable<CallError> start(UpstreamRequest request) override {
     auto begin = Clock::now();
     deadline_ = begin + pool_->options.timeouts.total;
-    auto verb = http::string_to_verb(request.method);
-    http::request<http::string_body> message{verb == http::verb::unknown ? http::verb::post : verb,
-                                             request.target, 11};
-    message.set(http::field::host, pool_->host_header);
-    message.set(http::field::user_agent, "switchboard/" SWITCHBOARD_VERSION);
-    for (auto& h : request.headers) message.set(h.name, h.value);
-    message.body() = std::move(request.body);
-    message.keep_alive(true);
-    message.prepare_payload();
-
     CallError result = CallError::none;
     for (int attempt = 0; attempt < 2; ++attempt) {
       auto acquired = co_await pool_->acquire();
@@ -300,21 +311,27 @@ class HttpCall final : public UpstreamCall {
         result = CallError::cancelled;
         break;
       }
+      // Head and body go out in one write; the head buffer is the connection's, reused.
+      server::render_request_head(connection_->head, request.method, request.target,
+                                  pool_->host_header, kUserAgent, request.headers,
+                                  request.body.size());
       auto first_byte = std::min(Clock::now() + pool_->options.timeouts.first_byte, deadline_);
       connection_->tcp().expires_at(first_byte);
-      boost::system::error_code ec =
-          co_await with_stream([&](auto& s) -> net::awaitable<boost::system::error_code> {
-            auto [wec, n] = co_await http::async_write(s, message, kTuple);
-            co_return wec;
-          });
+      std::array<net::const_buffer, 2> message{net::buffer(connection_->head),
+                                               net::buffer(request.body)};
+      // Each operation is awaited here on whichever stream the connection has: a helper
+      // coroutine per operation would cost a frame allocation each.
+      auto write = [&](auto& s) { return net::async_write(s, message, kTuple); };
+      auto ec = std::get<0>(connection_->secure ? co_await write(*connection_->secure)
+                                                : co_await write(*connection_->plain));
       if (!ec) {
         parser_.emplace();
         parser_->body_limit(boost::none);
-        ec = co_await with_stream([&](auto& s) -> net::awaitable<boost::system::error_code> {
-          auto [rec, n] =
-              co_await http::async_read_header(s, connection_->buffer, *parser_, kTuple);
-          co_return rec;
-        });
+        auto read_head = [&](auto& s) {
+          return http::async_read_header(s, connection_->buffer, *parser_, kTuple);
+        };
+        ec = std::get<0>(connection_->secure ? co_await read_head(*connection_->secure)
+                                             : co_await read_head(*connection_->plain));
       }
       if (!ec) {
         status_ = parser_->get().result_int();
@@ -352,22 +369,24 @@ class HttpCall final : public UpstreamCall {
         finish_ok();
         break;
       }
+      auto& in = connection_->body_in;
       auto& body = parser_->get().body();
-      body.data = buffer_.data();
-      body.size = buffer_.size();
+      body.data = in.data();
+      body.size = in.size();
       connection_->tcp().expires_at(deadline_);
-      auto ec = co_await with_stream([&](auto& s) -> net::awaitable<boost::system::error_code> {
-        auto [rec, n] = co_await http::async_read_some(s, connection_->buffer, *parser_, kTuple);
-        co_return rec;
-      });
+      auto read_some = [&](auto& s) {
+        return http::async_read_some(s, connection_->buffer, *parser_, kTuple);
+      };
+      auto ec = std::get<0>(connection_->secure ? co_await read_some(*connection_->secure)
+                                                : co_await read_some(*connection_->plain));
       if (ec == http::error::need_buffer) ec = {};
-      std::size_t got = buffer_.size() - parser_->get().body().size;
+      std::size_t got = in.size() - parser_->get().body().size;
       if (ec) {
         result = map_error(ec, cancelled_);
         pool_->release(std::move(connection_), false);
         break;
       }
-      out.append(buffer_.data(), got);
+      out.append(in.data(), got);
       if (parser_->is_done()) {
         finish_ok();
         break;
@@ -392,12 +411,6 @@ class HttpCall final : public UpstreamCall {
   double upstream_ms() const override { return upstream_ms_; }
 
  private:
-  template <class F>
-  net::awaitable<boost::system::error_code> with_stream(F&& f) {
-    if (connection_->secure) co_return co_await f(*connection_->secure);
-    co_return co_await f(*connection_->plain);
-  }
-
   void finish_ok() {
     done_ = true;
     bool reusable = parser_->get().keep_alive() && !cancelled_;
@@ -408,7 +421,6 @@ class HttpCall final : public UpstreamCall {
   std::shared_ptr<UpstreamPool::Impl> pool_;
   std::unique_ptr<Connection> connection_;
   std::optional<http::response_parser<http::buffer_body>> parser_;
-  std::array<char, 16384> buffer_{};
   Clock::time_point deadline_{};
   int status_ = 0;
   bool done_ = false;

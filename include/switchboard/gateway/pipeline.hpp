@@ -44,4 +44,8 @@ boost::asio::awaitable<void> serve_embeddings(Services& services, RequestContext
 // Writes the metrics and the trace record of a finished request (the "account" stage).
 void finish_request(Services& services, RequestContext& ctx);
 
+// Appends the request's trace record, one JSON object without a newline, to `out`.
+void append_trace_record(std::string& out, const RequestContext& ctx, double duration_ms,
+                         double overhead_ms);
+
 }  // namespace switchboard::gateway

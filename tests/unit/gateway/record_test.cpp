@@ -1,0 +1,150 @@
+// The trace record written without nlohmann must be, byte for byte, the line nlohmann wrote.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <ctime>
+
+#include "switchboard/gateway/pipeline.hpp"
+
+namespace gw = switchboard::gateway;
+using json = nlohmann::ordered_json;
+
+namespace {
+
+// The record as finish_request built it before it had its own writer.
+std::string nlohmann_record(const gw::RequestContext& ctx, double duration_ms,
+                            double overhead_ms) {
+  auto null_if_empty = [](const std::string& s) { return s.empty() ? json(nullptr) : json(s); };
+  auto rfc3339 = [](std::chrono::system_clock::time_point t) {
+    auto secs = std::chrono::time_point_cast<std::chrono::seconds>(t);
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t - secs).count();
+    std::time_t tt = std::chrono::system_clock::to_time_t(secs);
+    std::tm tm{};
+    gmtime_r(&tt, &tm);
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                  static_cast<int>(ms));
+    return std::string(buf);
+  };
+  json attempts = json::array();
+  for (const auto& a : ctx.attempts) {
+    attempts.push_back({{"provider", a.provider},
+                        {"model", a.model},
+                        {"key_id", null_if_empty(a.key_id)},
+                        {"status", a.status},
+                        {"error", null_if_empty(a.error)},
+                        {"ms", std::round(a.ms * 1000) / 1000}});
+  }
+  json usage = {{"input", ctx.usage.input},
+                {"output", ctx.usage.output},
+                {"cached_input", ctx.usage.cached_input}};
+  if (ctx.usage.cache_write) usage["cache_write"] = ctx.usage.cache_write;
+  if (ctx.usage.reasoning) usage["reasoning"] = ctx.usage.reasoning;
+  if (ctx.usage.estimated) usage["estimated"] = true;
+  json record = {
+      {"trace_id", ctx.trace_id},
+      {"span_id", ctx.span_id},
+      {"parent_span_id", null_if_empty(ctx.parent_span_id)},
+      {"time", rfc3339(ctx.wall_start)},
+      {"request_id", ctx.request_id},
+      {"tenant", ctx.tenant_name},
+      {"workflow", ctx.workflow},
+      {"user", null_if_empty(ctx.user)},
+      {"endpoint", ctx.endpoint},
+      {"requested_model", null_if_empty(ctx.requested_model)},
+      {"route", null_if_empty(ctx.route)},
+      {"policies", ctx.policies},
+      {"provider", null_if_empty(ctx.provider)},
+      {"model", null_if_empty(ctx.model)},
+      {"stream", ctx.stream},
+      {"status", ctx.status},
+      {"error", null_if_empty(ctx.error)},
+      {"attempts", std::move(attempts)},
+      {"ttft_ms", ctx.ttft_ms >= 0 ? json(std::round(ctx.ttft_ms * 1000) / 1000) : json(nullptr)},
+      {"duration_ms", std::round(duration_ms * 1000) / 1000},
+      {"overhead_ms", std::round(overhead_ms * 1000) / 1000},
+      {"usage", std::move(usage)},
+      {"cost_usd", ctx.cost_usd},
+      {"guardrails", json::array()},
+  };
+  return record.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string ours(const gw::RequestContext& ctx, double duration_ms, double overhead_ms) {
+  std::string out;
+  gw::append_trace_record(out, ctx, duration_ms, overhead_ms);
+  return out;
+}
+
+gw::RequestContext served_request() {
+  gw::RequestContext ctx;
+  ctx.wall_start = std::chrono::system_clock::time_point(std::chrono::milliseconds(1764000000123));
+  ctx.request_id = "req-1";
+  ctx.trace_id = "0af7651916cd43dd8448eb211c80319c";
+  ctx.span_id = "b7ad6b7169203331";
+  ctx.endpoint = "/v1/chat/completions";
+  ctx.tenant_name = "acme";
+  ctx.workflow = "summarize";
+  ctx.requested_model = "fast";
+  ctx.route = "fast";
+  ctx.provider = "openai";
+  ctx.model = "gpt-4o-mini";
+  ctx.policies = {"cheapest", "healthy"};
+  ctx.status = 200;
+  ctx.attempts.push_back({"azure", "gpt-4o-mini", "key-2", 503, "http_503", 12.3456789});
+  ctx.attempts.push_back({"openai", "gpt-4o-mini", "key-0", 200, "", 250.0});
+  ctx.usage.known = true;
+  ctx.usage.input = 27;
+  ctx.usage.output = 26;
+  ctx.usage.cached_input = 4;
+  ctx.usage.cache_write = 2;
+  ctx.usage.reasoning = 9;
+  ctx.cost_usd = 0.0000195;
+  ctx.ttft_ms = 261.1239;
+  return ctx;
+}
+
+}  // namespace
+
+TEST(TraceRecord, ServedRequestReadsAsBefore) {
+  auto ctx = served_request();
+  EXPECT_EQ(ours(ctx, 262.44449, 0.7111), nlohmann_record(ctx, 262.44449, 0.7111));
+}
+
+TEST(TraceRecord, RejectedRequestHasNullsAndEmptyLists) {
+  gw::RequestContext ctx;
+  ctx.wall_start = std::chrono::system_clock::time_point(std::chrono::milliseconds(1764000000999));
+  ctx.request_id = "r";
+  ctx.trace_id = "t";
+  ctx.span_id = "s";
+  ctx.status = 401;
+  ctx.error = "invalid_api_key";
+  EXPECT_EQ(ours(ctx, 0.01, 0.01), nlohmann_record(ctx, 0.01, 0.01));
+}
+
+TEST(TraceRecord, ClientTextIsEscapedAsBefore) {
+  auto ctx = served_request();
+  ctx.user = "user \"42\"\n\x01 caf\xC3\xA9 \xFF\xC3";  // quotes, controls, invalid UTF-8
+  ctx.workflow = "a\\b";
+  ctx.parent_span_id = "00f067aa0ba902b7";
+  ctx.usage = {};
+  ctx.usage.estimated = true;
+  ctx.usage.output = 5;
+  ctx.stream = true;
+  ctx.ttft_ms = -1;
+  ctx.cost_usd = 0;
+  EXPECT_EQ(ours(ctx, 1000, 0), nlohmann_record(ctx, 1000, 0));
+}
+
+TEST(TraceRecord, TimeIsRightAcrossSecondsAndThreadsCache) {
+  auto ctx = served_request();
+  for (std::int64_t ms : std::initializer_list<std::int64_t>{1764000000000, 1764000000999,
+                                                             1764000001000, 1764000000500, 0, 1, -500, -1500,
+                          4102444800123}) {
+    ctx.wall_start = std::chrono::system_clock::time_point(std::chrono::milliseconds(ms));
+    EXPECT_EQ(ours(ctx, 1, 1), nlohmann_record(ctx, 1, 1)) << ms;
+  }
+}
