@@ -74,8 +74,7 @@ class UsageScanner {
   }
 
   void ws() {
-    while (i_ < t_.size() &&
-           (t_[i_] == ' ' || t_[i_] == '\n' || t_[i_] == '\r' || t_[i_] == '\t'))
+    while (i_ < t_.size() && (t_[i_] == ' ' || t_[i_] == '\n' || t_[i_] == '\r' || t_[i_] == '\t'))
       ++i_;
   }
 

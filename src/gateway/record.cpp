@@ -63,8 +63,8 @@ void append_rfc3339(std::string& out, std::chrono::system_clock::time_point t) {
     std::tm tm{};
     gmtime_r(&tt, &tm);
     cached_len = std::snprintf(cached.data(), cached.size(), "%04d-%02d-%02dT%02d:%02d:%02d",
-                               tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                               tm.tm_min, tm.tm_sec);
+                               tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                               tm.tm_sec);
     cached_secs = secs.time_since_epoch().count();
   }
   out.append(cached.data(), static_cast<std::size_t>(cached_len));

@@ -123,8 +123,8 @@ void append_header_fields(std::string& out, const HttpHeaders& headers) {
   }
 }
 
-void render_response_head(std::string& out, int status, const HttpHeaders& headers,
-                          bool keep_alive, std::optional<std::uint64_t> content_length) {
+void render_response_head(std::string& out, int status, const HttpHeaders& headers, bool keep_alive,
+                          std::optional<std::uint64_t> content_length) {
   // prepare_payload(): these statuses take no body.
   if (content_length && *content_length > 0 && bodiless(status))
     throw std::invalid_argument("invalid response body");

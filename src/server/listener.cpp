@@ -47,8 +47,7 @@ class RequestReader final : public http::basic_parser<true> {
       return connection != out_.headers.end() &&
              http::token_list{connection->value}.exists("keep-alive");
     }
-    return connection == out_.headers.end() ||
-           !http::token_list{connection->value}.exists("close");
+    return connection == out_.headers.end() || !http::token_list{connection->value}.exists("close");
   }
 
  private:
@@ -64,7 +63,8 @@ class RequestReader final : public http::basic_parser<true> {
   void on_field_impl(http::field, beast::string_view name, beast::string_view value,
                      beast::error_code&) override {
     // Trimmed as Beast's fields stored values.
-    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
+      value.remove_prefix(1);
     while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
     auto& h = out_.headers.emplace_back();
     h.name.resize(name.size());

@@ -132,7 +132,7 @@ struct Connection {
   std::optional<beast::tcp_stream> plain;
   std::optional<beast::ssl_stream<beast::tcp_stream>> secure;
   beast::flat_buffer buffer;
-  std::string head;                           // the request head being sent
+  std::string head;                            // the request head being sent
   std::array<char, kReadBufferBytes> body_in;  // where the parser puts body bytes
   Clock::time_point idle_since{};
 
@@ -140,11 +140,12 @@ struct Connection {
 
   beast::tcp_stream& tcp() { return secure ? beast::get_lowest_layer(*secure) : *plain; }
 
-  // True when an idle connection has not been closed by the upstream meanwhile.
-  bool alive(Clock::time_point now) {
+  // True when an idle connection has not been closed by the upstream meanwhile. `verify`
+  // asks the kernel even for a connection idle for less than kTrustIdleFor.
+  bool alive(Clock::time_point now, bool verify) {
     auto& sock = tcp().socket();
     if (!sock.is_open() || buffer.size() != 0) return false;
-    if (now - idle_since < kTrustIdleFor) return true;
+    if (!verify && now - idle_since < kTrustIdleFor) return true;
     // A peek that would block: nothing pending, no FIN. MSG_DONTWAIT leaves the socket's
     // blocking mode alone (no FIONBIO round trip).
     char byte;
@@ -216,13 +217,15 @@ struct UpstreamPool::Impl : std::enable_shared_from_this<UpstreamPool::Impl> {
     bool reused = false;
   };
 
-  net::awaitable<Acquired> acquire() {
+  // `verify_idle`: check every idle connection with the kernel before using it (the retry
+  // after a stale one: when an upstream restarts, all its pooled connections are dead).
+  net::awaitable<Acquired> acquire(bool verify_idle = false) {
     auto now = Clock::now();
     while (!idle_list.empty()) {
       auto c = std::move(idle_list.back());
       idle_list.pop_back();
       idle_count.fetch_sub(1, std::memory_order_relaxed);
-      if (c->alive(now)) {
+      if (c->alive(now, verify_idle)) {
         active_count.fetch_add(1, std::memory_order_relaxed);
         co_return Acquired{CallError::none, std::move(c), true};
       }
@@ -230,7 +233,7 @@ struct UpstreamPool::Impl : std::enable_shared_from_this<UpstreamPool::Impl> {
     auto give_up = Clock::now() + options.timeouts.connect;
     net::steady_timer wait(executor);
     while (active_count.load(std::memory_order_relaxed) >= options.max_connections) {
-      if (!idle_list.empty()) co_return co_await acquire();
+      if (!idle_list.empty()) co_return co_await acquire(verify_idle);
       if (Clock::now() >= give_up) co_return Acquired{CallError::pool_exhausted, nullptr, false};
       wait.expires_after(std::chrono::milliseconds(2));
       co_await wait.async_wait(kTuple);
@@ -301,7 +304,7 @@ class HttpCall final : public UpstreamCall {
     deadline_ = begin + pool_->options.timeouts.total;
     CallError result = CallError::none;
     for (int attempt = 0; attempt < 2; ++attempt) {
-      auto acquired = co_await pool_->acquire();
+      auto acquired = co_await pool_->acquire(/*verify_idle=*/attempt > 0);
       if (acquired.error != CallError::none) {
         result = acquired.error;
         break;
@@ -413,7 +416,8 @@ class HttpCall final : public UpstreamCall {
  private:
   void finish_ok() {
     done_ = true;
-    bool reusable = parser_->get().keep_alive() && !cancelled_;
+    // A body delimited by the upstream closing the connection leaves nothing to reuse.
+    bool reusable = parser_->get().keep_alive() && !parser_->need_eof() && !cancelled_;
     connection_->tcp().expires_never();
     pool_->release(std::move(connection_), reusable);
   }

@@ -25,8 +25,8 @@ bool has_header_nocase(const HttpHeaders& headers, std::string_view name);
 // prepare_payload(); heads with headers that touch the framing (Connection, Content-Length,
 // Transfer-Encoding) are still rendered by Beast. Throws std::invalid_argument, as Beast did,
 // for a body on a 1xx, 204 or 304.
-void render_response_head(std::string& out, int status, const HttpHeaders& headers,
-                          bool keep_alive, std::optional<std::uint64_t> content_length);
+void render_response_head(std::string& out, int status, const HttpHeaders& headers, bool keep_alive,
+                          std::optional<std::uint64_t> content_length);
 
 // Renders (replacing `out`) the head of a keep-alive request: request line ("POST" when the
 // method is not one Beast knows), "Host", "User-Agent" (unless `headers` sets them),

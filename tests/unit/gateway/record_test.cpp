@@ -14,8 +14,7 @@ using json = nlohmann::ordered_json;
 namespace {
 
 // The record as finish_request built it before it had its own writer.
-std::string nlohmann_record(const gw::RequestContext& ctx, double duration_ms,
-                            double overhead_ms) {
+std::string nlohmann_record(const gw::RequestContext& ctx, double duration_ms, double overhead_ms) {
   auto null_if_empty = [](const std::string& s) { return s.empty() ? json(nullptr) : json(s); };
   auto rfc3339 = [](std::chrono::system_clock::time_point t) {
     auto secs = std::chrono::time_point_cast<std::chrono::seconds>(t);
@@ -141,9 +140,9 @@ TEST(TraceRecord, ClientTextIsEscapedAsBefore) {
 
 TEST(TraceRecord, TimeIsRightAcrossSecondsAndThreadsCache) {
   auto ctx = served_request();
-  for (std::int64_t ms : std::initializer_list<std::int64_t>{1764000000000, 1764000000999,
-                                                             1764000001000, 1764000000500, 0, 1, -500, -1500,
-                          4102444800123}) {
+  for (std::int64_t ms :
+       std::initializer_list<std::int64_t>{1764000000000, 1764000000999, 1764000001000,
+                                           1764000000500, 0, 1, -500, -1500, 4102444800123}) {
     ctx.wall_start = std::chrono::system_clock::time_point(std::chrono::milliseconds(ms));
     EXPECT_EQ(ours(ctx, 1, 1), nlohmann_record(ctx, 1, 1)) << ms;
   }

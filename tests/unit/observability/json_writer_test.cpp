@@ -44,15 +44,15 @@ TEST(JsonWriter, EscapesStringsAsNlohmannDoes) {
       std::string("controls \x01\x02\b\t\n\f\r\x1f and \x7f", 22),
       std::string("nul \0 inside", 12),
       "caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80",  // 2-, 3- and 4-byte characters
-      "\x80",                                        // a lone continuation byte
-      "a\xC3",                                       // cut at the end
-      "a\xE2\x82",                                   // cut at the end, two bytes in
-      "\xC3(",                                       // a lead byte then ASCII
-      "\xE2\x82(",                                   // two bytes then ASCII
-      "\xC0\x80",                                    // overlong NUL
-      "\xE0\x80\x80",                                // overlong
-      "\xED\xA0\x80",                                // a surrogate
-      "\xF4\x90\x80\x80",                            // above U+10FFFF
+      "\x80",                                       // a lone continuation byte
+      "a\xC3",                                      // cut at the end
+      "a\xE2\x82",                                  // cut at the end, two bytes in
+      "\xC3(",                                      // a lead byte then ASCII
+      "\xE2\x82(",                                  // two bytes then ASCII
+      "\xC0\x80",                                   // overlong NUL
+      "\xE0\x80\x80",                               // overlong
+      "\xED\xA0\x80",                               // a surrogate
+      "\xF4\x90\x80\x80",                           // above U+10FFFF
       "\xF5\x80",
       "\xFF\xFE",
       "\xC3\xC3\xA9",  // a lead byte then a full character
@@ -68,9 +68,9 @@ TEST(JsonWriter, EscapesStringsAsNlohmannDoes) {
 TEST(JsonWriter, RandomBytesEscapeAsNlohmannDoes) {
   std::mt19937 rng(12345);
   // Bytes biased towards the interesting ranges: ASCII, controls, continuation and lead bytes.
-  const unsigned char pool[] = {'a', 'Z', ' ', '"', '\\', 0x00, 0x01, 0x1f, 0x7f, 0x80, 0x8f,
-                                0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc1, 0xc2, 0xdf, 0xe0, 0xe1,
-                                0xec, 0xed, 0xee, 0xef, 0xf0, 0xf1, 0xf3, 0xf4, 0xf5, 0xff};
+  const unsigned char pool[] = {'a',  'Z',  ' ',  '"',  '\\', 0x00, 0x01, 0x1f, 0x7f, 0x80, 0x8f,
+                                0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc1, 0xc2, 0xdf, 0xe0, 0xe1, 0xec,
+                                0xed, 0xee, 0xef, 0xf0, 0xf1, 0xf3, 0xf4, 0xf5, 0xff};
   for (int round = 0; round < 20000; ++round) {
     std::string s(rng() % 12, '\0');
     for (auto& c : s) {

@@ -77,7 +77,7 @@ const std::vector<HttpHeaders>& header_cases() {
       {{"x-request-id", "a"}, {"x-switchboard-trace-id", "0123"}, {"content-type", "text/plain"}},
       {{"x-a", "1"}, {"X-A", "2"}, {"x-b", "3"}},       // a later header replaces an earlier one
       {{"server", "other"}, {"content-type", "a/b"}},   // replaces the default Server
-      {{"x-pad", "  padded\t "}, {"x-empty", ""}},       // values are trimmed
+      {{"x-pad", "  padded\t "}, {"x-empty", ""}},      // values are trimmed
       {{"Host", "override"}, {"user-agent", "sdk/1"}},  // requests: replace the defaults
       {{"connection", "upgrade"}, {"x-a", "1"}},        // framing headers: Beast's semantics
       {{"Connection", "close"}},
@@ -96,9 +96,8 @@ TEST(HttpHead, ResponseHeadIsWhatBeastWrote) {
       for (bool keep_alive : {true, false}) {
         for (auto body : {std::optional<std::string>("{\"ok\":true}"),
                           std::optional<std::string>(""), std::optional<std::string>()}) {
-          SCOPED_TRACE(::testing::Message() << status << " keep_alive=" << keep_alive
-                                            << " headers=" << headers.size()
-                                            << " chunked=" << !body.has_value());
+          SCOPED_TRACE(::testing::Message() << status << " keep_alive=" << keep_alive << " headers="
+                                            << headers.size() << " chunked=" << !body.has_value());
           EXPECT_EQ(ours_response(status, headers, keep_alive, body),
                     beast_response(status, headers, keep_alive, body));
         }
@@ -115,7 +114,8 @@ TEST(HttpHead, ManyHeadersWithDuplicatesAreWhatBeastWrote) {
   }
   EXPECT_EQ(ours_response(200, headers, true, std::string("body")),
             beast_response(200, headers, true, std::string("body")));
-  EXPECT_EQ(ours_request("POST", "/", headers, "body"), beast_request("POST", "/", headers, "body"));
+  EXPECT_EQ(ours_request("POST", "/", headers, "body"),
+            beast_request("POST", "/", headers, "body"));
 }
 
 TEST(HttpHead, BodilessStatusesFollowBeast) {
@@ -132,8 +132,8 @@ TEST(HttpHead, RequestHeadIsWhatBeastWrote) {
   for (std::string method : {"POST", "GET", "PUT", "DELETE", "OPTIONS", "PATCH", "BREW"}) {
     for (const auto& headers : header_cases()) {
       for (std::string body : {"{\"model\":\"m\"}", ""}) {
-        SCOPED_TRACE(::testing::Message() << method << " headers=" << headers.size()
-                                          << " body=" << body.size());
+        SCOPED_TRACE(::testing::Message()
+                     << method << " headers=" << headers.size() << " body=" << body.size());
         EXPECT_EQ(ours_request(method, "/v1/chat/completions?x=1", headers, body),
                   beast_request(method, "/v1/chat/completions?x=1", headers, body));
       }
