@@ -35,6 +35,12 @@ std::unique_ptr<GatewayMetrics> GatewayMetrics::create(observability::MetricsReg
                 {"route", "reason"}),
       r.gauge("switchboard_circuit_open", "1 while a model's circuit breaker is open.",
               {"provider", "model"}),
+      r.counter("switchboard_rate_limited_total",
+                "Requests refused by a tenant's rate limit or budget.", {"tenant", "reason"}),
+      r.counter("switchboard_guardrail_actions_total", "Guardrail matches, by action taken.",
+                {"guardrail", "stage", "action"}),
+      r.gauge("switchboard_budget_remaining_usd", "What remains of a tenant's budget this period.",
+              {"tenant"}),
   });
   m->requests.cap_label("workflow", 100);
   m->tokens.cap_label("workflow", 100);
@@ -139,7 +145,16 @@ void append_trace_record(std::string& out, const RequestContext& ctx, double dur
   if (ctx.usage.estimated) w.key("estimated").boolean(true);
   w.end_object();
   w.key("cost_usd").number(ctx.cost_usd);
-  w.key("guardrails").begin_array().end_array();
+  w.key("guardrails").begin_array();
+  for (const auto& g : ctx.guardrails) {
+    w.begin_object();
+    w.key("name").string(g.name);
+    w.key("stage").string(g.stage);
+    w.key("action").string(g.action);
+    if (!g.detail.empty()) w.key("detail").string(g.detail);
+    w.end_object();
+  }
+  w.end_array();
   w.end_object();
 }
 

@@ -22,6 +22,14 @@ struct Attempt {
   double ms = 0;
 };
 
+// One guardrail action on this request, for the trace (never the matched text itself).
+struct GuardrailEvent {
+  std::string name;    // the guardrail's config name
+  std::string stage;   // input | output
+  std::string action;  // redact | block | flag
+  std::string detail;  // e.g. the entity types found ("email,credit_card"); never the text
+};
+
 struct RequestContext {
   RuntimePtr runtime;
   Clock::time_point start = Clock::now();
@@ -53,6 +61,7 @@ struct RequestContext {
   double cost_usd = 0;
   double ttft_ms = -1;
   double upstream_ms = 0;  // time waiting on upstreams (excluded from overhead)
+  std::vector<GuardrailEvent> guardrails;
 };
 
 }  // namespace switchboard::gateway

@@ -28,6 +28,9 @@ struct GatewayMetrics {
   observability::GaugeFamily& upstream_connections;  // provider, state
   observability::CounterFamily& fallbacks;           // route, reason
   observability::GaugeFamily& circuit_open;          // provider, model
+  observability::CounterFamily& rate_limited;        // tenant, reason (rpm | tpm | budget)
+  observability::CounterFamily& guardrail_actions;   // guardrail, stage, action
+  observability::GaugeFamily& budget_remaining;      // tenant
 
   static std::unique_ptr<GatewayMetrics> create(observability::MetricsRegistry& registry);
 };
