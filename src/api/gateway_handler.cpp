@@ -7,6 +7,7 @@
 
 #include <map>
 
+#include "switchboard/accounting/spend_query.hpp"
 #include "switchboard/api/handlers.hpp"
 #include "switchboard/gateway/pipeline.hpp"
 #include "switchboard/gateway/worker.hpp"
@@ -57,6 +58,10 @@ class GatewayHandler final : public server::RequestHandler {
     }
     if (path == "/admin/providers") {
       co_await admin_providers(request, out);
+      co_return;
+    }
+    if (path == "/admin/spend") {
+      co_await admin_spend(request, out);
       co_return;
     }
     if (path == "/admin/reload") {
@@ -283,6 +288,59 @@ class GatewayHandler final : public server::RequestHandler {
           {"p95_ms", p95 < 0 ? json(nullptr) : json(p95)}};
     }
     co_await out.send(200, json_headers(), json{{"providers", providers}}.dump());
+  }
+
+  // Spend totals from the ledger (every replica's when the state is shared through Redis).
+  net::awaitable<void> admin_spend(server::HttpRequest& request, server::ResponseWriter& out) {
+    if (!co_await method_is(request, out, "GET")) co_return;
+    if (!co_await admin_allowed(request, out)) co_return;
+    auto now = accounting::WallClock::now();
+    accounting::SpendQuery query;
+    if (auto error = accounting::parse_spend_query(request.query(), now, query)) {
+      co_await local_error(out, protocol::make_error(ErrorCode::invalid_request, *error));
+      co_return;
+    }
+    if (services_.ledger == nullptr) {
+      co_await local_error(out, protocol::make_error(ErrorCode::service_unavailable,
+                                                     "no spend ledger in this process"));
+      co_return;
+    }
+    auto rows = co_await services_.ledger->spend(query.group, query.since, query.tenant);
+    static constexpr const char* kGroupNames[] = {"tenant", "workflow", "model", "user",
+                                                  "provider"};
+    const char* group = kGroupNames[static_cast<int>(query.group)];
+    auto tokens = [](const accounting::SpendRow& r) {
+      return json{{"input", r.input},
+                  {"output", r.output},
+                  {"cached_input", r.cached_input},
+                  {"cache_write", r.cache_write}};
+    };
+    accounting::SpendRow total;
+    json groups = json::array();
+    for (const auto& r : rows) {
+      groups.push_back({{group, r.key},
+                        {"requests", r.requests},
+                        {"cost_usd", r.cost_usd},
+                        {"tokens", tokens(r)}});
+      total.requests += r.requests;
+      total.cost_usd += r.cost_usd;
+      total.input += r.input;
+      total.output += r.output;
+      total.cached_input += r.cached_input;
+      total.cache_write += r.cache_write;
+    }
+    json body = {
+        {"group_by", group},
+        {"since", accounting::format_utc(query.since)},
+        {"until", accounting::format_utc(now)},
+        {"backend", services_.ledger->backend()},
+        {"groups", std::move(groups)},
+        {"total",
+         {{"requests", total.requests}, {"cost_usd", total.cost_usd}, {"tokens", tokens(total)}}}};
+    if (!query.tenant.empty()) body["tenant"] = query.tenant;
+    if (auto why = services_.ledger->degraded_reason(); !why.empty()) body["degraded"] = why;
+    co_await out.send(200, json_headers(),
+                      body.dump(-1, ' ', false, json::error_handler_t::replace));
   }
 
   net::awaitable<void> admin_reload(server::HttpRequest& request, server::ResponseWriter& out) {

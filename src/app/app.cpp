@@ -68,6 +68,7 @@ class Gateway {
     services_.registry = &registry_;
     services_.metrics = metrics_.get();
     services_.traces = traces_.get();
+    services_.ledger = ledger_.get();
     services_.reload = [this](std::vector<std::string>& errors) { return reload(errors); };
     services_.ready = [this] { return ready_.load(); };
 
@@ -204,6 +205,8 @@ class Gateway {
   std::string path_;
   config::ConfigPtr config_;
   std::shared_ptr<routing::HealthRegistry> health_ = std::make_shared<routing::HealthRegistry>();
+  // Limits, budgets and spend outlive config snapshots: a reload changes limits, not the counts.
+  std::unique_ptr<accounting::Ledger> ledger_ = std::make_unique<accounting::MemoryLedger>();
   net::io_context control_{1};
   observability::MetricsRegistry registry_;
   std::unique_ptr<gateway::GatewayMetrics> metrics_;

@@ -48,6 +48,10 @@ class LoadContext {
   std::string describe(const std::string& path, const std::string& value) const;
 
   bool has_errors() const { return !errors_.empty(); }
+  // Takes the errors another file's load found (an included file reports its own positions).
+  void absorb(std::vector<ConfigError> errors) {
+    for (auto& e : errors) errors_.push_back(std::move(e));
+  }
   std::vector<ConfigError> take_errors() { return std::move(errors_); }
 
  private:

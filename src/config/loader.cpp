@@ -35,7 +35,7 @@ void require_section(LoadContext& ctx, const MapReader& root, std::string_view n
 void read_root(LoadContext& ctx, const YAML::Node& node, Config& config) {
   MapReader root(ctx, node, "",
                  {"server", "auth", "state", "observability", "providers", "models", "routes",
-                  "policies", "tenants", "guardrails"});
+                  "policies", "tenants", "guardrails", "prices"});
   if (!root.is_map()) return;
   if (const MapEntry* e = root.find("server")) read_server(ctx, e->value, config.server);
   if (const MapEntry* e = root.find("auth")) read_auth(ctx, e->value, config.auth);
@@ -47,6 +47,8 @@ void read_root(LoadContext& ctx, const YAML::Node& node, Config& config) {
   if (const MapEntry* e = root.find("models")) {
     read_models(ctx, e->value, config.providers, config.models);
   }
+  if (const MapEntry* e = root.find("prices")) detail::read_prices(ctx, e->value, config);
+  detail::apply_price_table(config);
   if (const MapEntry* e = root.find("routes")) read_routes(ctx, e->value, config.routes);
   if (const MapEntry* e = root.find("policies")) read_policies(ctx, e->value, config.policies);
   if (const MapEntry* e = root.find("tenants")) read_tenants(ctx, e->value, config.tenants);

@@ -30,6 +30,14 @@ void read_tenants(LoadContext& ctx, const YAML::Node& node,
 void read_guardrails(LoadContext& ctx, const YAML::Node& node,
                      std::map<std::string, GuardrailConfig>& out);
 
+// `prices:` {include: [files], table: {type: {model_id: price}}}: includes resolved against the
+// config file's folder, read in order, the inline table last (later entries win).
+void read_prices(LoadContext& ctx, const YAML::Node& node, Config& config);
+// Gives every model without `price:` its list price from the table, by provider type and id.
+void apply_price_table(Config& config);
+// A `{input, output, cached_input, cache_write}` mapping (USD per 1M tokens).
+void read_price(LoadContext& ctx, const YAML::Node& node, const std::string& path, Price& price);
+
 // Names that must point somewhere: model -> provider, route -> models, guardrails, tenants.
 void validate_references(LoadContext& ctx, const Config& config);
 

@@ -161,16 +161,8 @@ void read_provider(LoadContext& ctx, const MapEntry& entry, ProviderConfig& p) {
   if (type_ok) apply_type_rules(map, p);  // without a type its requirements are unknown
 }
 
-void read_price(LoadContext& ctx, const MapEntry& entry, Price& price) {
-  MapReader map(ctx, entry.value, entry.path, {"input", "output", "cached_input", "cache_write"});
-  map.read("input", price.input, 0.0, kUnbounded);
-  map.read("output", price.output, 0.0, kUnbounded);
-  if (!map.read("cached_input", price.cached_input, 0.0, kUnbounded)) {
-    price.cached_input = price.input;
-  }
-  if (!map.read("cache_write", price.cache_write, 0.0, kUnbounded)) {
-    price.cache_write = price.input;
-  }
+void read_model_price(LoadContext& ctx, const MapEntry& entry, Price& price) {
+  read_price(ctx, entry.value, entry.path, price);
 }
 
 void read_model(LoadContext& ctx, const MapEntry& entry,
@@ -191,7 +183,10 @@ void read_model(LoadContext& ctx, const MapEntry& entry,
     m.model = entry.key;
   }
   map.read_enum("kind", kKinds, "model kind", m.kind);
-  if (const MapEntry* price = map.find("price")) read_price(ctx, *price, m.price);
+  if (const MapEntry* price = map.find("price")) {
+    read_model_price(ctx, *price, m.price);
+    m.priced = true;
+  }
   map.read("quality", m.quality, 0, 100);
   if (!map.read_list("privacy", m.privacy, /*drop_empty=*/true) && !map.has("privacy")) {
     auto provider = providers.find(m.provider);
@@ -200,6 +195,18 @@ void read_model(LoadContext& ctx, const MapEntry& entry,
 }
 
 }  // namespace
+
+void read_price(LoadContext& ctx, const YAML::Node& node, const std::string& path, Price& price) {
+  MapReader map(ctx, node, path, {"input", "output", "cached_input", "cache_write"});
+  map.read("input", price.input, 0.0, kUnbounded);
+  map.read("output", price.output, 0.0, kUnbounded);
+  if (!map.read("cached_input", price.cached_input, 0.0, kUnbounded)) {
+    price.cached_input = price.input;
+  }
+  if (!map.read("cache_write", price.cache_write, 0.0, kUnbounded)) {
+    price.cache_write = price.input;
+  }
+}
 
 void read_providers(LoadContext& ctx, const YAML::Node& node,
                     std::map<std::string, ProviderConfig>& out) {

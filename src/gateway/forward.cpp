@@ -229,6 +229,7 @@ net::awaitable<void> relay_stream(RequestContext& ctx, upstream::UpstreamCall& c
   }
   co_await out.finish();
   if (!ctx.usage.known) {  // cut short: estimate what was generated (about 4 characters a token)
+    ctx.usage.input = ctx.prompt_tokens_estimate;
     ctx.usage.output = static_cast<std::int64_t>((streamed_chars + 3) / 4);
     ctx.usage.estimated = true;
   }

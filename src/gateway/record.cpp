@@ -5,6 +5,7 @@
 #include <ctime>
 #include <limits>
 
+#include "switchboard/gateway/admit.hpp"
 #include "switchboard/gateway/pipeline.hpp"
 #include "switchboard/observability/json_writer.hpp"
 
@@ -161,6 +162,7 @@ void append_trace_record(std::string& out, const RequestContext& ctx, double dur
 void finish_request(Services& services, RequestContext& ctx) {
   double duration_ms = std::chrono::duration<double, std::milli>(Clock::now() - ctx.start).count();
   double overhead_ms = std::max(0.0, duration_ms - ctx.upstream_ms);
+  settle_request(services, ctx);
   auto& m = *services.metrics;
   char status_buf[16];
   std::string_view status = decimal(status_buf, ctx.status);

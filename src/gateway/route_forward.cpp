@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <random>
 
+#include "switchboard/gateway/admit.hpp"
 #include "switchboard/gateway/forward.hpp"
 #include "switchboard/gateway/pipeline.hpp"
 #include "switchboard/routing/router.hpp"
@@ -61,6 +62,7 @@ net::awaitable<void> route_and_forward(Services& services, RequestContext& ctx, 
   traits.kind =
       options.kind == CallKind::chat ? config::ModelKind::chat : config::ModelKind::embedding;
   traits.prompt_tokens = routing::estimate_prompt_tokens(body);
+  ctx.prompt_tokens_estimate = traits.prompt_tokens;
   traits.max_output_tokens = max_output_tokens(body);
   auto decided = routing::decide(*ctx.runtime, traits, routing::steady_now_ms());
   if (auto* error = std::get_if<protocol::ApiError>(&decided)) {
@@ -71,6 +73,11 @@ net::awaitable<void> route_and_forward(Services& services, RequestContext& ctx, 
   ctx.route = decision.route->name;
   ctx.policies = decision.policies;
   const auto& retry = decision.route->retry;
+  if (!co_await admit_request(
+          services, ctx, decision.candidates.empty() ? nullptr : decision.candidates.front().model,
+          traits.max_output_tokens, out)) {
+    co_return;
+  }
 
   AttemptResult last;
   bool attempted = false;

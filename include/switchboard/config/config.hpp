@@ -142,12 +142,16 @@ struct Price {  // USD per 1M tokens
   double cache_write = 0;   // defaults to input when absent
 };
 
+// List prices by provider type ("openai", "anthropic", ...) then the provider's model id.
+using PriceTable = std::map<std::string, std::map<std::string, Price>>;
+
 struct ModelConfig {
   std::string name;      // what clients send in "model"
   std::string provider;  // key into Config::providers
   std::string model;     // the provider's own id; defaults to name
   ModelKind kind = ModelKind::chat;
   Price price;
+  bool priced = false;  // a price came from `price:` or the price table (else cost is 0)
   int quality = 50;                  // 0..100
   std::vector<std::string> privacy;  // defaults to the provider's labels
 };
@@ -256,6 +260,8 @@ struct Config {
   std::vector<PolicyConfig> policies;  // ordered
   std::map<std::string, TenantConfig> tenants;
   std::map<std::string, GuardrailConfig> guardrails;
+  PriceTable prices;                     // `prices:` includes, then its inline table
+  std::vector<std::string> price_files;  // the included files, resolved
 };
 
 using ConfigPtr = std::shared_ptr<const Config>;

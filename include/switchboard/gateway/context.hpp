@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "switchboard/accounting/ledger.hpp"
 #include "switchboard/accounting/usage.hpp"
 #include "switchboard/gateway/runtime.hpp"
 
@@ -62,6 +63,8 @@ struct RequestContext {
   double ttft_ms = -1;
   double upstream_ms = 0;  // time waiting on upstreams (excluded from overhead)
   std::vector<GuardrailEvent> guardrails;
+  std::int64_t prompt_tokens_estimate = 0;  // from the body, before any provider is called
+  accounting::Reservation reservation;      // what admission took from the tenant's limits
 };
 
 }  // namespace switchboard::gateway

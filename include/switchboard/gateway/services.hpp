@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "switchboard/accounting/ledger.hpp"
 #include "switchboard/observability/metrics.hpp"
 #include "switchboard/observability/trace_sink.hpp"
 #include "switchboard/server/listener.hpp"
@@ -40,6 +41,7 @@ struct Services {
   observability::MetricsRegistry* registry = nullptr;
   GatewayMetrics* metrics = nullptr;
   observability::TraceSink* traces = nullptr;
+  accounting::Ledger* ledger = nullptr;  // tenants' limits, budgets, spend; survives reloads
   std::vector<Worker*> workers;
   // Re-reads the config file; false with `errors` filled when it is invalid (nothing changes).
   std::function<bool(std::vector<std::string>& errors)> reload;
