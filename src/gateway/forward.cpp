@@ -285,6 +285,15 @@ net::awaitable<AttemptResult> attempt_once(Services& services, RequestContext& c
 
   auto begin = Clock::now();
   auto call = worker->make_call(provider_name, *target.provider);
+  // A hedged leg is cancelled through the writer when the other leg wins; cleared on return.
+  struct CancelHook {
+    server::ResponseWriter& out;
+    bool armed;
+    ~CancelHook() {
+      if (armed) out.on_client_gone(nullptr);
+    }
+  } cancel_hook{out, options.cancel_before_response};
+  if (cancel_hook.armed) out.on_client_gone([c = call.get()] { c->cancel(); });
   auto started = co_await call->start(std::move(request));
   attempt.status = call->status();
   if (started != CallError::none) {

@@ -104,12 +104,38 @@ net::awaitable<void> route_and_forward(Services& services, RequestContext& ctx, 
           key >= 0 ? candidate.provider->key_health[static_cast<std::size_t>(key)].get() : nullptr;
       if (key_health) key_health->in_flight().fetch_add(1, std::memory_order_relaxed);
       auto begin = Clock::now();
-      auto result = co_await attempt_once(
-          services, ctx, body, Resolved{candidate.model, candidate.provider, key}, options, out);
+      // Hedging: on the first try, a second candidate may race this one after `hedge.after`.
+      const routing::Candidate* partner = nullptr;
+      int partner_key = -1;
+      if (t == 0 && decision.route->hedge.after.count() > 0) {
+        for (std::size_t ni = ci + 1; ni < decision.candidates.size() && !partner; ++ni) {
+          const auto& next = decision.candidates[ni];
+          if (next.health && !next.health->admit(routing::steady_now_ms())) continue;
+          partner_key = next.provider->pick_key(routing::steady_now_ms());
+          if (partner_key != -2) partner = &next;
+        }
+      }
+      AttemptResult result;
+      if (partner) {
+        result = co_await hedged_attempt(services, ctx, body,
+                                         Resolved{candidate.model, candidate.provider, key},
+                                         Resolved{partner->model, partner->provider, partner_key},
+                                         decision.route->hedge.after, options, out);
+      } else {
+        result = co_await attempt_once(
+            services, ctx, body, Resolved{candidate.model, candidate.provider, key}, options, out);
+      }
       if (key_health) key_health->in_flight().fetch_sub(1, std::memory_order_relaxed);
       attempted = true;
       auto now = routing::steady_now_ms();
       if (result.responded) {
+        if (result.partner_won) {
+          if (partner->health && ctx.status == 200) {
+            partner->health->record_success(
+                std::chrono::duration<double, std::milli>(Clock::now() - begin).count());
+          }
+          co_return;
+        }
         if (candidate.health) {
           if (ctx.status == 502) {
             candidate.health->record_failure(now);  // the stream broke after its first byte

@@ -131,6 +131,7 @@ std::shared_ptr<const Runtime> Runtime::build(config::ConfigPtr config, std::str
     r.name = name;
     r.strategy = rc.strategy;
     r.retry = rc.retry;
+    r.hedge = rc.hedge;
     r.guardrails = rc.guardrails;
     for (const auto& t : rc.targets) {
       auto m = config->models.find(t.model);

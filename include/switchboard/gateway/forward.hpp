@@ -29,6 +29,9 @@ struct ForwardOptions {
   ClientFormat client = ClientFormat::openai;
   bool client_wants_usage = false;      // stream_options.include_usage as the client sent it
   providers::ResponseContext response;  // id/model/created to report; filled per attempt when empty
+  // A hedged leg: the upstream call is cancelled through out.on_client_gone() from the start, so
+  // the leg that loses the race stops at once (otherwise only an open stream is watched).
+  bool cancel_before_response = false;
 };
 
 // What one attempt did. Either it answered the client (`responded`), or nothing reached
@@ -40,6 +43,7 @@ struct AttemptResult {
   protocol::ApiError error;
   std::optional<std::string> passthrough_body;  // an OpenAI-shaped client error to return as is
   std::int64_t retry_after_ms = -1;             // the upstream's Retry-After, when it sent one
+  bool partner_won = false;  // hedged: the second candidate answered; the first was cancelled
 };
 
 // One call to one candidate with one key. Sets body["model"] to the candidate's provider id.
@@ -47,6 +51,16 @@ boost::asio::awaitable<AttemptResult> attempt_once(Services& services, RequestCo
                                                    nlohmann::json& body, const Resolved& target,
                                                    const ForwardOptions& options,
                                                    server::ResponseWriter& out);
+
+// Runs `first` and, when it has not answered within `after`, `second` as well; the first to
+// answer the client wins and the other is cancelled (its connection is not reused). Both legs'
+// attempts are recorded; when neither answers, the last failure is returned as from one attempt.
+boost::asio::awaitable<AttemptResult> hedged_attempt(Services& services, RequestContext& ctx,
+                                                     nlohmann::json& body, const Resolved& first,
+                                                     const Resolved& second,
+                                                     std::chrono::milliseconds after,
+                                                     const ForwardOptions& options,
+                                                     server::ResponseWriter& out);
 
 // Routes the request (policies, constraints, strategy), then tries the candidates in order with
 // retry, backoff, key rotation and circuit breaking, and answers the client exactly once.

@@ -50,6 +50,7 @@ struct RouteRuntime {
   std::vector<const config::ModelConfig*> fallbacks;
   config::Strategy strategy = config::Strategy::priority;
   config::RetryConfig retry;
+  config::HedgeConfig hedge;
   std::vector<std::string> guardrails;
   std::shared_ptr<std::atomic<std::uint64_t>> rotation =
       std::make_shared<std::atomic<std::uint64_t>>(0);
