@@ -19,7 +19,9 @@ NGINX_WORKERS=${NGINX_WORKERS:-1}       # worker_processes of the nginx reverse 
 UPSTREAM=${UPSTREAM:-nginx}        # nginx (fixed `return 200` bodies) | mock (switchboard --mock-upstream)
 STREAM=${STREAM:-1}                # 1 = also measure the streaming (SSE) variant
 TRACES=${TRACES:-1}                # 1 = also measure the gateway with traces written to /dev/null
-PORT_BASE=${PORT_BASE:-18180}      # nginx ports: BASE (upstream JSON), +1 (upstream SSE), +2/+3 (proxy)
+TRANSLATE=${TRANSLATE:-1}          # 1 = also measure the translation path (OpenAI in, Anthropic out)
+PORT_BASE=${PORT_BASE:-18180}      # nginx ports: BASE (upstream JSON), +1 (upstream SSE), +2/+3 (proxy),
+                                   #   +4/+5 (Anthropic-format upstream JSON/SSE)
 SWITCHBOARD=${SWITCHBOARD:-$ROOT/build/switchboard}
 
 die() { echo "bench: $*" >&2; exit 1; }
@@ -35,7 +37,13 @@ UP_JSON_PORT=$PORT_BASE
 UP_SSE_PORT=$((PORT_BASE + 1))
 PX_JSON_PORT=$((PORT_BASE + 2))
 PX_SSE_PORT=$((PORT_BASE + 3))
-for p in $UP_JSON_PORT $UP_SSE_PORT $PX_JSON_PORT $PX_SSE_PORT; do
+UP_ANT_PORT=$((PORT_BASE + 4))
+UP_ANT_SSE_PORT=$((PORT_BASE + 5))
+if [ "$UPSTREAM" = mock ] && [ "$TRANSLATE" = 1 ]; then
+  echo "bench: the mock upstream speaks OpenAI only: no translation runs (use UPSTREAM=nginx)" >&2
+  TRANSLATE=0
+fi
+for p in $UP_JSON_PORT $UP_SSE_PORT $PX_JSON_PORT $PX_SSE_PORT $UP_ANT_PORT $UP_ANT_SSE_PORT; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
     die "port $p is already in use (set PORT_BASE)"
   fi
@@ -84,6 +92,20 @@ sse_chunk() {  # $1 = delta JSON, $2 = finish_reason JSON
 SSE_BODY="$(sse_chunk '{"role":"assistant","content":""}' null)$(sse_chunk '{"content":"Prince Hamlet avenges his father "}' null)$(sse_chunk '{"content":"by killing his uncle Claudius, "}' null)$(sse_chunk '{"content":"but the revenge costs nearly everyone their life."}' null)$(sse_chunk '{}' '"stop"')"
 SSE_BODY+='data: {"id":"chatcmpl-bench0001","object":"chat.completion.chunk","created":1732400000,"model":"bench-model","system_fingerprint":"fp_bench","choices":[],"usage":{"prompt_tokens":27,"completion_tokens":22,"total_tokens":49}}\n\ndata: [DONE]\n\n'
 
+# The same answer in Anthropic's Messages format, whole and as its event stream.
+ANT_JSON_BODY='{"id":"msg_bench0001","type":"message","role":"assistant","model":"claude-bench","content":[{"type":"text","text":"Prince Hamlet avenges his father by killing his uncle Claudius, but the revenge costs nearly everyone their life, including his own."}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":27,"output_tokens":26,"cache_creation_input_tokens":0,"cache_read_input_tokens":0}}'
+ant_event() {  # $1 = event type, $2 = data JSON
+  printf 'event: %s\\ndata: %s\\n\\n' "$1" "$2"
+}
+ANT_SSE_BODY="$(ant_event message_start '{"type":"message_start","message":{"id":"msg_bench0001","type":"message","role":"assistant","model":"claude-bench","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":27,"output_tokens":1,"cache_creation_input_tokens":0,"cache_read_input_tokens":0}}}')"
+ANT_SSE_BODY+="$(ant_event content_block_start '{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}')"
+for piece in "Prince Hamlet avenges his father " "by killing his uncle Claudius, " "but the revenge costs nearly everyone their life."; do
+  ANT_SSE_BODY+="$(ant_event content_block_delta "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"$piece\"}}")"
+done
+ANT_SSE_BODY+="$(ant_event content_block_stop '{"type":"content_block_stop","index":0}')"
+ANT_SSE_BODY+="$(ant_event message_delta '{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":22}}')"
+ANT_SSE_BODY+="$(ant_event message_stop '{"type":"message_stop"}')"
+
 nginx_common() {  # $1 = worker_processes
   cat <<EOF
 worker_processes $1;
@@ -117,6 +139,14 @@ http {
   server {
     listen 127.0.0.1:$UP_SSE_PORT reuseport;
     location / { default_type text/event-stream; return 200 '$SSE_BODY'; }
+  }
+  server {
+    listen 127.0.0.1:$UP_ANT_PORT reuseport;
+    location / { default_type application/json; return 200 '$ANT_JSON_BODY'; }
+  }
+  server {
+    listen 127.0.0.1:$UP_ANT_SSE_PORT reuseport;
+    location / { default_type text/event-stream; return 200 '$ANT_SSE_BODY'; }
   }
 }
 EOF
@@ -165,6 +195,7 @@ start_gateway() {  # $1 = traces file ("" = off)
   local log=$RESULTS/gateway${1:+-traces}.log i
   BENCH_LISTEN=127.0.0.1:0 BENCH_THREADS=$GATEWAY_THREADS BENCH_TRACES=$1 \
     BENCH_UPSTREAM_JSON=127.0.0.1:$UP_JSON_PORT BENCH_UPSTREAM_SSE=127.0.0.1:$UP_SSE_PORT \
+    BENCH_UPSTREAM_ANTHROPIC=127.0.0.1:$UP_ANT_PORT BENCH_UPSTREAM_ANTHROPIC_SSE=127.0.0.1:$UP_ANT_SSE_PORT \
     "$SWITCHBOARD" --config "$ROOT/bench/gateway.yaml" 2>"$log" >/dev/null </dev/null &
   GATEWAY_PID=$!
   PIDS+=("$GATEWAY_PID")
@@ -181,6 +212,8 @@ start_gateway() {  # $1 = traces file ("" = off)
 # ---- measuring ------------------------------------------------------------------------------------
 REQ_JSON=$(sed -n "s/^wrk.body = '\(.*\)'$/\1/p" bench/post_chat.lua)
 REQ_SSE=$(sed -n "s/^wrk.body = '\(.*\)'$/\1/p" bench/post_chat_stream.lua)
+REQ_TR=$(sed -n "s/^wrk.body = '\(.*\)'$/\1/p" bench/post_chat_translate.lua)
+REQ_TR_SSE=$(sed -n "s/^wrk.body = '\(.*\)'$/\1/p" bench/post_chat_translate_stream.lua)
 
 check_target() {  # $1 = base URL, $2 = body, $3 = text the answer must contain: one request, 200
   local code
@@ -266,6 +299,11 @@ if [ "$STREAM" = 1 ]; then
   done
 fi
 
+if [ "$TRANSLATE" = 1 ]; then
+  check_target "$PLAIN_GW" "$REQ_TR" 'Prince Hamlet avenges'
+  [ "$STREAM" = 1 ] && check_target "$PLAIN_GW" "$REQ_TR_SSE" 'data: [DONE]'
+fi
+
 {
   echo "date: $(date -Is)"
   echo "host: $(uname -srm), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
@@ -283,6 +321,7 @@ TARGETS=(
   "gateway|$PLAIN_GW|bench/post_chat.lua|$PLAIN_GW_PID"
 )
 [ -n "$TRACE_GW" ] && TARGETS+=("gateway+traces|$TRACE_GW|bench/post_chat.lua|$TRACE_GW_PID")
+[ "$TRANSLATE" = 1 ] && TARGETS+=("gateway-translate|$PLAIN_GW|bench/post_chat_translate.lua|$PLAIN_GW_PID")
 if [ "$STREAM" = 1 ]; then
   TARGETS+=(
     "stream-upstream-direct|$UP_SSE|bench/post_chat_stream.lua|"
@@ -290,6 +329,7 @@ if [ "$STREAM" = 1 ]; then
     "stream-gateway|$PLAIN_GW|bench/post_chat_stream.lua|$PLAIN_GW_PID"
   )
   [ -n "$TRACE_GW" ] && TARGETS+=("stream-gateway+traces|$TRACE_GW|bench/post_chat_stream.lua|$TRACE_GW_PID")
+  [ "$TRANSLATE" = 1 ] && TARGETS+=("stream-gateway-translate|$PLAIN_GW|bench/post_chat_translate_stream.lua|$PLAIN_GW_PID")
 fi
 
 for round in $(seq 1 "$ROUNDS"); do
@@ -342,6 +382,10 @@ awk -v conns="$CONNECTIONS" '
           substr(g, length(p) + 1), R[g] / R[nx], P50[g] - P50[nx], P99[g] - P99[nx],
           (C[nx] > 0 ? C[g] / C[nx] : 0), P50[g] - P50[up]
       }
+      tr = p "gateway-translate"; pt = p "gateway"
+      if ((tr in R) && (pt in R))
+        printf "  translation     req/s %.2fx pass-through (OpenAI in, Anthropic out) | p50 %+d us vs pass-through | CPU/req %.1fx pass-through\n",
+          R[tr] / R[pt], P50[tr] - P50[pt], (C[pt] > 0 ? C[tr] / C[pt] : 0)
     }
   }' "$WORK/runs" | tee -a "$RESULTS/summary.txt"
 cp "$WORK/runs" "$RESULTS/runs.txt"

@@ -1,0 +1,11 @@
+-- wrk script: the same OpenAI chat request, routed to a model served by an Anthropic upstream.
+-- The gateway translates it to the Messages API and the answer back (the translation path).
+wrk.method = "POST"
+wrk.path = "/v1/chat/completions"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer bench-client"
+wrk.body = '{"model":"bench-anthropic","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"Summarize the plot of Hamlet in one sentence."}],"max_tokens":64,"temperature":0.2}'
+
+-- the BENCH summary line for run.sh
+local dir = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+dofile(dir .. "report.lua")
