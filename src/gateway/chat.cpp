@@ -117,11 +117,13 @@ net::awaitable<void> serve_chat(Services& services, RequestContext& ctx,
   }
   ForwardOptions options;
   options.kind = CallKind::chat;
+  options.original_body = &request.body;
   if (ctx.stream) {
     // Usage is always requested upstream so cost is known; the client sees it only if it asked.
     auto& so = body["stream_options"];
     if (!so.is_object()) so = json::object();
     options.client_wants_usage = so.value("include_usage", false);
+    if (!options.client_wants_usage) options.original_body = nullptr;  // the body changes
     so["include_usage"] = true;
   }
   co_await route_and_forward(services, ctx, body, options, request.headers, out);
@@ -178,6 +180,7 @@ net::awaitable<void> serve_embeddings(Services& services, RequestContext& ctx,
   }
   ForwardOptions options;
   options.kind = CallKind::embeddings;
+  options.original_body = &request.body;
   co_await route_and_forward(services, ctx, body, options, request.headers, out);
 }
 

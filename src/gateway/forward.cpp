@@ -63,6 +63,14 @@ net::awaitable<CallError> read_all(upstream::UpstreamCall& call, std::string& bo
   co_return CallError::none;
 }
 
+// The client's bytes go upstream only when one "model" key can be in them: with duplicates,
+// the provider might read another one than the gateway routed on.
+bool single_model_key(std::string_view body) {
+  auto first = body.find("\"model\"");
+  return first != std::string_view::npos &&
+         body.find("\"model\"", first + 7) == std::string_view::npos;
+}
+
 // Does this chunk carry visible output (content or a tool call)?
 bool carries_output(std::string_view data) {
   auto c = data.find("\"content\":\"");
@@ -257,6 +265,10 @@ net::awaitable<AttemptResult> attempt_once(Services& services, RequestContext& c
   ptarget.base_path = target.provider->endpoint.base_path;
   ptarget.host = target.provider->endpoint.host;
   ptarget.model_id = target.model->model;
+  if (options.original_body && ctx.requested_model == target.model->model &&
+      single_model_key(*options.original_body)) {
+    ptarget.verbatim_body = *options.original_body;
+  }
   if (key_index >= 0) {
     ptarget.key = pconf.keys[static_cast<std::size_t>(key_index)];
     attempt.key_id = target.provider->key_ids[static_cast<std::size_t>(key_index)];

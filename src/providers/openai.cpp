@@ -31,7 +31,9 @@ class OpenAiAdapter final : public ProviderAdapter {
     out.target = target.base_path + "/chat/completions";
     common_headers(target, out);
     if (stream) out.headers.push_back({"accept", "text/event-stream"});
-    out.body = request.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    out.body = target.verbatim_body.empty()
+                   ? request.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+                   : std::string(target.verbatim_body);
     return std::nullopt;
   }
 
@@ -41,7 +43,9 @@ class OpenAiAdapter final : public ProviderAdapter {
     out.method = "POST";
     out.target = target.base_path + "/embeddings";
     common_headers(target, out);
-    out.body = request.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    out.body = target.verbatim_body.empty()
+                   ? request.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+                   : std::string(target.verbatim_body);
     return std::nullopt;
   }
 };

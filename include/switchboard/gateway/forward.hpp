@@ -32,6 +32,11 @@ struct ForwardOptions {
   // A hedged leg: the upstream call is cancelled through out.on_client_gone() from the start, so
   // the leg that loses the race stops at once (otherwise only an open stream is watched).
   bool cancel_before_response = false;
+  // The client's body as received, when the gateway changed nothing in it but `model`
+  // (set only by serve_chat/serve_embeddings, and cleared by any stage that edits the body,
+  // e.g. an input guardrail's redaction). Forwarded as is to OpenAI-wire providers whose model
+  // id is the name the client sent: no re-serialisation on the hot path.
+  const std::string* original_body = nullptr;
 };
 
 // What one attempt did. Either it answered the client (`responded`), or nothing reached

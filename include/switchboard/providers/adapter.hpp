@@ -24,6 +24,9 @@ struct ProviderTarget {
   std::string_view key;   // the rotation pool's pick; empty when the provider has none
   std::string model_id;   // the provider's own model id (Azure: the deployment)
   std::int64_t now_unix = 0;  // wall clock for request signing (SigV4); 0 = read the clock
+  // OpenAI-wire adapters send these bytes instead of re-serialising the request, when the
+  // gateway knows they are exactly what it would send (see ForwardOptions::original_body).
+  std::string_view verbatim_body;
 };
 
 // What the translated response should say about itself.
