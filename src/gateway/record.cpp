@@ -11,14 +11,13 @@
 namespace switchboard::gateway {
 
 std::unique_ptr<GatewayMetrics> GatewayMetrics::create(observability::MetricsRegistry& r) {
-  auto latency = observability::latency_buckets_seconds();
   auto m = std::unique_ptr<GatewayMetrics>(new GatewayMetrics{
       r.counter("switchboard_requests_total", "Requests answered, by outcome.",
                 {"tenant", "workflow", "route", "provider", "model", "status"}),
       r.histogram("switchboard_request_duration_seconds", "Time from request to last byte.",
-                  {"route", "provider", "model"}, latency),
+                  {"route", "provider", "model"}, observability::duration_buckets_seconds()),
       r.histogram("switchboard_time_to_first_token_seconds", "Time from request to first output.",
-                  {"provider", "model"}, latency),
+                  {"provider", "model"}, observability::ttft_buckets_seconds()),
       r.histogram("switchboard_gateway_overhead_seconds",
                   "Time spent inside the gateway, upstream waits excluded.", {},
                   observability::overhead_buckets_seconds()),
