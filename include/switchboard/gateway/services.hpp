@@ -11,6 +11,10 @@
 #include "switchboard/observability/trace_sink.hpp"
 #include "switchboard/server/listener.hpp"
 
+namespace switchboard::observability {
+class OtlpExporter;
+}
+
 namespace switchboard::gateway {
 
 class Worker;
@@ -40,6 +44,7 @@ struct Services {
   observability::MetricsRegistry* registry = nullptr;
   GatewayMetrics* metrics = nullptr;
   observability::TraceSink* traces = nullptr;
+  observability::OtlpExporter* otlp = nullptr;  // null when OTLP export is off
   std::vector<Worker*> workers;
   // Re-reads the config file; false with `errors` filled when it is invalid (nothing changes).
   std::function<bool(std::vector<std::string>& errors)> reload;
