@@ -6,8 +6,11 @@
 // ids, int64/fixed64 as decimal strings (numbers accepted), enums as integers, AnyValue with
 // exactly one typed field — else 400. Accepted requests get 200 {"partialSuccess":{}}.
 // `mode: 'hang'` accepts connections and bodies but never answers; `status` answers every
-// request with that status instead.
+// request with that status instead. `mode: 'count'` (benchmarks) keeps nothing and validates
+// nothing: it counts spans and answers 200, so the collector costs the machine little.
+// Run directly (`node otlp_collector.mjs [mode]`) it prints its port and, on SIGTERM, the counts.
 import http from 'node:http';
+import { fileURLToPath } from 'node:url';
 
 const HEX32 = /^[0-9a-fA-F]{32}$/;
 const HEX16 = /^[0-9a-fA-F]{16}$/;
@@ -99,9 +102,20 @@ export async function startOtlpCollector({ mode = 'ok', status } = {}) {
   const spans = [];     // accepted spans, validated, with `attrs`, `resource`, `scope`
   const sockets = new Set();
   let connections = 0;
+  let counted = 0;
   const server = http.createServer((req, res) => {
     let raw = '';
     req.setEncoding('utf8');
+    if (mode === 'count') {
+      req.on('data', (c) => {
+        for (let i = c.indexOf('"spanId"'); i >= 0; i = c.indexOf('"spanId"', i + 8)) counted++;
+      });
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end('{"partialSuccess":{}}');
+      });
+      return;
+    }
     req.on('data', (c) => { raw += c; });
     req.on('end', () => {
       requests.push({ method: req.method, url: req.url, headers: req.headers, raw });
@@ -143,9 +157,20 @@ export async function startOtlpCollector({ mode = 'ok', status } = {}) {
     rejected,
     spans,
     get connections() { return connections; },
+    get counted() { return counted; },
     async close() {
       for (const s of sockets) s.destroy();
       await new Promise((r) => server.close(r));
     },
   };
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const c = await startOtlpCollector({ mode: process.argv[2] ?? 'ok' });
+  console.log(c.port);
+  process.on('SIGTERM', async () => {
+    console.error(`otlp collector: ${c.spans.length + c.counted} spans (approximate in count mode), ${c.connections} connections`);
+    await c.close();
+    process.exit(0);
+  });
 }
