@@ -13,6 +13,7 @@ CONNECTIONS=${CONNECTIONS:-32}   # wrk -c
 ROUNDS=${ROUNDS:-3}              # measured runs per variant, alternating; medians reported
 GATEWAY_THREADS=${GATEWAY_THREADS:-1}
 PORT=${PORT:-18280}              # the upstream
+ON_OTLP=${ON_OTLP:-1}            # 0 = "on" writes the trace file only (splits the cost)
 SWITCHBOARD=${SWITCHBOARD:-$ROOT/build/switchboard}
 
 die() { echo "bench: $*" >&2; exit 1; }
@@ -87,8 +88,12 @@ start_gateway() {  # $1 = name, $2 = traces file, $3 = OTLP endpoint; sets ADDR 
 TRACE_FILE=$WORK/traces.jsonl
 start_gateway off "" ""
 OFF=http://$ADDR
-start_gateway on "$TRACE_FILE" "http://127.0.0.1:$COLLECTOR_PORT"
+OFF_PID=$GW_PID
+start_gateway on "$TRACE_FILE" "$([ "$ON_OTLP" = 1 ] && echo "http://127.0.0.1:$COLLECTOR_PORT")"
 ON=http://$ADDR
+ON_PID=$GW_PID
+HZ=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }  # utime + stime, all threads
 
 REQ=$(sed -n "s/^wrk.body = '\(.*\)'$/\1/p" bench/post_chat.lua)
 for url in "$OFF" "$ON"; do
@@ -102,28 +107,33 @@ done
   echo "host: $(uname -srm), $(nproc) cores; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "upstream: $UPSTREAM_DESC; gateway: server.threads $GATEWAY_THREADS"
   echo "wrk: -t1 -c$CONNECTIONS -d$DURATION (warm-up $WARMUP), $ROUNDS rounds, off/on alternating"
-  echo "off: traces.file \"\", no OTLP | on: traces.file (a file) + OTLP/HTTP JSON to a local fake collector, sample_ratio 1"
+  echo "off: traces.file \"\", no OTLP | on: traces.file (a file)$([ "$ON_OTLP" = 1 ] && echo " + OTLP/HTTP JSON to a local fake collector, sample_ratio 1")"
   echo "metrics are on in both (they cannot be turned off)"
 }
 
-# One line per measured run in $WORK/runs: variant rps p50_ms
+# One line per measured run in $WORK/runs: variant rps p50_ms cpu_us_per_request
 : >"$WORK/runs"
-measure() {  # $1 = variant, $2 = URL
+measure() {  # $1 = variant, $2 = URL, $3 = the gateway's pid
   wrk -t1 -c"$CONNECTIONS" -d"$WARMUP" -s bench/post_chat.lua "$2" >/dev/null 2>&1 || die "wrk warm-up failed"
   : >"$TRACE_FILE"  # keep the trace file small; the gateway appends (O_APPEND)
+  local t0 t1 rps p50 errors requests cpu
+  t0=$(cpu_ticks "$3")
   wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/post_chat.lua "$2" >"$WORK/wrk.out" 2>&1 \
     || { cat "$WORK/wrk.out" >&2; die "wrk failed"; }
-  local rps p50 errors
+  t1=$(cpu_ticks "$3")
   rps=$(awk '/^Requests\/sec:/ {print $2}' "$WORK/wrk.out")
   p50=$(awk '$1 == "50%" {v = $2; if (v ~ /us$/) {sub(/us/, "", v); v /= 1000} else if (v ~ /ms$/) sub(/ms/, "", v); else if (v ~ /s$/) {sub(/s/, "", v); v *= 1000}; print v}' "$WORK/wrk.out")
   errors=$(awk '/Non-2xx|Socket errors/ {e = 1} END {print e + 0}' "$WORK/wrk.out")
   [ "$errors" = 0 ] || { cat "$WORK/wrk.out" >&2; die "$1: wrk saw errors"; }
-  echo "$1 $rps $p50" >>"$WORK/runs"
-  printf '  %-4s %10.0f req/s  p50 %.3f ms\n' "$1" "$rps" "$p50"
+  requests=$(awk '/requests in/ {print $1}' "$WORK/wrk.out")
+  cpu=$(awk -v t=$((t1 - t0)) -v n="$requests" -v hz="$HZ" 'BEGIN { printf "%.1f", t * 1e6 / hz / n }')
+  echo "$1 $rps $p50 $cpu" >>"$WORK/runs"
+  printf '  %-4s %10.0f req/s  p50 %.3f ms  gateway CPU %s us/request\n' "$1" "$rps" "$p50" "$cpu"
 }
 for round in $(seq 1 "$ROUNDS"); do
   echo "round $round/$ROUNDS"
-  if [ $((round % 2)) = 1 ]; then measure off "$OFF"; measure on "$ON"; else measure on "$ON"; measure off "$OFF"; fi
+  if [ $((round % 2)) = 1 ]; then measure off "$OFF" "$OFF_PID"; measure on "$ON" "$ON_PID"
+  else measure on "$ON" "$ON_PID"; measure off "$OFF" "$OFF_PID"; fi
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
@@ -137,10 +147,12 @@ awk '
     for (i = 1; i <= c; i++) for (j = i + 1; j <= c; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
     return c % 2 ? v[(c + 1) / 2] : (v[c / 2] + v[c / 2 + 1]) / 2
   }
-  $1 == "off" { off[++no] = $2; offp[no] = $3 }
-  $1 == "on" { on[++nn] = $2; onp[nn] = $3 }
+  $1 == "off" { off[++no] = $2; offp[no] = $3; offc[no] = $4 }
+  $1 == "on" { on[++nn] = $2; onp[nn] = $3; onc[nn] = $4 }
   END {
     r_off = median(off, no); r_on = median(on, nn); p_off = median(offp, no); p_on = median(onp, nn)
     printf "\nmedian req/s: off %.0f, on %.0f -> on/off %.3f (cost %.1f%% of requests/s)\n", r_off, r_on, r_on / r_off, (1 - r_on / r_off) * 100
     printf "median p50: off %.3f ms, on %.3f ms\n", p_off, p_on
+    c_off = median(offc, no); c_on = median(onc, nn)
+    printf "median gateway CPU per request: off %.1f us, on %.1f us -> +%.1f%% (the steadier figure on a shared machine)\n", c_off, c_on, (c_on / c_off - 1) * 100
   }' "$WORK/runs"

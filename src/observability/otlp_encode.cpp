@@ -1,6 +1,7 @@
 // OTLP/JSON encoding of a request span (GenAI semantic conventions), sampling and endpoint rules.
 #include <charconv>
 #include <cmath>
+#include <cstring>
 
 #include "switchboard/observability/json_writer.hpp"
 #include "switchboard/observability/otlp.hpp"
@@ -72,12 +73,23 @@ void append_otlp_span(std::string& out, const OtlpSpan& s) {
   w.key("traceId").string(s.trace_id);
   w.key("spanId").string(s.span_id);
   if (!s.parent_span_id.empty()) w.key("parentSpanId").string(s.parent_span_id);
-  // Semconv span name: "{gen_ai.operation.name} {gen_ai.request.model}".
-  std::string name;  // short: fits the small-string buffer in the common case
-  name.append(s.operation);
+  // Semconv span name: "{gen_ai.operation.name} {gen_ai.request.model}", built on the stack
+  // when it fits (this runs on the request thread).
+  char name_buf[128];
+  std::string long_name;
+  std::string_view name = s.operation;
   if (!s.request_model.empty()) {
-    name.push_back(' ');
-    name.append(s.request_model);
+    std::size_t n = s.operation.size() + 1 + s.request_model.size();
+    if (n <= sizeof name_buf) {
+      std::memcpy(name_buf, s.operation.data(), s.operation.size());
+      name_buf[s.operation.size()] = ' ';
+      std::memcpy(name_buf + s.operation.size() + 1, s.request_model.data(),
+                  s.request_model.size());
+      name = std::string_view(name_buf, n);
+    } else {
+      long_name.append(s.operation).append(" ").append(s.request_model);
+      name = long_name;
+    }
   }
   w.key("name").string(name);
   w.key("kind").integer(kSpanKindServer);
@@ -138,6 +150,12 @@ void append_otlp_span(std::string& out, const OtlpSpan& s) {
 }
 
 void append_otlp_request(std::string& out, std::string_view spans, std::string_view version) {
+  append_otlp_request_head(out, version);
+  out.append(spans);
+  append_otlp_request_tail(out);
+}
+
+void append_otlp_request_head(std::string& out, std::string_view version) {
   out.append(R"({"resourceSpans":[{"resource":{"attributes":[)");
   JsonWriter w(out);
   Attributes a(w);
@@ -146,7 +164,9 @@ void append_otlp_request(std::string& out, std::string_view spans, std::string_v
   out.append(R"(]},"scopeSpans":[{"scope":{"name":"switchboard","version":)");
   JsonWriter(out).string(version);
   out.append(R"(},"spans":[)");
-  out.append(spans);
+}
+
+void append_otlp_request_tail(std::string& out) {
   out.append("]}]}]}");
 }
 

@@ -263,14 +263,13 @@ void OtlpExporter::send(std::deque<Chunk>& batch, Clock::time_point deadline) {
   request.target = transport_->target;
   request.headers = transport_->headers;
   request.body.reserve(bytes + 256);
-  std::string spans;
-  spans.reserve(bytes);
-  for (const auto& c : batch) {
-    if (!spans.empty()) spans.push_back(',');
-    spans.append(c.spans);
+  append_otlp_request_head(request.body, options_.service_version);
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    if (i > 0) request.body.push_back(',');
+    request.body.append(batch[i].spans);
   }
-  append_otlp_request(request.body, spans, options_.service_version);
-  spans = std::string();
+  append_otlp_request_tail(request.body);
+  batch.clear();
 
   auto call = transport_->pool->make_call();
   struct Outcome {

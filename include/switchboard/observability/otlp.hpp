@@ -62,6 +62,9 @@ void append_otlp_span(std::string& out, const OtlpSpan& span);
 // Wraps comma-separated Span objects in an ExportTraceServiceRequest with the resource
 // (service.name=switchboard, service.version) and the instrumentation scope.
 void append_otlp_request(std::string& out, std::string_view spans, std::string_view version);
+// The same in two halves, for a caller that appends the spans in between itself.
+void append_otlp_request_head(std::string& out, std::string_view version);
+void append_otlp_request_tail(std::string& out);
 
 // Deterministic head sampling on the trace id, consistent across gateways and with OTel's
 // ratio sampling: the rightmost 56 bits of the trace id are the randomness R; a trace is kept

@@ -153,6 +153,15 @@ TEST(OtlpSpan, EmbeddingsAndClientTextAreEscaped) {
   EXPECT_EQ(a.count("switchboard.cost_usd"), 0u) << "NaN has no JSON form";
 }
 
+TEST(OtlpSpan, NameOfAnyLengthIsOperationAndRequestedModel) {
+  OtlpSpan s = sample_span();
+  std::string model(300, 'm');
+  s.request_model = model;
+  EXPECT_EQ(encode(s).at("name"), "chat " + model);
+  s.request_model = {};
+  EXPECT_EQ(encode(s).at("name"), "chat");
+}
+
 TEST(OtlpRequest, WrapsSpansInResourceAndScope) {
   std::string spans;
   append_otlp_span(spans, sample_span());
