@@ -112,16 +112,15 @@ std::string_view genai_provider_name(config::ProviderType type, std::string_view
   return config_name;
 }
 
-void export_span(observability::OtlpExporter& otlp, const RequestContext& ctx,
-                 double duration_ms) {
+void export_span(observability::OtlpExporter& otlp, const RequestContext& ctx, double duration_ms) {
   observability::OtlpSpan s;
   s.trace_id = ctx.trace_id;
   s.span_id = ctx.span_id;
   s.parent_span_id = ctx.parent_span_id;
   s.operation = ctx.endpoint == "/v1/embeddings" ? "embeddings" : "chat";
-  auto start = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                   ctx.wall_start.time_since_epoch())
-                   .count();
+  auto start =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(ctx.wall_start.time_since_epoch())
+          .count();
   s.start_unix_nano = static_cast<std::int64_t>(start);
   s.end_unix_nano = s.start_unix_nano + static_cast<std::int64_t>(duration_ms * 1e6);
   s.request_model = ctx.requested_model;

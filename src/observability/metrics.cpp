@@ -482,13 +482,13 @@ std::string MetricsRegistry::expose() const {
 }
 
 std::vector<double> duration_buckets_seconds() {
-  return {0.05, 0.1, 0.25, 0.5, 1,  2,  3,   5,   7.5, 10,  15,
+  return {0.05, 0.1, 0.25, 0.5, 1,  2,   3,   5,   7.5, 10,  15,
           20,   30,  45,   60,  90, 120, 180, 240, 300, 450, 600};
 }
 
 std::vector<double> ttft_buckets_seconds() {
-  return {0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75,
-          1,    1.5,   2,    3,   5,    7.5, 10,  15,  20,  30, 60};
+  return {0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1,
+          1.5,  2,     3,    5,   7.5,  10,  15,  20,  30,  60};
 }
 
 std::vector<double> overhead_buckets_seconds() {

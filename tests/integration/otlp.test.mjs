@@ -304,7 +304,7 @@ test('a collector that never answers does not slow requests; the overflow is dro
     const hung = await timeRequests(g, total, 4);
     assert.ok(hung.statuses.every((s) => s === 200), 'every request succeeds');
     assert.ok(hanging.connections >= 1 && hanging.requests.length >= 1, 'the exporter did reach the collector');
-    assert.ok(hung.max < 1000, `slowest request ${hung.max.toFixed(1)} ms`);
+    assert.ok(hung.max < 3000, `slowest request ${hung.max.toFixed(1)} ms`);
     assert.ok(hung.wall < base.wall * 3 + 500,
       `${total} requests took ${hung.wall.toFixed(0)} ms with a hanging collector vs ${base.wall.toFixed(0)} ms without`);
     console.log(`# latency p50 ${base.p50.toFixed(2)} -> ${hung.p50.toFixed(2)} ms, wall ${base.wall.toFixed(0)} -> ${hung.wall.toFixed(0)} ms`);
