@@ -20,6 +20,7 @@
 #include "switchboard/gateway/services.hpp"
 #include "switchboard/gateway/worker.hpp"
 #include "switchboard/observability/log.hpp"
+#include "switchboard/observability/otlp.hpp"
 #include "switchboard/server/listener.hpp"
 
 namespace switchboard::app {
@@ -56,6 +57,7 @@ class Gateway {
 
     traces_ = std::make_unique<observability::TraceSink>(config_->observability.traces.file);
     metrics_ = gateway::GatewayMetrics::create(registry_);
+    if (!start_otlp()) return 1;
     state_ = std::make_shared<server::ServerState>();
 
     auto n = thread_count(config_->server.threads);
@@ -69,6 +71,7 @@ class Gateway {
     services_.metrics = metrics_.get();
     services_.traces = traces_.get();
     services_.ledger = ledger_.get();
+    services_.otlp = otlp_.get();
     services_.reload = [this](std::vector<std::string>& errors) { return reload(errors); };
     services_.ready = [this] { return ready_.load(); };
 
@@ -104,17 +107,42 @@ class Gateway {
       auto* worker = w.get();
       net::post(worker->context(), [this, worker] {
         traces_->flush_thread();
+        if (otlp_) otlp_->flush_thread();
         worker->context().stop();
       });
     }
     for (auto& t : threads) t.join();
     listener_.reset();
     traces_.reset();
+    otlp_.reset();  // sends what is queued, within a short deadline
     spdlog::info("stopped");
     return 0;
   }
 
  private:
+  // The OTLP exporter, when observability.traces.otlp.endpoint is set. Its counters exist
+  // either way, so dashboards and alerts see zeros rather than nothing.
+  bool start_otlp() {
+    auto otlp_metrics = observability::OtlpMetrics::create(registry_);
+    const auto& cfg = config_->observability.traces.otlp;
+    if (cfg.endpoint.empty()) return true;
+    observability::OtlpExporterOptions options;
+    options.endpoint = cfg.endpoint;
+    options.headers = cfg.headers;
+    options.sample_ratio = cfg.sample_ratio;
+    options.service_version = SWITCHBOARD_VERSION;
+    observability::apply_otel_environment(options);
+    try {
+      otlp_ = std::make_unique<observability::OtlpExporter>(std::move(options), otlp_metrics);
+    } catch (const std::exception& e) {
+      spdlog::error("config error: {}", e.what());
+      return false;
+    }
+    spdlog::info("exporting traces to {} (OTLP/HTTP JSON, sample ratio {})", otlp_->url(),
+                 cfg.sample_ratio);
+    return true;
+  }
+
   void wait_signal(net::signal_set& signals) {
     signals.async_wait([this, &signals](boost::system::error_code ec, int signo) {
       if (ec) return;
@@ -136,6 +164,7 @@ class Gateway {
       timer->async_wait([this, tick](boost::system::error_code ec) {
         if (ec) return;
         traces_->flush_thread();
+        if (otlp_) otlp_->flush_thread();
         (*tick)();
       });
     };
@@ -164,10 +193,12 @@ class Gateway {
     if (old_server.listen != new_server.listen || old_server.threads != new_server.threads ||
         old_server.tls.cert_file != new_server.tls.cert_file ||
         old_server.tls.key_file != new_server.tls.key_file ||
-        config_->observability.traces.file != loaded.config->observability.traces.file) {
+        config_->observability.traces.file != loaded.config->observability.traces.file ||
+        otlp_changed(config_->observability.traces.otlp,
+                     loaded.config->observability.traces.otlp)) {
       spdlog::warn(
-          "reload: changes to server.listen, server.threads, server.tls and "
-          "observability.traces.file take effect after a restart");
+          "reload: changes to server.listen, server.threads, server.tls, "
+          "observability.traces.file and observability.traces.otlp take effect after a restart");
     }
     config_ = loaded.config;
     observability::setup_logging(config_->observability.log);
@@ -178,6 +209,10 @@ class Gateway {
     metrics_->config_reloads.add(ok);
     spdlog::info("config reloaded from {}", path_);
     return true;
+  }
+
+  static bool otlp_changed(const config::OtlpConfig& a, const config::OtlpConfig& b) {
+    return a.endpoint != b.endpoint || a.headers != b.headers || a.sample_ratio != b.sample_ratio;
   }
 
   void drain() {
@@ -211,6 +246,7 @@ class Gateway {
   observability::MetricsRegistry registry_;
   std::unique_ptr<gateway::GatewayMetrics> metrics_;
   std::unique_ptr<observability::TraceSink> traces_;
+  std::unique_ptr<observability::OtlpExporter> otlp_;
   std::shared_ptr<server::ServerState> state_;
   std::vector<std::unique_ptr<gateway::Worker>> workers_;
   std::size_t next_worker_ = 0;

@@ -8,18 +8,18 @@
 #include "switchboard/gateway/admit.hpp"
 #include "switchboard/gateway/pipeline.hpp"
 #include "switchboard/observability/json_writer.hpp"
+#include "switchboard/observability/otlp.hpp"
 
 namespace switchboard::gateway {
 
 std::unique_ptr<GatewayMetrics> GatewayMetrics::create(observability::MetricsRegistry& r) {
-  auto latency = observability::latency_buckets_seconds();
   auto m = std::unique_ptr<GatewayMetrics>(new GatewayMetrics{
       r.counter("switchboard_requests_total", "Requests answered, by outcome.",
                 {"tenant", "workflow", "route", "provider", "model", "status"}),
       r.histogram("switchboard_request_duration_seconds", "Time from request to last byte.",
-                  {"route", "provider", "model"}, latency),
+                  {"route", "provider", "model"}, observability::duration_buckets_seconds()),
       r.histogram("switchboard_time_to_first_token_seconds", "Time from request to first output.",
-                  {"provider", "model"}, latency),
+                  {"provider", "model"}, observability::ttft_buckets_seconds()),
       r.histogram("switchboard_gateway_overhead_seconds",
                   "Time spent inside the gateway, upstream waits excluded.", {},
                   observability::overhead_buckets_seconds()),
@@ -88,6 +88,72 @@ void append_rfc3339(std::string& out, std::chrono::system_clock::time_point t) {
 
 double round_ms(double ms) {
   return std::round(ms * 1000) / 1000;
+}
+
+// gen_ai.provider.name: the semconv's well-known value for a provider type; for an
+// openai-compatible server or the mock, the provider's config name.
+std::string_view genai_provider_name(config::ProviderType type, std::string_view config_name) {
+  switch (type) {
+    case config::ProviderType::openai:
+      return "openai";
+    case config::ProviderType::azure:
+      return "azure.ai.openai";
+    case config::ProviderType::anthropic:
+      return "anthropic";
+    case config::ProviderType::gemini:
+      return "gcp.gemini";
+    case config::ProviderType::bedrock:
+      return "aws.bedrock";
+    case config::ProviderType::mistral:
+      return "mistral_ai";
+    case config::ProviderType::openai_compatible:
+    case config::ProviderType::mock:
+      break;
+  }
+  return config_name;
+}
+
+void export_span(observability::OtlpExporter& otlp, const RequestContext& ctx, double duration_ms) {
+  observability::OtlpSpan s;
+  s.trace_id = ctx.trace_id;
+  s.span_id = ctx.span_id;
+  s.parent_span_id = ctx.parent_span_id;
+  s.operation = ctx.endpoint == "/v1/embeddings" ? "embeddings" : "chat";
+  auto start =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(ctx.wall_start.time_since_epoch())
+          .count();
+  s.start_unix_nano = static_cast<std::int64_t>(start);
+  s.end_unix_nano = s.start_unix_nano + static_cast<std::int64_t>(duration_ms * 1e6);
+  s.request_model = ctx.requested_model;
+  if (ctx.runtime && !ctx.provider.empty()) {
+    const auto& cfg = ctx.runtime->config();
+    if (auto p = cfg.providers.find(ctx.provider); p != cfg.providers.end()) {
+      s.provider_name = genai_provider_name(p->second.type, ctx.provider);
+    }
+    if (auto m = cfg.models.find(ctx.model); m != cfg.models.end()) {
+      s.response_model = m->second.model;
+    }
+  }
+  s.usage_known = ctx.usage.known || ctx.usage.estimated;
+  s.input_tokens = ctx.usage.input;
+  s.output_tokens = ctx.usage.output;
+  s.cached_input_tokens = ctx.usage.cached_input;
+  s.cache_write_tokens = ctx.usage.cache_write;
+  s.request_id = ctx.request_id;
+  s.endpoint = ctx.endpoint;
+  s.tenant = ctx.tenant_name;
+  s.workflow = ctx.workflow;
+  s.user = ctx.user;
+  s.route = ctx.route;
+  s.provider = ctx.provider;
+  s.model = ctx.model;
+  s.stream = ctx.stream;
+  s.status = ctx.status;
+  s.error = ctx.error;
+  s.attempts = static_cast<int>(ctx.attempts.size());
+  s.cost_usd = ctx.cost_usd;
+  s.ttft_ms = ctx.ttft_ms;
+  otlp.submit(s);
 }
 
 }  // namespace
@@ -202,6 +268,9 @@ void finish_request(Services& services, RequestContext& ctx) {
   }
   m.overhead.observe({}, overhead_ms / 1000);
 
+  if (services.otlp && services.otlp->sampled(ctx.trace_id)) {
+    export_span(*services.otlp, ctx, duration_ms);
+  }
   if (!services.traces || !services.traces->enabled()) return;
   // One buffer per thread: a record costs no allocation once it has grown.
   thread_local std::string line;

@@ -481,8 +481,14 @@ std::string MetricsRegistry::expose() const {
   return writer.take();
 }
 
-std::vector<double> latency_buckets_seconds() {
-  return {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300};
+std::vector<double> duration_buckets_seconds() {
+  return {0.05, 0.1, 0.25, 0.5, 1,  2,   3,   5,   7.5, 10,  15,
+          20,   30,  45,   60,  90, 120, 180, 240, 300, 450, 600};
+}
+
+std::vector<double> ttft_buckets_seconds() {
+  return {0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1,
+          1.5,  2,     3,    5,   7.5,  10,  15,  20,  30,  60};
 }
 
 std::vector<double> overhead_buckets_seconds() {

@@ -12,6 +12,10 @@
 #include "switchboard/observability/trace_sink.hpp"
 #include "switchboard/server/listener.hpp"
 
+namespace switchboard::observability {
+class OtlpExporter;
+}
+
 namespace switchboard::gateway {
 
 class Worker;
@@ -42,6 +46,7 @@ struct Services {
   GatewayMetrics* metrics = nullptr;
   observability::TraceSink* traces = nullptr;
   accounting::Ledger* ledger = nullptr;  // tenants' limits, budgets, spend; survives reloads
+  observability::OtlpExporter* otlp = nullptr;  // null when OTLP export is off
   std::vector<Worker*> workers;
   // Re-reads the config file; false with `errors` filled when it is invalid (nothing changes).
   std::function<bool(std::vector<std::string>& errors)> reload;

@@ -245,8 +245,12 @@ class MetricsRegistry {
   std::vector<std::unique_ptr<MetricFamily>> families_;
 };
 
-// Histogram bounds for LLM request latencies and time to first token: 5 ms .. 300 s.
-std::vector<double> latency_buckets_seconds();
+// Histogram bounds for a whole LLM request: 50 ms .. 600 s (the default total upstream timeout
+// is 10 minutes; long generations and slow reasoning models take minutes).
+std::vector<double> duration_buckets_seconds();
+// Histogram bounds for time to first token: 10 ms .. 60 s, finest where TTFTs cluster
+// (100 ms .. 2 s).
+std::vector<double> ttft_buckets_seconds();
 // Histogram bounds for time spent inside the gateway: 10 us .. 100 ms.
 std::vector<double> overhead_buckets_seconds();
 

@@ -363,17 +363,19 @@ TEST(MetricsRegistry, ReferencesStayValidAsFamiliesAreAdded) {
 }
 
 TEST(MetricBuckets, AreStrictlyIncreasingAndCoverTheirRanges) {
-  for (const auto& buckets : {latency_buckets_seconds(), overhead_buckets_seconds()}) {
+  for (const auto& buckets :
+       {duration_buckets_seconds(), ttft_buckets_seconds(), overhead_buckets_seconds()}) {
     ASSERT_FALSE(buckets.empty());
     EXPECT_TRUE(std::adjacent_find(buckets.begin(), buckets.end(), std::greater_equal<>()) ==
                 buckets.end());
+    EXPECT_NO_THROW(HistogramFamily("h", "", {}, buckets));
   }
-  EXPECT_DOUBLE_EQ(latency_buckets_seconds().front(), 0.005);
-  EXPECT_DOUBLE_EQ(latency_buckets_seconds().back(), 300);
+  EXPECT_DOUBLE_EQ(duration_buckets_seconds().front(), 0.05);
+  EXPECT_DOUBLE_EQ(duration_buckets_seconds().back(), 600);
+  EXPECT_DOUBLE_EQ(ttft_buckets_seconds().front(), 0.01);
+  EXPECT_DOUBLE_EQ(ttft_buckets_seconds().back(), 60);
   EXPECT_DOUBLE_EQ(overhead_buckets_seconds().front(), 0.00001);
   EXPECT_DOUBLE_EQ(overhead_buckets_seconds().back(), 0.1);
-  EXPECT_NO_THROW(HistogramFamily("a", "", {}, latency_buckets_seconds()));
-  EXPECT_NO_THROW(HistogramFamily("b", "", {}, overhead_buckets_seconds()));
 }
 
 }  // namespace

@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# What observability costs: the same gateway with traces off and OTLP off ("off") and with the
+# trace file plus OTLP export to a fake collector ("on"), against one fixed upstream, driven by
+# wrk in alternating rounds. Prints requests/s and p50 of each and the on/off ratio.
+# Metrics cannot be turned off by config: they are on in both (so "off" = traces off).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+DURATION=${DURATION:-10s}        # wrk -d per measured run
+WARMUP=${WARMUP:-2s}             # unrecorded wrk run before each measured one
+CONNECTIONS=${CONNECTIONS:-32}   # wrk -c
+ROUNDS=${ROUNDS:-3}              # measured runs per variant, alternating; medians reported
+GATEWAY_THREADS=${GATEWAY_THREADS:-1}
+PORT=${PORT:-18280}              # the upstream
+ON_OTLP=${ON_OTLP:-1}            # 0 = "on" writes the trace file only (splits the cost)
+SWITCHBOARD=${SWITCHBOARD:-$ROOT/build/switchboard}
+
+die() { echo "bench: $*" >&2; exit 1; }
+command -v wrk >/dev/null || die "wrk not found (Debian: apt-get install wrk)"
+command -v node >/dev/null || die "node not found"
+command -v curl >/dev/null || die "curl not found"
+[ -x "$SWITCHBOARD" ] || die "$SWITCHBOARD not found: build it first (bash .ci/build)"
+if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then die "port $PORT is in use (set PORT)"; fi
+
+WORK=$(mktemp -d /tmp/switchboard-obs-bench.XXXXXX)
+PIDS=()
+cleanup() {
+  local pid
+  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---- the upstream: nginx returning a fixed chat.completion, or the built-in mock ----------------
+JSON_BODY='{"id":"chatcmpl-bench0001","object":"chat.completion","created":1732400000,"model":"bench-model","choices":[{"index":0,"message":{"role":"assistant","content":"Prince Hamlet avenges his father by killing his uncle Claudius, but the revenge costs nearly everyone their life, including his own.","refusal":null},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":27,"completion_tokens":26,"total_tokens":53}}'
+if command -v nginx >/dev/null; then
+  mkdir -p "$WORK/nginx"
+  cat >"$WORK/nginx/nginx.conf" <<EOF
+worker_processes 1;
+pid nginx.pid;
+error_log error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  keepalive_timeout 300s;
+  server {
+    listen 127.0.0.1:$PORT;
+    location / { default_type application/json; return 200 '$JSON_BODY'; }
+  }
+}
+EOF
+  nginx -p "$WORK/nginx" -c nginx.conf -e "$WORK/nginx/error.log" -g 'daemon off;' >/dev/null 2>&1 </dev/null &
+  PIDS+=($!)
+  UPSTREAM_DESC="nginx return 200 (1 worker)"
+else
+  "$SWITCHBOARD" --mock-upstream "127.0.0.1:$PORT" --threads 1 >/dev/null 2>"$WORK/mock.log" </dev/null &
+  PIDS+=($!)
+  UPSTREAM_DESC="switchboard --mock-upstream (1 thread)"
+fi
+
+# ---- the fake collector (count mode: no validation, answers 200 at once) --------------------------
+node tests/integration/fakes/otlp_collector.mjs count >"$WORK/collector.port" 2>"$WORK/collector.log" &
+PIDS+=($!)
+for _ in $(seq 1 100); do [ -s "$WORK/collector.port" ] && break; sleep 0.05; done
+COLLECTOR_PORT=$(head -1 "$WORK/collector.port")
+[ -n "$COLLECTOR_PORT" ] || die "the fake collector did not start"
+
+# ---- the two gateways -------------------------------------------------------------------------------
+start_gateway() {  # $1 = name, $2 = traces file, $3 = OTLP endpoint; sets ADDR and GW_PID
+  local log=$WORK/$1.log
+  BENCH_THREADS=$GATEWAY_THREADS BENCH_TRACES=$2 BENCH_OTLP=$3 BENCH_UPSTREAM=127.0.0.1:$PORT \
+    "$SWITCHBOARD" --config "$ROOT/bench/observability.yaml" 2>"$log" >/dev/null </dev/null &
+  GW_PID=$!
+  PIDS+=("$GW_PID")
+  ADDR=""
+  for _ in $(seq 1 100); do
+    ADDR=$(grep -o 'listening on [0-9.]*:[0-9]*' "$log" | head -1 | cut -d' ' -f3 || true)
+    [ -n "$ADDR" ] && break
+    kill -0 "$GW_PID" 2>/dev/null || { cat "$log" >&2; die "gateway $1 exited"; }
+    sleep 0.05
+  done
+  [ -n "$ADDR" ] || die "gateway $1 did not start"
+}
+TRACE_FILE=$WORK/traces.jsonl
+start_gateway off "" ""
+OFF=http://$ADDR
+OFF_PID=$GW_PID
+start_gateway on "$TRACE_FILE" "$([ "$ON_OTLP" = 1 ] && echo "http://127.0.0.1:$COLLECTOR_PORT")"
+ON=http://$ADDR
+ON_PID=$GW_PID
+HZ=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }  # utime + stime, all threads
+
+REQ=$(sed -n "s/^wrk.body = '\(.*\)'$/\1/p" bench/post_chat.lua)
+for url in "$OFF" "$ON"; do
+  code=$(curl -s -o "$WORK/check.out" -w '%{http_code}' -m 5 -X POST -H 'content-type: application/json' \
+    --data "$REQ" "$url/v1/chat/completions") || true
+  [ "$code" = 200 ] || { cat "$WORK/check.out" >&2; die "$url answered $code"; }
+done
+
+{
+  echo "date: $(date -Is)"
+  echo "host: $(uname -srm), $(nproc) cores; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "upstream: $UPSTREAM_DESC; gateway: server.threads $GATEWAY_THREADS"
+  echo "wrk: -t1 -c$CONNECTIONS -d$DURATION (warm-up $WARMUP), $ROUNDS rounds, off/on alternating"
+  echo "off: traces.file \"\", no OTLP | on: traces.file (a file)$([ "$ON_OTLP" = 1 ] && echo " + OTLP/HTTP JSON to a local fake collector, sample_ratio 1")"
+  echo "metrics are on in both (they cannot be turned off)"
+}
+
+# One line per measured run in $WORK/runs: variant rps p50_ms cpu_us_per_request
+: >"$WORK/runs"
+measure() {  # $1 = variant, $2 = URL, $3 = the gateway's pid
+  wrk -t1 -c"$CONNECTIONS" -d"$WARMUP" -s bench/post_chat.lua "$2" >/dev/null 2>&1 || die "wrk warm-up failed"
+  : >"$TRACE_FILE"  # keep the trace file small; the gateway appends (O_APPEND)
+  local t0 t1 rps p50 errors requests cpu
+  t0=$(cpu_ticks "$3")
+  wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/post_chat.lua "$2" >"$WORK/wrk.out" 2>&1 \
+    || { cat "$WORK/wrk.out" >&2; die "wrk failed"; }
+  t1=$(cpu_ticks "$3")
+  rps=$(awk '/^Requests\/sec:/ {print $2}' "$WORK/wrk.out")
+  p50=$(awk '$1 == "50%" {v = $2; if (v ~ /us$/) {sub(/us/, "", v); v /= 1000} else if (v ~ /ms$/) sub(/ms/, "", v); else if (v ~ /s$/) {sub(/s/, "", v); v *= 1000}; print v}' "$WORK/wrk.out")
+  errors=$(awk '/Non-2xx|Socket errors/ {e = 1} END {print e + 0}' "$WORK/wrk.out")
+  [ "$errors" = 0 ] || { cat "$WORK/wrk.out" >&2; die "$1: wrk saw errors"; }
+  requests=$(awk '/requests in/ {print $1}' "$WORK/wrk.out")
+  cpu=$(awk -v t=$((t1 - t0)) -v n="$requests" -v hz="$HZ" 'BEGIN { printf "%.1f", t * 1e6 / hz / n }')
+  echo "$1 $rps $p50 $cpu" >>"$WORK/runs"
+  printf '  %-4s %10.0f req/s  p50 %.3f ms  gateway CPU %s us/request\n' "$1" "$rps" "$p50" "$cpu"
+}
+for round in $(seq 1 "$ROUNDS"); do
+  echo "round $round/$ROUNDS"
+  if [ $((round % 2)) = 1 ]; then measure off "$OFF" "$OFF_PID"; measure on "$ON" "$ON_PID"
+  else measure on "$ON" "$ON_PID"; measure off "$OFF" "$OFF_PID"; fi
+done
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+otlp_metric() { curl -s "$ON/metrics" | awk -v n="$1" '$1 == n {print $2}'; }
+sleep 1.5  # the last batch
+echo "OTLP on the 'on' gateway: exported $(otlp_metric switchboard_otlp_spans_exported_total)," \
+  "failed $(otlp_metric switchboard_otlp_spans_failed_total), dropped $(otlp_metric switchboard_otlp_spans_dropped_total)"
+
+awk '
+  function median(v, c,   i, j, t) {
+    for (i = 1; i <= c; i++) for (j = i + 1; j <= c; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
+    return c % 2 ? v[(c + 1) / 2] : (v[c / 2] + v[c / 2 + 1]) / 2
+  }
+  $1 == "off" { off[++no] = $2; offp[no] = $3; offc[no] = $4 }
+  $1 == "on" { on[++nn] = $2; onp[nn] = $3; onc[nn] = $4 }
+  END {
+    r_off = median(off, no); r_on = median(on, nn); p_off = median(offp, no); p_on = median(onp, nn)
+    printf "\nmedian req/s: off %.0f, on %.0f -> on/off %.3f (cost %.1f%% of requests/s)\n", r_off, r_on, r_on / r_off, (1 - r_on / r_off) * 100
+    printf "median p50: off %.3f ms, on %.3f ms\n", p_off, p_on
+    c_off = median(offc, no); c_on = median(onc, nn)
+    printf "median gateway CPU per request: off %.1f us, on %.1f us -> +%.1f%% (the steadier figure on a shared machine)\n", c_off, c_on, (c_on / c_off - 1) * 100
+  }' "$WORK/runs"
