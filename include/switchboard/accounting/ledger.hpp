@@ -58,6 +58,8 @@ struct Reservation {
   std::int64_t tokens = 0;
   double cost_usd = 0;
   std::string period;  // the budget period the cost was reserved in; empty without a budget
+  bool shared = false;    // taken from the shared store (Redis), not this process's buckets
+  std::string shared_id;  // the shared budget reservation's id; empty when none
 };
 
 struct Admission {
