@@ -201,6 +201,7 @@ struct RedisConnection::Impl : std::enable_shared_from_this<Impl> {
     if (cec) co_return cec.message();
     boost::system::error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
+    socket.set_option(net::socket_base::keep_alive(true), ignored);  // a silent peer is found
     connected = true;
     ++generation;
     reader = std::make_unique<RespReader>();

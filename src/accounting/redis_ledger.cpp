@@ -135,8 +135,13 @@ struct RedisLedger::Impl : std::enable_shared_from_this<Impl> {
   bool ever_up = false;
   std::atomic<std::int64_t> slow_at_ms{-1'000'000'000};
 
+  std::function<void(std::string_view)> message_handler;
+  std::unique_ptr<RedisConnection> subscriber;
+  std::string channel() const { return options.key_prefix + "events"; }
+
   mutable std::mutex journal_mu;
   std::deque<SettleEntry> journal;
+  std::size_t replaying = 0;  // taken from the journal, being replayed; under journal_mu
   std::atomic<bool> stopped{false};
 
   std::string key(std::string_view kind, std::string_view a, std::string_view b = {}) const {
@@ -246,9 +251,10 @@ struct RedisLedger::Impl : std::enable_shared_from_this<Impl> {
         count_error("settle", "journal_full");
       }
       journal.push_back(std::move(e));
-      size = journal.size();
+      // Under the lock, so the gauge never disagrees with unsynced() for long.
+      size = journal.size() + replaying;
+      if (unsynced_gauge) unsynced_gauge->set(std::span<const std::string_view>{}, double(size));
     }
-    if (unsynced_gauge) unsynced_gauge->set(std::span<const std::string_view>{}, double(size));
   }
 
   net::awaitable<void> settle_shared(std::shared_ptr<Impl> self, RedisConnection* conn,
@@ -284,6 +290,7 @@ struct RedisLedger::Impl : std::enable_shared_from_this<Impl> {
             batch.push_back(std::move(journal.front()));
             journal.pop_front();
           }
+          replaying = batch.size();  // still unsynced until Redis confirms
         }
         if (batch.empty()) break;
         std::size_t done = 0;
@@ -300,9 +307,11 @@ struct RedisLedger::Impl : std::enable_shared_from_this<Impl> {
           std::lock_guard lock(journal_mu);
           for (std::size_t i = batch.size(); i > done; --i)
             journal.push_front(std::move(batch[i - 1]));
+          replaying = 0;
           size = journal.size();
+          if (unsynced_gauge)
+            unsynced_gauge->set(std::span<const std::string_view>{}, double(size));
         }
-        if (unsynced_gauge) unsynced_gauge->set(std::span<const std::string_view>{}, double(size));
         if (done < batch.size()) break;
         if (size == 0) spdlog::info("state backend: unsynced settlements replayed");
       }
@@ -344,12 +353,51 @@ RedisLedger::~RedisLedger() {
 
 void RedisLedger::start() {
   for (auto& c : impl_->conns) c->start();
+  if (impl_->message_handler) {
+    std::weak_ptr<Impl> weak = impl_;
+    impl_->subscriber = std::make_unique<RedisConnection>(
+        impl_->conns[0]->context(), impl_->options.url, [](bool, const std::string&) {},
+        [weak](RedisReply&& reply) {
+          auto self = weak.lock();
+          // ["message", channel, "<replica>\n<payload>"]; our own messages come back too.
+          if (!self || reply.elements.size() != 3 || reply.elements[0].str != "message") return;
+          std::string_view text = reply.elements[2].str;
+          auto nl = text.find('\n');
+          if (nl == std::string_view::npos || text.substr(0, nl) == self->replica) return;
+          self->message_handler(text.substr(nl + 1));
+        });
+    std::vector<std::vector<std::string>> subscribe{{"SUBSCRIBE", impl_->channel()}};
+    impl_->subscriber->start(std::move(subscribe));
+  }
   net::co_spawn(impl_->conns[0]->context(), impl_->background(impl_), net::detached);
 }
 
 void RedisLedger::stop() {
   if (impl_->stopped.exchange(true)) return;
   for (auto& c : impl_->conns) c->stop();
+  if (impl_->subscriber) impl_->subscriber->stop();
+}
+
+void RedisLedger::on_message(std::function<void(std::string_view)> handler) {
+  impl_->message_handler = std::move(handler);
+}
+
+void RedisLedger::publish(std::string message) {
+  auto* conn = impl_->current();
+  if (conn == nullptr) conn = impl_->conns[0].get();
+  if (!conn->up()) return;
+  auto payload = impl_->replica + "\n" + message;
+  net::co_spawn(
+      conn->context(),
+      [self = impl_, conn, payload = std::move(payload)]() -> net::awaitable<void> {
+        std::vector<std::string> args{"PUBLISH", self->channel(), payload};
+        auto r = co_await conn->call(std::move(args), self->options.settle_deadline);
+        if (!r.ok() || r.reply->is_error())
+          self->count_error("publish", r.ok()                 ? "error"
+                                       : r.error == "timeout" ? "timeout"
+                                                              : "down");
+      },
+      net::detached);
 }
 
 net::awaitable<Admission> RedisLedger::admit(AdmitRequest r) {
@@ -536,7 +584,7 @@ std::string RedisLedger::degraded_reason() const {
 
 std::size_t RedisLedger::unsynced() const {
   std::lock_guard lock(impl_->journal_mu);
-  return impl_->journal.size();
+  return impl_->journal.size() + impl_->replaying;
 }
 
 }  // namespace switchboard::accounting

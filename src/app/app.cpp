@@ -150,6 +150,16 @@ class Gateway {
     std::vector<net::io_context*> contexts;
     for (auto& w : workers_) contexts.push_back(&w->context());
     auto ledger = std::make_unique<accounting::RedisLedger>(options, contexts, &registry_);
+    // Key cool-downs and circuit openings travel as messages; each replica applies them to its
+    // own atomics, so routing never waits on Redis.
+    ledger->on_message([health = health_](std::string_view text) {
+      if (auto event = routing::HealthEvent::decode(text))
+        health->apply(*event, routing::steady_now_ms());
+    });
+    auto* raw = ledger.get();
+    services_.publish_health = [raw](const routing::HealthEvent& event) {
+      raw->publish(event.encode());
+    };
     ledger->start();
     spdlog::info("state backend: redis {} (key prefix \"{}\")", url->redacted(),
                  options.key_prefix);
@@ -202,8 +212,9 @@ class Gateway {
     const auto& new_state = loaded.config->state;
     if (old_state.backend != new_state.backend || old_state.redis.url != new_state.redis.url ||
         old_state.redis.key_prefix != new_state.redis.key_prefix) {
-      spdlog::warn("reload: changes to state (backend, redis url, key prefix) take effect after a "
-                   "restart");
+      spdlog::warn(
+          "reload: changes to state (backend, redis url, key prefix) take effect after a "
+          "restart");
     }
     config_ = loaded.config;
     observability::setup_logging(config_->observability.log);

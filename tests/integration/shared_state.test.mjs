@@ -13,7 +13,7 @@ import {
 
 const REDIS = process.env.REDIS_SERVER ?? '/usr/bin/redis-server';
 const REDIS_CLI = process.env.REDIS_CLI ?? '/usr/bin/redis-cli';
-const KEYS = { rpm: 'sk-srl-1', bud: 'sk-sbud-1', flow: 'sk-sflow-1' };
+const KEYS = { rpm: 'sk-srl-1', bud: 'sk-sbud-1', flow: 'sk-sflow-1', health: 'sk-shealth-1' };
 const RPM = 10;
 const COST = 0.000005; // per call: 1 prompt token x $1/M + 2 output tokens x $2/M
 const BUDGET_CALLS = 6;
@@ -69,7 +69,19 @@ before(async () => {
     srl: tenant(KEYS.rpm, { rate_limit: { rpm: RPM } }),
     sbud: tenant(KEYS.bud, { budget: { usd: COST * BUDGET_CALLS, period: 'monthly' } }),
     sflow: tenant(KEYS.flow, { rate_limit: { rpm: 100000 }, budget: { usd: 1000, period: 'daily' } }),
+    shealth: { keys: [KEYS.health], models: ['lim-test', 'brk-test'] },
   };
+  // One provider whose only key is always rate limited, one that always fails.
+  config.providers.lim = {
+    type: 'openai-compatible', base_url: mock.baseURL, keys: ['lim-key-1'],
+    headers: { 'x-mock-status': '429', 'x-mock-retry-after': '30' },
+  };
+  config.providers.brk = {
+    type: 'openai-compatible', base_url: mock.baseURL, keys: ['brk-key-1'],
+    headers: { 'x-mock-status': '500' },
+  };
+  config.models['lim-test'] = { provider: 'lim', model: 'mock-model', price: { input: 1, output: 2 } };
+  config.models['brk-test'] = { provider: 'brk', model: 'mock-model', price: { input: 1, output: 2 } };
   for (let i = 0; i < 3; i++) gws.push(await startGateway(config));
   // Every replica's connections are up before the first request.
   for (const gw of gws) await waitFor(async () => !(await readyz(gw)).state?.degraded, { what: 'redis connected' });
@@ -129,6 +141,33 @@ test('a budget is shared: combined spend stops at it, and /admin/spend on any re
       Math.abs(v.total.cost_usd - COST * BUDGET_CALLS) < 1e-12);
   }, { what: 'every replica to report the shared spend' });
   assert.equal(cli('-n', '3', 'EXISTS', 'sbtest:budget:sbud:m' + new Date().toISOString().slice(0, 7)), '1');
+});
+
+test('a key cool-down (upstream 429) and an opened circuit on one replica apply on the others', async () => {
+  const calls = async () => (await mock.stats()).requests;
+  const ask = (gw, model) => chat(gw, { ...hi(), model }, { key: KEYS.health });
+  let before = await calls();
+  const first = await ask(gws[0], 'lim-test');
+  assert.notEqual(first.status, 200);
+  assert.equal(await calls() - before, 1, 'one upstream 429, then the key cools down for 30 s');
+  await new Promise((r) => setTimeout(r, 300)); // pub/sub delivery
+  before = await calls();
+  for (const gw of [gws[1], gws[2]]) {
+    const res = await ask(gw, 'lim-test');
+    assert.notEqual(res.status, 200);
+    assert.match(res.json.error.message, /no usable key/);
+  }
+  assert.equal(await calls() - before, 0, 'the other replicas never used the cooling key');
+
+  // Five failures open brk-test's circuit on replica 0 (two tries per request).
+  for (let i = 0; i < 3; i++) assert.notEqual((await ask(gws[0], 'brk-test')).status, 200);
+  await new Promise((r) => setTimeout(r, 300));
+  before = await calls();
+  for (const gw of [gws[1], gws[2]]) {
+    const res = await ask(gw, 'brk-test');
+    assert.equal(res.json.error.code, 'no_healthy_upstream', res.body);
+  }
+  assert.equal(await calls() - before, 0, 'the open circuit kept the other replicas off the provider');
 });
 
 test('redis killed mid-run: requests keep flowing, /readyz and metrics say degraded; restarted: totals reconcile', async () => {

@@ -5,6 +5,7 @@
 
 #include <array>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -52,6 +53,13 @@ class RedisLedger final : public Ledger {
   double budget_remaining(const std::string& tenant, const config::Budget& budget) override;
   std::string_view backend() const override { return "redis"; }
   std::string degraded_reason() const override;
+
+  // Cluster-wide events (key cool-downs, circuit openings): a PUBLISH on the caller's
+  // connection, fire and forget; dropped while Redis is down. Thread-safe.
+  void publish(std::string message);
+  // Receives every other replica's published message, on the first io_context's thread (a
+  // dedicated subscriber connection). Set before start().
+  void on_message(std::function<void(std::string_view)> handler);
 
   // Settlements not yet in Redis (for tests and the gauge).
   std::size_t unsynced() const;
