@@ -164,6 +164,16 @@ struct RedisLedger::Impl : std::enable_shared_from_this<Impl> {
     return std::chrono::duration_cast<milliseconds>(Steady::now().time_since_epoch()).count();
   }
 
+  // A script Redis refuses (ACLs, a cluster's CROSSSLOT) would fail every request: log it at
+  // most once a minute; the error counter has the rate.
+  std::atomic<std::int64_t> script_error_logged_ms{-60'000'000};
+  bool should_log_script_error() {
+    auto now = steady_ms();
+    auto last = script_error_logged_ms.load(std::memory_order_relaxed);
+    return now - last >= 60'000 &&
+           script_error_logged_ms.compare_exchange_strong(last, now, std::memory_order_relaxed);
+  }
+
   void count_error(std::string_view operation, std::string_view reason) {
     if (reason == "timeout") slow_at_ms.store(steady_ms(), std::memory_order_relaxed);
     if (errors) errors->add({operation, reason});
@@ -268,7 +278,8 @@ struct RedisLedger::Impl : std::enable_shared_from_this<Impl> {
                            options.settle_deadline);
     if (!r.ok() || r.reply->is_error()) {
       count_error("settle", r.ok() ? "error" : r.error == "timeout" ? "timeout" : "down");
-      if (r.ok()) spdlog::warn("state backend: settlement refused by redis: {}", r.reply->str);
+      if (r.ok() && should_log_script_error())
+        spdlog::warn("state backend: settlement refused by redis: {}", r.reply->str);
       // The marker makes a replay harmless if the lost reply was in fact applied.
       journal_push(std::move(e));
     }
@@ -428,7 +439,7 @@ net::awaitable<Admission> RedisLedger::admit(AdmitRequest r) {
                                  self->options.admit_deadline);
   const auto* reply = res.ok() ? &*res.reply : nullptr;
   if (reply == nullptr || reply->type != RedisReply::Type::array || reply->elements.size() != 4) {
-    if (reply && reply->is_error())
+    if (reply && reply->is_error() && self->should_log_script_error())
       spdlog::warn("state backend: admission script failed: {}", reply->str);
     self->count_error("admit", reply ? "error" : res.error == "timeout" ? "timeout" : "down");
     co_return self->local.admit_now(r);
