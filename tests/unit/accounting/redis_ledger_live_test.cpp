@@ -30,6 +30,25 @@ std::uint16_t free_port() {
   return a.local_endpoint().port();
 }
 
+// redis-server on `port` with extra arguments, its output discarded.
+pid_t spawn_redis(std::uint16_t port, std::vector<std::string> extra) {
+  std::vector<std::string> args{kRedisServer, "--port", std::to_string(port), "--bind", "127.0.0.1",
+                                "--save",     "",       "--appendonly",       "no"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  pid_t pid = fork();
+  if (pid == 0) {
+    int devnull = open("/dev/null", O_WRONLY);
+    dup2(devnull, 1);
+    dup2(devnull, 2);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(kRedisServer, argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
 struct Loop {
   net::io_context ctx{1};
   net::executor_work_guard<net::io_context::executor_type> guard = net::make_work_guard(ctx);
@@ -46,16 +65,7 @@ class RedisLive : public ::testing::Test {
   void SetUp() override {
     if (!std::filesystem::exists(kRedisServer)) GTEST_SKIP() << "no redis-server";
     port_ = free_port();
-    pid_ = fork();
-    if (pid_ == 0) {
-      auto port = std::to_string(port_);
-      int devnull = open("/dev/null", O_WRONLY);
-      dup2(devnull, 1);
-      dup2(devnull, 2);
-      execl(kRedisServer, kRedisServer, "--port", port.c_str(), "--bind", "127.0.0.1", "--save", "",
-            "--appendonly", "no", "--loglevel", "warning", static_cast<char*>(nullptr));
-      _exit(127);
-    }
+    pid_ = spawn_redis(port_, {});
     ASSERT_GT(pid_, 0);
     a_ = make(loop_a_);
     b_ = make(loop_b_);
@@ -185,4 +195,38 @@ TEST_F(RedisLive, BudgetReservationsAreSharedAndReleasedBySettlement) {
   EXPECT_NEAR(rows[0].cost_usd, 0.6, 1e-12);
   EXPECT_EQ(rows[1].key, "m1");
   EXPECT_EQ(rows[0].requests + rows[1].requests, 2u);
+}
+
+TEST(RedisAuth, PasswordAndAclUserLogInAndAWrongPasswordIsReportedWithoutIt) {
+  if (!std::filesystem::exists(kRedisServer)) GTEST_SKIP() << "no redis-server";
+  auto port = free_port();
+  auto pid = spawn_redis(
+      port, {"--requirepass", "s3cret", "--user", "gw", "on", ">gw-pass", "~*", "&*", "+@all"});
+  ASSERT_GT(pid, 0);
+  auto connect = [&](const std::string& userinfo) {
+    std::string error;
+    RedisLedgerOptions options;
+    options.url = *parse_redis_url(
+        "redis://" + userinfo + "@127.0.0.1:" + std::to_string(port) + "/2", error);
+    Loop loop;
+    RedisLedger ledger(options, {&loop.ctx}, nullptr);
+    ledger.start();
+    std::string why = ledger.degraded_reason();
+    for (int i = 0; i < 300; ++i) {
+      why = ledger.degraded_reason();
+      if (why.empty() || (why.find("not connected yet") == std::string::npos &&
+                          why.find("refused") == std::string::npos))
+        break;
+      std::this_thread::sleep_for(10ms);
+    }
+    ledger.stop();
+    return why;
+  };
+  EXPECT_EQ(connect(":s3cret"), "");
+  EXPECT_EQ(connect("gw:gw-pass"), "");
+  auto wrong = connect(":not-the-password");
+  EXPECT_NE(wrong.find("WRONGPASS"), std::string::npos) << wrong;
+  EXPECT_EQ(wrong.find("not-the-password"), std::string::npos);
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
 }
