@@ -16,6 +16,7 @@
 #include <deque>
 #include <mutex>
 #include <random>
+#include <thread>
 
 #include "redis_scripts.hpp"
 #include "switchboard/accounting/redis_connection.hpp"
@@ -143,6 +144,7 @@ struct RedisLedger::Impl : std::enable_shared_from_this<Impl> {
   std::deque<SettleEntry> journal;
   std::size_t replaying = 0;  // taken from the journal, being replayed; under journal_mu
   std::atomic<bool> stopped{false};
+  std::atomic<int> settling{0};  // settlements sent, not yet answered or journaled
 
   std::string key(std::string_view kind, std::string_view a, std::string_view b = {}) const {
     std::string k = options.key_prefix;
@@ -269,6 +271,10 @@ struct RedisLedger::Impl : std::enable_shared_from_this<Impl> {
 
   net::awaitable<void> settle_shared(std::shared_ptr<Impl> self, RedisConnection* conn,
                                      SettleEntry e) {
+    struct Done {
+      std::atomic<int>& n;
+      ~Done() { n.fetch_sub(1, std::memory_order_acq_rel); }
+    } done{settling};
     if (!conn->up()) {
       count_error("settle", "down");
       journal_push(std::move(e));
@@ -508,6 +514,7 @@ void RedisLedger::settle(const Reservation& reservation,
   e.cache_write = spend.usage.cache_write;
   auto* conn = self.current();
   if (conn == nullptr) conn = self.conns[0].get();
+  self.settling.fetch_add(1, std::memory_order_acq_rel);
   net::co_spawn(conn->context(), self.settle_shared(impl_, conn, std::move(e)), net::detached);
 }
 
@@ -591,6 +598,18 @@ std::string RedisLedger::degraded_reason() const {
     return "redis slow: a call exceeded " + std::to_string(self.options.admit_deadline.count()) +
            " ms in the last " + std::to_string(kSlowWindowMs / 1000) + " s";
   return {};
+}
+
+void RedisLedger::flush(std::chrono::milliseconds timeout) {
+  auto deadline = Steady::now() + timeout;
+  while (Steady::now() < deadline) {
+    bool sending = impl_->settling.load(std::memory_order_acquire) > 0;
+    bool replayable = impl_->conns[0]->up() && unsynced() > 0;
+    if (!sending && !replayable) break;
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  if (auto left = unsynced(); left > 0)
+    spdlog::warn("state backend: exiting with {} settlements not in redis", left);
 }
 
 std::size_t RedisLedger::unsynced() const {

@@ -101,6 +101,8 @@ class Gateway {
     spdlog::info("listening on {} ({} threads, {}) version {}", listener_->bound_address(), n,
                  options.tls.enabled() ? "https" : "http", SWITCHBOARD_VERSION);
     control_.run();
+    // The last requests' settlements may still be on their way to Redis.
+    ledger_->flush(std::chrono::seconds(2));
 
     for (auto& w : workers_) {
       auto* worker = w.get();

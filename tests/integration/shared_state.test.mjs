@@ -13,7 +13,7 @@ import {
 
 const REDIS = process.env.REDIS_SERVER ?? '/usr/bin/redis-server';
 const REDIS_CLI = process.env.REDIS_CLI ?? '/usr/bin/redis-cli';
-const KEYS = { rpm: 'sk-srl-1', bud: 'sk-sbud-1', flow: 'sk-sflow-1', health: 'sk-shealth-1' };
+const KEYS = { rpm: 'sk-srl-1', bud: 'sk-sbud-1', flow: 'sk-sflow-1', health: 'sk-shealth-1', bye: 'sk-sbye-1' };
 const RPM = 10;
 const COST = 0.000005; // per call: 1 prompt token x $1/M + 2 output tokens x $2/M
 const BUDGET_CALLS = 6;
@@ -22,6 +22,7 @@ let mock;
 let redisPort;
 let redisDir;
 let redis;
+let sharedConfig;
 const gws = [];
 
 async function freePort() {
@@ -70,6 +71,7 @@ before(async () => {
     sbud: tenant(KEYS.bud, { budget: { usd: COST * BUDGET_CALLS, period: 'monthly' } }),
     sflow: tenant(KEYS.flow, { rate_limit: { rpm: 100000 }, budget: { usd: 1000, period: 'daily' } }),
     shealth: { keys: [KEYS.health], models: ['lim-test', 'brk-test'] },
+    sbye: tenant(KEYS.bye, { budget: { usd: 1000, period: 'monthly' } }),
   };
   // One provider whose only key is always rate limited, one that always fails.
   config.providers.lim = {
@@ -82,6 +84,7 @@ before(async () => {
   };
   config.models['lim-test'] = { provider: 'lim', model: 'mock-model', price: { input: 1, output: 2 } };
   config.models['brk-test'] = { provider: 'brk', model: 'mock-model', price: { input: 1, output: 2 } };
+  sharedConfig = config;
   for (let i = 0; i < 3; i++) gws.push(await startGateway(config));
   // Every replica's connections are up before the first request.
   for (const gw of gws) await waitFor(async () => !(await readyz(gw)).state?.degraded, { what: 'redis connected' });
@@ -225,4 +228,15 @@ test('a redis stall (DEBUG SLEEP 1) never holds a request for the stall', async 
   assert.ok(Math.max(...times) < 600, `request latencies during the stall: ${times.join(',')} ms`);
   const m = await metrics(gws[0]);
   assert.ok(metricValue(m, 'switchboard_state_backend_errors_total', { operation: 'admit', reason: 'timeout' }) > 0);
+});
+
+test('a replica that shuts down right after answering still lands its settlements in redis', async () => {
+  const extra = await startGateway(sharedConfig);
+  await waitFor(async () => !(await readyz(extra)).state?.degraded, { what: 'redis connected' });
+  const res = await Promise.all(Array.from({ length: 20 }, () => chat(extra, hi(), { key: KEYS.bye })));
+  for (const r of res) assert.equal(r.status, 200, r.body);
+  const exit = await extra.stop('SIGTERM');
+  assert.equal(exit.code, 0);
+  const view = await spend(gws[0], 'group_by=tenant&tenant=sbye');
+  assert.equal(view.total.requests, 20);
 });

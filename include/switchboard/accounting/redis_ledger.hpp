@@ -53,6 +53,8 @@ class RedisLedger final : public Ledger {
   double budget_remaining(const std::string& tenant, const config::Budget& budget) override;
   std::string_view backend() const override { return "redis"; }
   std::string degraded_reason() const override;
+  // Waits for in-flight settlements and, while Redis is up, for the journal to drain.
+  void flush(std::chrono::milliseconds timeout) override;
 
   // Cluster-wide events (key cool-downs, circuit openings): a PUBLISH on the caller's
   // connection, fire and forget; dropped while Redis is down. Thread-safe.
