@@ -108,7 +108,14 @@ class GatewayHandler final : public server::RequestHandler {
       co_await simple(request, out, "GET", 503, R"({"status":"starting"})");
       co_return;
     }
-    co_await simple(request, out, "GET", 200, R"({"status":"ready"})");
+    // Degraded shared state still serves (with local limits); the body says so.
+    json body = {{"status", "ready"}};
+    if (services_.ledger != nullptr) {
+      json state = {{"backend", services_.ledger->backend()}};
+      if (auto why = services_.ledger->degraded_reason(); !why.empty()) state["degraded"] = why;
+      body["state"] = std::move(state);
+    }
+    co_await simple(request, out, "GET", 200, body.dump());
   }
 
   net::awaitable<void> metrics(server::HttpRequest& request, server::ResponseWriter& out) {

@@ -15,6 +15,7 @@
 #include <mutex>
 #include <thread>
 
+#include "switchboard/accounting/redis_ledger.hpp"
 #include "switchboard/api/handlers.hpp"
 #include "switchboard/config/loader.hpp"
 #include "switchboard/gateway/services.hpp"
@@ -70,6 +71,7 @@ class Gateway {
     services_.registry = &registry_;
     services_.metrics = metrics_.get();
     services_.traces = traces_.get();
+    if (!make_ledger()) return 1;
     services_.ledger = ledger_.get();
     services_.otlp = otlp_.get();
     services_.reload = [this](std::vector<std::string>& errors) { return reload(errors); };
@@ -102,6 +104,8 @@ class Gateway {
     spdlog::info("listening on {} ({} threads, {}) version {}", listener_->bound_address(), n,
                  options.tls.enabled() ? "https" : "http", SWITCHBOARD_VERSION);
     control_.run();
+    // The last requests' settlements may still be on their way to Redis.
+    ledger_->flush(std::chrono::seconds(2));
 
     for (auto& w : workers_) {
       auto* worker = w.get();
@@ -112,6 +116,7 @@ class Gateway {
       });
     }
     for (auto& t : threads) t.join();
+    ledger_.reset();  // its connections belong to the workers' io_contexts
     listener_.reset();
     traces_.reset();
     otlp_.reset();  // sends what is queued, within a short deadline
@@ -154,6 +159,42 @@ class Gateway {
       }
       drain();
     });
+  }
+
+  // The ledger state.backend names; Redis connects in the background (local limits meanwhile).
+  bool make_ledger() {
+    const auto& state = config_->state;
+    if (state.backend != config::StateBackend::redis) {
+      ledger_ = std::make_unique<accounting::MemoryLedger>();
+      return true;
+    }
+    std::string error;
+    auto url = accounting::parse_redis_url(state.redis.url, error);
+    if (!url) {
+      spdlog::error("config error: state.redis.url: {}", error);
+      return false;
+    }
+    accounting::RedisLedgerOptions options;
+    options.url = *url;
+    options.key_prefix = state.redis.key_prefix;
+    std::vector<net::io_context*> contexts;
+    for (auto& w : workers_) contexts.push_back(&w->context());
+    auto ledger = std::make_unique<accounting::RedisLedger>(options, contexts, &registry_);
+    // Key cool-downs and circuit openings travel as messages; each replica applies them to its
+    // own atomics, so routing never waits on Redis.
+    ledger->on_message([health = health_](std::string_view text) {
+      if (auto event = routing::HealthEvent::decode(text))
+        health->apply(*event, routing::steady_now_ms());
+    });
+    auto* raw = ledger.get();
+    services_.publish_health = [raw](const routing::HealthEvent& event) {
+      raw->publish(event.encode());
+    };
+    ledger->start();
+    spdlog::info("state backend: redis {} (key prefix \"{}\")", url->redacted(),
+                 options.key_prefix);
+    ledger_ = std::move(ledger);
+    return true;
   }
 
   void start_trace_flush(gateway::Worker& worker) {
@@ -200,6 +241,14 @@ class Gateway {
           "reload: changes to server.listen, server.threads, server.tls, "
           "observability.traces.file and observability.traces.otlp take effect after a restart");
     }
+    const auto& old_state = config_->state;
+    const auto& new_state = loaded.config->state;
+    if (old_state.backend != new_state.backend || old_state.redis.url != new_state.redis.url ||
+        old_state.redis.key_prefix != new_state.redis.key_prefix) {
+      spdlog::warn(
+          "reload: changes to state (backend, redis url, key prefix) take effect after a "
+          "restart");
+    }
     config_ = loaded.config;
     observability::setup_logging(config_->observability.log);
     for (auto& w : workers_) {
@@ -240,8 +289,6 @@ class Gateway {
   std::string path_;
   config::ConfigPtr config_;
   std::shared_ptr<routing::HealthRegistry> health_ = std::make_shared<routing::HealthRegistry>();
-  // Limits, budgets and spend outlive config snapshots: a reload changes limits, not the counts.
-  std::unique_ptr<accounting::Ledger> ledger_ = std::make_unique<accounting::MemoryLedger>();
   net::io_context control_{1};
   observability::MetricsRegistry registry_;
   std::unique_ptr<gateway::GatewayMetrics> metrics_;
@@ -250,6 +297,10 @@ class Gateway {
   std::shared_ptr<server::ServerState> state_;
   std::vector<std::unique_ptr<gateway::Worker>> workers_;
   std::size_t next_worker_ = 0;
+  // Limits, budgets and spend outlive config snapshots: a reload changes limits, not the counts.
+  // Declared after the workers: a Redis ledger's connections live on their io_contexts and must
+  // go first.
+  std::unique_ptr<accounting::Ledger> ledger_;
   gateway::Services services_;
   std::unique_ptr<server::Listener> listener_;
   std::atomic<bool> ready_{false};

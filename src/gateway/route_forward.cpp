@@ -47,6 +47,16 @@ std::string failure_reason(const AttemptResult& r) {
   return "error";
 }
 
+// Other replicas open the same circuit for what remains of this one's open period.
+void publish_open(Services& services, const routing::Candidate& candidate, std::int64_t now) {
+  if (!services.publish_health) return;
+  routing::HealthEvent event;
+  event.kind = routing::HealthEvent::Kind::circuit_open;
+  event.model = candidate.model->name;
+  event.duration_ms = candidate.health->open_until_ms() - now;
+  if (event.duration_ms > 0) services.publish_health(event);
+}
+
 }  // namespace
 
 net::awaitable<void> route_and_forward(Services& services, RequestContext& ctx, json& body,
@@ -138,7 +148,8 @@ net::awaitable<void> route_and_forward(Services& services, RequestContext& ctx, 
         }
         if (candidate.health) {
           if (ctx.status == 502) {
-            candidate.health->record_failure(now);  // the stream broke after its first byte
+            // The stream broke after its first byte.
+            if (candidate.health->record_failure(now)) publish_open(services, candidate, now);
           } else if (ctx.status != 499) {
             candidate.health->record_success(
                 std::chrono::duration<double, std::milli>(Clock::now() - begin).count());
@@ -147,7 +158,15 @@ net::awaitable<void> route_and_forward(Services& services, RequestContext& ctx, 
         co_return;
       }
       if (key_health && result.upstream_status == 429) {
-        key_health->cool_down(now + (result.retry_after_ms > 0 ? result.retry_after_ms : 1000));
+        auto cool_ms = result.retry_after_ms > 0 ? result.retry_after_ms : 1000;
+        key_health->cool_down(now + cool_ms);
+        if (services.publish_health) {
+          routing::HealthEvent event;
+          event.provider = provider_name;
+          event.key_id = candidate.provider->key_ids[static_cast<std::size_t>(key)];
+          event.duration_ms = cool_ms;
+          services.publish_health(event);
+        }
       }
       if (key_health && (result.upstream_status == 401 || result.upstream_status == 403)) {
         key_health->disable();
@@ -158,7 +177,7 @@ net::awaitable<void> route_and_forward(Services& services, RequestContext& ctx, 
       }
       if (candidate.health && result.retryable && result.upstream_status != 429 &&
           result.upstream_status != 401 && result.upstream_status != 403) {
-        candidate.health->record_failure(now);
+        if (candidate.health->record_failure(now)) publish_open(services, candidate, now);
       }
       last = std::move(result);
       if (!last.retryable) {

@@ -5,6 +5,8 @@
 #include <chrono>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 namespace switchboard::routing {
 
 std::int64_t steady_now_ms() {
@@ -51,11 +53,20 @@ void ModelHealth::record_success(double latency_ms) {
   probing_.store(false, std::memory_order_release);
 }
 
-void ModelHealth::record_failure(std::int64_t now_ms) {
+bool ModelHealth::record_failure(std::int64_t now_ms) {
   auto failures = failures_.fetch_add(1, std::memory_order_relaxed) + 1;
   bool was_probe = probing_.exchange(false, std::memory_order_acq_rel);
   if (was_probe || failures >= settings_.failure_threshold) {
-    open_until_ms_.store(now_ms + settings_.open_ms, std::memory_order_release);
+    auto before = open_until_ms_.exchange(now_ms + settings_.open_ms, std::memory_order_acq_rel);
+    return before == 0 || before <= now_ms;  // newly opened, not an open one extended
+  }
+  return false;
+}
+
+void ModelHealth::open_until(std::int64_t until_ms) {
+  auto current = open_until_ms_.load(std::memory_order_relaxed);
+  while (current < until_ms &&
+         !open_until_ms_.compare_exchange_weak(current, until_ms, std::memory_order_acq_rel)) {
   }
 }
 
@@ -79,6 +90,56 @@ std::shared_ptr<KeyHealth> HealthRegistry::key(const std::string& provider,
   auto& slot = keys_[provider + "/" + key_id];
   if (!slot) slot = std::make_shared<KeyHealth>();
   return slot;
+}
+
+void HealthRegistry::apply(const HealthEvent& e, std::int64_t now_ms) {
+  if (e.duration_ms <= 0) return;
+  std::lock_guard lock(mutex_);
+  if (e.kind == HealthEvent::Kind::key_cooldown) {
+    auto it = keys_.find(e.provider + "/" + e.key_id);
+    if (it != keys_.end()) it->second->cool_down(now_ms + e.duration_ms);
+  } else {
+    auto it = models_.find(e.model);
+    if (it != models_.end()) it->second->open_until(now_ms + e.duration_ms);
+  }
+}
+
+std::string HealthEvent::encode() const {
+  nlohmann::json j;
+  if (kind == Kind::key_cooldown) {
+    j = {{"event", "key_cooldown"}, {"provider", provider}, {"key_id", key_id}};
+  } else {
+    j = {{"event", "circuit_open"}, {"model", model}};
+  }
+  j["ms"] = duration_ms;
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::optional<HealthEvent> HealthEvent::decode(std::string_view text) {
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (!j.is_object() || !j.contains("event") || !j["event"].is_string() || !j.contains("ms") ||
+      !j["ms"].is_number_integer())
+    return std::nullopt;
+  HealthEvent e;
+  e.duration_ms = j["ms"].get<std::int64_t>();
+  // Bounded: a bogus message cannot take a key or model out for long.
+  if (e.duration_ms <= 0 || e.duration_ms > 24 * 3600 * 1000) return std::nullopt;
+  auto str = [&](const char* name, std::string& out) {
+    if (!j.contains(name) || !j[name].is_string()) return false;
+    out = j[name].get<std::string>();
+    return !out.empty();
+  };
+  auto kind = j["event"].get<std::string>();
+  if (kind == "key_cooldown") {
+    e.kind = Kind::key_cooldown;
+    if (!str("provider", e.provider) || !str("key_id", e.key_id)) return std::nullopt;
+  } else if (kind == "circuit_open") {
+    e.kind = Kind::circuit_open;
+    if (!str("model", e.model)) return std::nullopt;
+  } else {
+    return std::nullopt;
+  }
+  return e;
 }
 
 }  // namespace switchboard::routing

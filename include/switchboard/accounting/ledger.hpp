@@ -57,7 +57,9 @@ struct Reservation {
   std::string tenant;
   std::int64_t tokens = 0;
   double cost_usd = 0;
-  std::string period;  // the budget period the cost was reserved in; empty without a budget
+  std::string period;     // the budget period the cost was reserved in; empty without a budget
+  bool shared = false;    // taken from the shared store (Redis), not this process's buckets
+  std::string shared_id;  // the shared budget reservation's id; empty when none
 };
 
 struct Admission {
@@ -114,6 +116,9 @@ class Ledger {
   virtual std::string_view backend() const = 0;
   // Empty when healthy; otherwise why the shared state is not in use (readiness detail).
   virtual std::string degraded_reason() const { return {}; }
+  // At shutdown, after the last request: waits up to `timeout` for settlements still on their
+  // way to a shared store. Called off the event-loop threads.
+  virtual void flush(std::chrono::milliseconds /*timeout*/) {}
 };
 
 // --- The in-process ledger ---------------------------------------------------------------------

@@ -10,6 +10,7 @@
 #include "switchboard/accounting/ledger.hpp"
 #include "switchboard/observability/metrics.hpp"
 #include "switchboard/observability/trace_sink.hpp"
+#include "switchboard/routing/health.hpp"
 #include "switchboard/server/listener.hpp"
 
 namespace switchboard::observability {
@@ -48,6 +49,9 @@ struct Services {
   accounting::Ledger* ledger = nullptr;  // tenants' limits, budgets, spend; survives reloads
   observability::OtlpExporter* otlp = nullptr;  // null when OTLP export is off
   std::vector<Worker*> workers;
+  // Tells other replicas about a key cool-down or an opened circuit (shared state); may be
+  // empty. Never waits.
+  std::function<void(const routing::HealthEvent&)> publish_health;
   // Re-reads the config file; false with `errors` filled when it is invalid (nothing changes).
   std::function<bool(std::vector<std::string>& errors)> reload;
   // True once a config is loaded and the listener accepts.

@@ -8,7 +8,9 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 namespace switchboard::routing {
@@ -42,9 +44,13 @@ class ModelHealth {
   // True while open (including half-open with a probe in flight); for routing and the gauge.
   bool is_open(std::int64_t now_ms) const;
   void record_success(double latency_ms);
-  void record_failure(std::int64_t now_ms);
+  // True when this failure opened the circuit (for sharing it with other replicas).
+  bool record_failure(std::int64_t now_ms);
+  // Opens the circuit until `until_ms` because another replica saw it fail (never shortens).
+  void open_until(std::int64_t until_ms);
   const LatencyWindow& latency() const { return latency_; }
   int consecutive_failures() const { return failures_.load(std::memory_order_relaxed); }
+  std::int64_t open_until_ms() const { return open_until_ms_.load(std::memory_order_relaxed); }
 
  private:
   CircuitSettings settings_;
@@ -75,11 +81,29 @@ class KeyHealth {
   std::atomic<int> in_flight_{0};
 };
 
+// What one replica tells the others (through the shared state backend): a key cooling down
+// after a 429, a circuit that opened. Durations, not deadlines: steady clocks differ per host.
+struct HealthEvent {
+  enum class Kind { key_cooldown, circuit_open };
+  Kind kind = Kind::key_cooldown;
+  std::string provider;  // key_cooldown
+  std::string key_id;    // key_cooldown: the key's fingerprint, never the key
+  std::string model;     // circuit_open
+  std::int64_t duration_ms = 0;
+
+  std::string encode() const;
+  // nullopt for anything malformed (another version, junk on the channel).
+  static std::optional<HealthEvent> decode(std::string_view text);
+};
+
 // Looked up only when a config snapshot is built, never per request.
 class HealthRegistry {
  public:
   std::shared_ptr<ModelHealth> model(const std::string& name);
   std::shared_ptr<KeyHealth> key(const std::string& provider, const std::string& key_id);
+  // Applies another replica's event (off the request path) to a model or key this process
+  // knows; unknown names are ignored, so the channel cannot grow the registry.
+  void apply(const HealthEvent& event, std::int64_t now_ms);
 
  private:
   std::mutex mutex_;

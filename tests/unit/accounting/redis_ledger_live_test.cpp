@@ -1,0 +1,232 @@
+// The Lua admission and settlement scripts against a real redis-server (skipped when none is
+// installed): two ledgers stand for two replicas sharing one tenant's buckets and budget.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/use_future.hpp>
+
+#include <filesystem>
+#include <thread>
+
+#include "switchboard/accounting/redis_ledger.hpp"
+
+using namespace switchboard;
+using namespace switchboard::accounting;
+namespace net = boost::asio;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr const char* kRedisServer = "/usr/bin/redis-server";
+
+std::uint16_t free_port() {
+  net::io_context ctx;
+  net::ip::tcp::acceptor a(ctx, {net::ip::make_address("127.0.0.1"), 0});
+  return a.local_endpoint().port();
+}
+
+// redis-server on `port` with extra arguments, its output discarded.
+pid_t spawn_redis(std::uint16_t port, std::vector<std::string> extra) {
+  std::vector<std::string> args{kRedisServer, "--port", std::to_string(port), "--bind", "127.0.0.1",
+                                "--save",     "",       "--appendonly",       "no"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  pid_t pid = fork();
+  if (pid == 0) {
+    int devnull = open("/dev/null", O_WRONLY);
+    dup2(devnull, 1);
+    dup2(devnull, 2);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(kRedisServer, argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+struct Loop {
+  net::io_context ctx{1};
+  net::executor_work_guard<net::io_context::executor_type> guard = net::make_work_guard(ctx);
+  std::thread thread{[this] { ctx.run(); }};
+  ~Loop() {
+    guard.reset();
+    ctx.stop();
+    thread.join();
+  }
+};
+
+class RedisLive : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!std::filesystem::exists(kRedisServer)) GTEST_SKIP() << "no redis-server";
+    port_ = free_port();
+    pid_ = spawn_redis(port_, {});
+    ASSERT_GT(pid_, 0);
+    a_ = make(loop_a_);
+    b_ = make(loop_b_);
+    for (int i = 0; i < 500 && (!a_->degraded_reason().empty() || !b_->degraded_reason().empty());
+         ++i)
+      std::this_thread::sleep_for(10ms);
+    ASSERT_EQ(a_->degraded_reason(), "");
+    ASSERT_EQ(b_->degraded_reason(), "");
+  }
+  void TearDown() override {
+    if (a_) a_->stop();
+    if (b_) b_->stop();
+    std::this_thread::sleep_for(20ms);
+    a_.reset();
+    b_.reset();
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+
+  std::unique_ptr<RedisLedger> make(Loop& loop) {
+    std::string error;
+    RedisLedgerOptions options;
+    options.url = *parse_redis_url("redis://127.0.0.1:" + std::to_string(port_) + "/0", error);
+    options.key_prefix = "unit:";
+    options.admit_deadline = 500ms;  // a loaded CI machine must not fall back by accident
+    auto ledger = std::make_unique<RedisLedger>(options, std::vector{&loop.ctx}, nullptr);
+    ledger->start();
+    return ledger;
+  }
+
+  Admission admit(RedisLedger& ledger, Loop& loop, const AdmitRequest& r) {
+    return net::co_spawn(loop.ctx, ledger.admit(r), net::use_future).get();
+  }
+
+  // Waits until both ledgers' settlements are in Redis.
+  void synced() {
+    for (int i = 0; i < 200 && (a_->unsynced() || b_->unsynced()); ++i)
+      std::this_thread::sleep_for(5ms);
+    std::this_thread::sleep_for(30ms);  // settle is fire-and-forget: let it land
+  }
+
+  std::uint16_t port_ = 0;
+  pid_t pid_ = -1;
+  Loop loop_a_, loop_b_;
+  std::unique_ptr<RedisLedger> a_, b_;
+};
+
+AdmitRequest req(std::uint64_t rpm, std::uint64_t tpm, std::int64_t tokens = 0) {
+  AdmitRequest r;
+  r.tenant = "acme";
+  r.limit = {rpm, tpm};
+  r.tokens = tokens;
+  return r;
+}
+
+}  // namespace
+
+TEST_F(RedisLive, TwoReplicasShareOneRpmBucket) {
+  int admitted = 0;
+  Admission last;
+  for (int i = 0; i < 6; ++i) {
+    last = i % 2 ? admit(*a_, loop_a_, req(3, 0)) : admit(*b_, loop_b_, req(3, 0));
+    if (last.refused == Refusal::none) {
+      ++admitted;
+      EXPECT_TRUE(last.reservation.shared);
+    }
+  }
+  EXPECT_EQ(admitted, 3);
+  EXPECT_EQ(last.refused, Refusal::rpm);
+  // One request refills in 20 s.
+  EXPECT_GT(last.retry_after_ms, 19000);
+  EXPECT_LE(last.retry_after_ms, 20000);
+}
+
+TEST_F(RedisLive, TpmEstimateIsReservedAndTheDifferenceSettled) {
+  auto first = admit(*a_, loop_a_, req(0, 40, 35));
+  ASSERT_EQ(first.refused, Refusal::none);
+  EXPECT_EQ(first.reservation.tokens, 35);
+  EXPECT_EQ(admit(*b_, loop_b_, req(0, 40, 30)).refused, Refusal::tpm);
+  SpendRecord s;
+  s.tenant = "acme";
+  s.usage.input = 5;
+  s.usage.output = 5;  // 10 used of the 35 reserved: 25 go back
+  a_->settle(first.reservation, std::nullopt, s);
+  synced();
+  EXPECT_EQ(admit(*b_, loop_b_, req(0, 40, 30)).refused, Refusal::none);
+}
+
+TEST_F(RedisLive, BudgetReservationsAreSharedAndReleasedBySettlement) {
+  auto budget = config::Budget{1.0, config::BudgetPeriod::monthly};
+  auto r = req(0, 0);
+  r.budget = budget;
+  r.cost_usd = 0.6;
+  auto first = admit(*a_, loop_a_, r);
+  ASSERT_EQ(first.refused, Refusal::none);
+  EXPECT_NEAR(*first.budget_remaining_usd, 0.4, 1e-9);
+  EXPECT_FALSE(first.reservation.shared_id.empty());
+  auto second = admit(*b_, loop_b_, r);
+  EXPECT_EQ(second.refused, Refusal::budget) << "the other replica's reservation counts";
+  EXPECT_NEAR(*second.budget_remaining_usd, 0.4, 1e-9);
+  SpendRecord s;
+  s.tenant = "acme";
+  s.model = "m1";
+  s.cost_usd = 0.1;
+  a_->settle(first.reservation, budget, s);
+  synced();
+  auto third = admit(*b_, loop_b_, r);
+  EXPECT_EQ(third.refused, Refusal::none) << "settled at $0.1: $0.9 remains";
+  EXPECT_NEAR(*third.budget_remaining_usd, 0.3, 1e-9);
+  s.model = "m2";
+  s.cost_usd = 0.6;
+  b_->settle(third.reservation, budget, s);
+  synced();
+  auto fourth = admit(*a_, loop_a_, r);
+  EXPECT_EQ(fourth.refused, Refusal::budget);
+  EXPECT_NEAR(*fourth.budget_remaining_usd, 0.3, 1e-9);
+  // The local mirror learnt the shared spend from the last admission.
+  EXPECT_NEAR(a_->budget_remaining("acme", budget), 0.3, 1e-9);
+
+  // Spend from both replicas, on either.
+  auto rows =
+      net::co_spawn(loop_a_.ctx, a_->spend(SpendGroup::model, {}, "acme"), net::use_future).get();
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].key, "m2");
+  EXPECT_NEAR(rows[0].cost_usd, 0.6, 1e-12);
+  EXPECT_EQ(rows[1].key, "m1");
+  EXPECT_EQ(rows[0].requests + rows[1].requests, 2u);
+}
+
+TEST(RedisAuth, PasswordAndAclUserLogInAndAWrongPasswordIsReportedWithoutIt) {
+  if (!std::filesystem::exists(kRedisServer)) GTEST_SKIP() << "no redis-server";
+  auto port = free_port();
+  auto pid = spawn_redis(
+      port, {"--requirepass", "s3cret", "--user", "gw", "on", ">gw-pass", "~*", "&*", "+@all"});
+  ASSERT_GT(pid, 0);
+  auto connect = [&](const std::string& userinfo) {
+    std::string error;
+    RedisLedgerOptions options;
+    options.url = *parse_redis_url(
+        "redis://" + userinfo + "@127.0.0.1:" + std::to_string(port) + "/2", error);
+    Loop loop;
+    RedisLedger ledger(options, {&loop.ctx}, nullptr);
+    ledger.start();
+    std::string why = ledger.degraded_reason();
+    for (int i = 0; i < 300; ++i) {
+      why = ledger.degraded_reason();
+      if (why.empty() || (why.find("not connected yet") == std::string::npos &&
+                          why.find("refused") == std::string::npos))
+        break;
+      std::this_thread::sleep_for(10ms);
+    }
+    ledger.stop();
+    return why;
+  };
+  EXPECT_EQ(connect(":s3cret"), "");
+  EXPECT_EQ(connect("gw:gw-pass"), "");
+  auto wrong = connect(":not-the-password");
+  EXPECT_NE(wrong.find("WRONGPASS"), std::string::npos) << wrong;
+  EXPECT_EQ(wrong.find("not-the-password"), std::string::npos);
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+}
