@@ -105,6 +105,11 @@ std::int64_t parse_retry_after(std::string_view v) {
   return static_cast<std::int64_t>(seconds * 1000);
 }
 
+// A call the provider accepted (200) and then failed: it billed at least the prompt.
+double prompt_cost(const RequestContext& ctx, const config::ModelConfig& model) {
+  return static_cast<double>(ctx.prompt_tokens_estimate) * model.price.input / 1e6;
+}
+
 // Everything one attempt needs, fixed before the call.
 struct AttemptPlan {
   const Resolved& target;
@@ -366,6 +371,7 @@ net::awaitable<AttemptResult> attempt_once(Services& services, RequestContext& c
       if (read != CallError::none) {
         attempt.error = std::string(upstream::call_error_name(read));
         attempt.ms = ms_since(begin);
+        attempt.billed_usd = prompt_cost(ctx, *target.model);
         ctx.attempts.push_back(std::move(attempt));
         ctx.upstream_ms += call->upstream_ms();
         result.responded = false;
@@ -376,7 +382,8 @@ net::awaitable<AttemptResult> attempt_once(Services& services, RequestContext& c
     }
     ctx.attempts.push_back(attempt);
     co_await relay_stream(ctx, *call, plan, ctx.attempts.back(), out, std::move(first));
-    ctx.cost_usd = accounting::cost_usd(ctx.usage, target.model->price);
+    ctx.cost_usd = accounting::cost_usd(ctx.usage, target.model->price) +
+                   billed_by_failed_attempts(ctx.attempts);
     co_return result;
   }
 
@@ -386,6 +393,7 @@ net::awaitable<AttemptResult> attempt_once(Services& services, RequestContext& c
   ctx.upstream_ms += call->upstream_ms();
   if (read != CallError::none) {
     attempt.error = std::string(upstream::call_error_name(read));
+    attempt.billed_usd = prompt_cost(ctx, *target.model);
     ctx.attempts.push_back(std::move(attempt));
     result.responded = false;
     result.retryable = true;
@@ -401,6 +409,7 @@ net::awaitable<AttemptResult> attempt_once(Services& services, RequestContext& c
             : adapter.translate_embeddings(response_body, plan.response, translated, usage);
     if (error) {
       attempt.error = "translation_failed";
+      attempt.billed_usd = prompt_cost(ctx, *target.model);
       ctx.attempts.push_back(std::move(attempt));
       result.responded = false;
       result.error = std::move(*error);
@@ -426,6 +435,9 @@ net::awaitable<AttemptResult> attempt_once(Services& services, RequestContext& c
       auto completion = json::parse(response_body, nullptr, false);
       if (!completion.is_object()) {
         attempt.error = "malformed_body";
+        attempt.billed_usd = ctx.usage.known ? accounting::cost_usd(ctx.usage, target.model->price)
+                                             : prompt_cost(ctx, *target.model);
+        ctx.usage = {};
         ctx.attempts.push_back(std::move(attempt));
         result.responded = false;
         result.retryable = true;
@@ -440,7 +452,8 @@ net::awaitable<AttemptResult> attempt_once(Services& services, RequestContext& c
   }
   ctx.attempts.push_back(std::move(attempt));
   ctx.ttft_ms = ms_since(ctx.start);
-  ctx.cost_usd = accounting::cost_usd(ctx.usage, target.model->price);
+  ctx.cost_usd = accounting::cost_usd(ctx.usage, target.model->price) +
+                 billed_by_failed_attempts(ctx.attempts);
   ctx.status = 200;
   auto headers = response_headers(ctx);
   headers.push_back({"content-type", "application/json"});

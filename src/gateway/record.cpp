@@ -158,6 +158,12 @@ void export_span(observability::OtlpExporter& otlp, const RequestContext& ctx, d
 
 }  // namespace
 
+double billed_by_failed_attempts(const std::vector<Attempt>& attempts) {
+  double total = 0;
+  for (const auto& a : attempts) total += a.billed_usd;
+  return total;
+}
+
 void append_trace_record(std::string& out, const RequestContext& ctx, double duration_ms,
                          double overhead_ms) {
   observability::JsonWriter w(out);
@@ -192,6 +198,7 @@ void append_trace_record(std::string& out, const RequestContext& ctx, double dur
     w.key("status").integer(a.status);
     w.key("error").string_or_null(a.error);
     w.key("ms").number(round_ms(a.ms));
+    if (a.billed_usd > 0) w.key("billed_usd").number(a.billed_usd);
     w.end_object();
   }
   w.end_array();
@@ -228,6 +235,9 @@ void append_trace_record(std::string& out, const RequestContext& ctx, double dur
 void finish_request(Services& services, RequestContext& ctx) {
   double duration_ms = std::chrono::duration<double, std::milli>(Clock::now() - ctx.start).count();
   double overhead_ms = std::max(0.0, duration_ms - ctx.upstream_ms);
+  // Failed attempts the provider billed are charged even when no attempt answered.
+  double billed_failures = billed_by_failed_attempts(ctx.attempts);
+  if (ctx.cost_usd < billed_failures) ctx.cost_usd = billed_failures;
   settle_request(services, ctx);
   auto& m = *services.metrics;
   char status_buf[16];
@@ -254,13 +264,17 @@ void finish_request(Services& services, RequestContext& ctx) {
       add_tokens("output", ctx.usage.output);
       add_tokens("cached_input", ctx.usage.cached_input);
       add_tokens("cache_write", ctx.usage.cache_write);
-      if (ctx.cost_usd > 0) {
+      if (ctx.cost_usd - billed_failures > 0) {
         std::array<std::string_view, 4> l{ctx.tenant_name, ctx.workflow, ctx.provider, ctx.model};
-        m.cost.add(l, ctx.cost_usd);
+        m.cost.add(l, ctx.cost_usd - billed_failures);
       }
     }
   }
   for (const auto& a : ctx.attempts) {
+    if (a.billed_usd > 0) {  // under the provider and model that billed it
+      std::array<std::string_view, 4> l{ctx.tenant_name, ctx.workflow, a.provider, a.model};
+      m.cost.add(l, a.billed_usd);
+    }
     char attempt_buf[16];
     std::string_view s = a.status ? decimal(attempt_buf, a.status) : std::string_view(a.error);
     std::array<std::string_view, 3> l{a.provider, a.model, s};

@@ -13,14 +13,29 @@ const LONG_TEXT = Array.from({ length: 100 }, (_, i) => `word${i}`).join(' ');
 let mock;
 let gw;
 let config;
+let broken;  // answers 200, then drops the connection before any body byte
 
 function tenant(key, extra = {}) {
-  return { keys: [key], models: ['gpt-test', 'slow-test'], ...extra };
+  return { keys: [key], models: ['gpt-test', 'slow-test', 'flaky'], ...extra };
 }
 
 before(async () => {
   mock = await startMockUpstream();
+  broken = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': req.url.includes('chat') ? 'application/json' : 'text/plain', 'content-length': '500' });
+      res.flushHeaders();
+      setTimeout(() => res.socket.destroy(), 20);
+    });
+  });
+  await new Promise((r) => broken.listen(0, '127.0.0.1', r));
   config = baseConfig(mock.baseURL);
+  config.providers.broken = {
+    type: 'openai-compatible', base_url: `http://127.0.0.1:${broken.address().port}/v1`, keys: ['k'],
+  };
+  config.models['broken-m'] = { provider: 'broken', model: 'x', price: { input: 1000, output: 1000 } };
+  config.routes = { 'flaky': { targets: [{ model: 'broken-m' }], fallbacks: ['gpt-test'], retry: { attempts: 1 } } };
   config.providers.slow = {
     type: 'openai-compatible', base_url: mock.baseURL, keys: ['upstream-key-1'],
     headers: { 'x-mock-tokens-per-second': '20', 'x-mock-response': LONG_TEXT },
@@ -40,6 +55,7 @@ before(async () => {
 after(async () => {
   await gw?.stop();
   await mock?.stop();
+  broken?.close();
 });
 
 const hi = (extra = {}) => ({ model: 'gpt-test', messages: [{ role: 'user', content: 'hi' }], ...extra });
@@ -214,4 +230,23 @@ test('/admin/spend groups by workflow and model, and refuses bad parameters and 
   assert.equal((await spend('since=yesterday')).status, 400);
   const noKey = await httpRequest(`${gw.url}/admin/spend`);
   assert.equal(noKey.status, 401);
+});
+
+test('an attempt the provider accepted and then failed is charged its prompt, under its own model', async () => {
+  const costOf = async (model) => metricValue(await metrics(), 'switchboard_cost_usd_total', { tenant: 'sp', model }) ?? 0;
+  const brokenBefore = await costOf('broken-m');
+  for (const stream of [false, true]) {
+    const id = `billed-${stream}`;
+    const res = await chat(gw, { model: 'flaky', stream, messages: [{ role: 'user', content: 'hi' }] },
+      { key: KEYS.spend, headers: { 'x-request-id': id } });
+    assert.equal(res.status, 200, res.body);
+    const trace = await gw.waitForTrace((t) => t.request_id === id);
+    assert.deepEqual(trace.attempts.map((a) => [a.model, a.status]), [['broken-m', 200], ['gpt-test', 200]]);
+    // "hi" is estimated at 5 prompt tokens: 5 x $1000/M on the broken model, plus the answer.
+    assert.equal(trace.attempts[0].billed_usd, 0.005);
+    assert.equal(trace.attempts[1].billed_usd, undefined);
+    assert.ok(Math.abs(trace.cost_usd - (0.005 + 0.000005)) < 1e-12, `cost ${trace.cost_usd}`);
+    if (!stream) assert.equal(res.headers['x-switchboard-cost-usd'], '0.00500500');
+  }
+  assert.ok(Math.abs((await costOf('broken-m')) - brokenBefore - 0.01) < 1e-12, 'billed under the model that billed it');
 });

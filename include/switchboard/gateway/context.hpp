@@ -21,7 +21,13 @@ struct Attempt {
   int status = 0;     // upstream HTTP status; 0 when none arrived
   std::string error;  // empty on success
   double ms = 0;
+  // What the provider likely billed for an attempt that failed after it had accepted the
+  // call (HTTP 200): its usage when known, else the prompt at the model's input price.
+  double billed_usd = 0;
 };
+
+// Sum of the failed attempts' billed_usd: charged to the tenant with the answer's cost.
+double billed_by_failed_attempts(const std::vector<Attempt>& attempts);
 
 // One guardrail action on this request, for the trace (never the matched text itself).
 struct GuardrailEvent {
