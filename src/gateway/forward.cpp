@@ -78,11 +78,24 @@ bool carries_output(std::string_view data) {
   return data.find("\"tool_calls\"") != std::string_view::npos;
 }
 
+// The final usage chunk has `"choices": []`; found by a scan, not a parse, on the hot path.
 bool usage_only_chunk(std::string_view data) {
-  auto j = json::parse(data, nullptr, false);
-  if (!j.is_object()) return false;
-  auto c = j.find("choices");
-  return c != j.end() && c->is_array() && c->empty();
+  auto skip_ws = [&](std::size_t i) {
+    while (i < data.size() &&
+           (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r'))
+      ++i;
+    return i;
+  };
+  for (auto at = data.find("\"choices\""); at != std::string_view::npos;
+       at = data.find("\"choices\"", at + 9)) {
+    auto i = skip_ws(at + 9);
+    if (i >= data.size() || data[i] != ':') continue;
+    i = skip_ws(i + 1);
+    if (i >= data.size() || data[i] != '[') return false;
+    i = skip_ws(i + 1);
+    return i < data.size() && data[i] == ']';
+  }
+  return false;
 }
 
 std::size_t content_chars(std::string_view data) {
