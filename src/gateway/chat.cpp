@@ -1,5 +1,6 @@
 // The chat and embeddings endpoints: parse once, validate like OpenAI does, resolve, forward.
 #include "switchboard/gateway/forward.hpp"
+#include "switchboard/gateway/guard.hpp"
 #include "switchboard/gateway/pipeline.hpp"
 #include "switchboard/protocol/anthropic_messages.hpp"
 
@@ -98,6 +99,15 @@ std::optional<protocol::ApiError> validate_chat(const json& body) {
   return std::nullopt;
 }
 
+// The input guard stage, before routing: a blocked request never reaches a provider.
+net::awaitable<bool> guard_input_or_reply(Services& services, RequestContext& ctx, json& body,
+                                          bool embeddings, server::ResponseWriter& out) {
+  auto blocked = co_await guard_input(services, ctx, body, embeddings);
+  if (!blocked) co_return true;
+  co_await reply_error(ctx, out, *blocked);
+  co_return false;
+}
+
 }  // namespace
 
 net::awaitable<void> serve_chat(Services& services, RequestContext& ctx,
@@ -124,6 +134,7 @@ net::awaitable<void> serve_chat(Services& services, RequestContext& ctx,
     options.client_wants_usage = so.value("include_usage", false);
     so["include_usage"] = true;
   }
+  if (!co_await guard_input_or_reply(services, ctx, body, /*embeddings=*/false, out)) co_return;
   co_await route_and_forward(services, ctx, body, options, request.headers, out);
 }
 
@@ -150,6 +161,7 @@ net::awaitable<void> serve_messages(Services& services, RequestContext& ctx,
   options.kind = CallKind::chat;
   options.client = ClientFormat::anthropic;
   if (ctx.stream) body["stream_options"] = {{"include_usage", true}};
+  if (!co_await guard_input_or_reply(services, ctx, body, /*embeddings=*/false, out)) co_return;
   co_await route_and_forward(services, ctx, body, options, request.headers, out);
 }
 
@@ -178,6 +190,7 @@ net::awaitable<void> serve_embeddings(Services& services, RequestContext& ctx,
   }
   ForwardOptions options;
   options.kind = CallKind::embeddings;
+  if (!co_await guard_input_or_reply(services, ctx, body, /*embeddings=*/true, out)) co_return;
   co_await route_and_forward(services, ctx, body, options, request.headers, out);
 }
 
