@@ -311,8 +311,20 @@ constexpr SecretShape kSecretShapes[] = {
     {"npm_", kAlnum, 36, 36, false},
 };
 
+// Shapes by the first character of their prefix: most words start with none of them, and the rest
+// compare against one to five prefixes instead of all.
+constexpr std::array<std::uint32_t, 256> make_secret_index() {
+  std::array<std::uint32_t, 256> index{};
+  std::size_t k = 0;
+  for (const auto& s : kSecretShapes) index[static_cast<unsigned char>(s.prefix[0])] |= 1u << k++;
+  index['e'] |= 1u << 31;  // JWTs: eyJ...
+  return index;
+}
+constexpr auto kSecretIndex = make_secret_index();
+static_assert(std::size(kSecretShapes) < 31);
+
 std::size_t match_jwt(std::string_view t, std::size_t i) {
-  if (t.substr(i, 3) != "eyJ") return kNone;
+  if (t.compare(i, 3, "eyJ") != 0) return kNone;
   std::size_t j = i;
   for (int part = 0; part < 3; ++part) {
     if (part > 0) {
@@ -327,8 +339,12 @@ std::size_t match_jwt(std::string_view t, std::size_t i) {
 }
 
 std::size_t match_secret(std::string_view t, std::size_t i) {
-  if (auto jwt = match_jwt(t, i)) return jwt;
-  for (const auto& s : kSecretShapes) {
+  std::uint32_t candidates = kSecretIndex[static_cast<unsigned char>(t[i])];
+  if (candidates == 0) return kNone;
+  if (candidates & (1u << 31)) return match_jwt(t, i);
+  for (std::size_t k = 0; candidates != 0; ++k, candidates >>= 1) {
+    if ((candidates & 1) == 0) continue;
+    const auto& s = kSecretShapes[k];
     if (t.compare(i, s.prefix.size(), s.prefix) != 0) continue;
     std::size_t j = i + s.prefix.size(), body = j;
     bool any_digit = false;
