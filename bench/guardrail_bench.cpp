@@ -24,8 +24,9 @@ std::string typical_prompt() {
       "account history and send a corrected invoice? ";
   std::string text = "You are a helpful billing assistant. Answer briefly and politely.\n\n";
   while (text.size() < 1800) text += paragraph;
-  text += "You can reach me at jane.doe@example.com or on +1 415 555 2671 during office hours. "
-          "Thanks in advance for your help with this, and have a good week.";
+  text +=
+      "You can reach me at jane.doe@example.com or on +1 415 555 2671 during office hours. "
+      "Thanks in advance for your help with this, and have a good week.";
   return text;
 }
 

@@ -134,7 +134,10 @@ net::awaitable<void> serve_chat(Services& services, RequestContext& ctx,
     options.client_wants_usage = so.value("include_usage", false);
     so["include_usage"] = true;
   }
-  if (!co_await guard_input_or_reply(services, ctx, body, /*embeddings=*/false, out)) co_return;
+  if (has_guardrails(ctx) &&
+      !co_await guard_input_or_reply(services, ctx, body, /*embeddings=*/false, out)) {
+    co_return;
+  }
   co_await route_and_forward(services, ctx, body, options, request.headers, out);
 }
 
@@ -161,7 +164,10 @@ net::awaitable<void> serve_messages(Services& services, RequestContext& ctx,
   options.kind = CallKind::chat;
   options.client = ClientFormat::anthropic;
   if (ctx.stream) body["stream_options"] = {{"include_usage", true}};
-  if (!co_await guard_input_or_reply(services, ctx, body, /*embeddings=*/false, out)) co_return;
+  if (has_guardrails(ctx) &&
+      !co_await guard_input_or_reply(services, ctx, body, /*embeddings=*/false, out)) {
+    co_return;
+  }
   co_await route_and_forward(services, ctx, body, options, request.headers, out);
 }
 
@@ -190,7 +196,10 @@ net::awaitable<void> serve_embeddings(Services& services, RequestContext& ctx,
   }
   ForwardOptions options;
   options.kind = CallKind::embeddings;
-  if (!co_await guard_input_or_reply(services, ctx, body, /*embeddings=*/true, out)) co_return;
+  if (has_guardrails(ctx) &&
+      !co_await guard_input_or_reply(services, ctx, body, /*embeddings=*/true, out)) {
+    co_return;
+  }
   co_await route_and_forward(services, ctx, body, options, request.headers, out);
 }
 

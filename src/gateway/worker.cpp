@@ -41,7 +41,8 @@ void Worker::set_runtime(RuntimePtr runtime) {
   // calls in flight keep their old pool alive until they finish.
   for (auto it = pools_.begin(); it != pools_.end();) {
     if (it->first.starts_with(kGuardrailPoolPrefix)) {  // rebuilt on use when their URL changed
-      ++it;
+      auto name = std::string_view(it->first).substr(kGuardrailPoolPrefix.size());
+      it = runtime_->guardrails().find(name) ? std::next(it) : pools_.erase(it);
       continue;
     }
     const auto* p = runtime_->provider(it->first);

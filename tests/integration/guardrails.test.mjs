@@ -7,8 +7,9 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import {
   startMockUpstream, startFakeUpstream, startGateway, baseConfig, chat, httpRequest, sseData,
-  metricValue, CLIENT_KEY, UPSTREAM_KEY,
+  metricValue, CLIENT_KEY, UPSTREAM_KEY, ADMIN_KEY,
 } from './lib/harness.mjs';
+import { writeFileSync } from 'node:fs';
 import { startClassifier } from './fakes/classifier.mjs';
 
 const EMAIL = 'alice.smith@example.com';
@@ -444,4 +445,34 @@ describe('remote classifiers', () => {
     const trace = await gw.waitForTrace((t) => t.request_id === 'gr-moderation');
     assert.deepEqual(trace.guardrails, [{ name: 'moderation', stage: 'input', action: 'block', detail: 'harassment,harassment/threatening,violence' }]);
   });
+});
+
+// ------------------------------------------------------------------------------------------------
+
+test('a reload compiles the new guardrails; an invalid pattern changes nothing', async () => {
+  const mock = await startMockUpstream();
+  const config = baseConfig(mock.baseURL);
+  const gw = await startGateway(config);
+  try {
+    const body = { model: 'gpt-test', messages: [{ role: 'user', content: 'about the merger' }] };
+    assert.equal((await chat(gw, body)).status, 200);
+    const reload = () => httpRequest(`${gw.url}/admin/reload`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+
+    config.guardrails = { deals: { type: 'regex', patterns: ['(?i)\\bmerger\\b'], stages: ['input'], action: 'block' } };
+    writeFileSync(gw.configFile, JSON.stringify(config));
+    assert.equal((await reload()).json.reloaded, true);
+    const blocked = await chat(gw, body);
+    assert.equal(blocked.status, 400, blocked.body);
+    assert.equal(blocked.json.error.code, 'content_filter');
+
+    config.guardrails.deals.patterns = ['(?<=x)merger'];
+    writeFileSync(gw.configFile, JSON.stringify(config));
+    const refused = await reload();
+    assert.equal(refused.json.reloaded, false);
+    assert.match(refused.json.errors.join('\n'), /guardrails\.deals\.patterns\[0\]: invalid regular expression/);
+    assert.equal((await chat(gw, body)).status, 400, 'the previous guardrails stay in force');
+  } finally {
+    await gw.stop();
+    await mock.stop();
+  }
 });

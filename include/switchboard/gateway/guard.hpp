@@ -18,6 +18,11 @@
 
 namespace switchboard::gateway {
 
+// True when the config has any guardrail: without one, the guard stages are not even entered.
+inline bool has_guardrails(const RequestContext& ctx) {
+  return ctx.runtime && !ctx.runtime->guardrails().empty();
+}
+
 // Input stage: scans the text of a chat request (messages, string content and text parts) or an
 // embeddings request (`input`), redacting in place. An error (400 content_filter) when blocked.
 boost::asio::awaitable<std::optional<protocol::ApiError>> guard_input(Services& services,
