@@ -432,6 +432,17 @@ describe('remote classifiers', () => {
     assert.equal(contentOf(b.chunks), '', 'nothing released before the classifier answered');
   });
 
+  test('an output webhook on a whole response withholds a blocked completion', async () => {
+    const res = await ask('hook-auto-out', 'this is forbidden content', { headers: { 'x-request-id': 'gr-hook-out-plain' } });
+    assert.equal(res.status, 200, res.body);
+    assert.equal(res.json.choices[0].finish_reason, 'content_filter');
+    assert.equal(res.json.choices[0].message.content, null);
+    const call = classifier.calls.findLast((c) => c.path === '/check/auto' && c.body.stage === 'output');
+    assert.equal(call.body.text, 'this is forbidden content');
+    const trace = await gw.waitForTrace((t) => t.request_id === 'gr-hook-out-plain');
+    assert.deepEqual(trace.guardrails, [{ name: 'hook-auto-out', stage: 'output', action: 'block', detail: 'forbidden topic' }]);
+  });
+
   test('openai-moderation flags threats and passes the rest', async () => {
     const ok = await ask('moderation', 'what a nice day');
     assert.equal(ok.status, 200, ok.body);
