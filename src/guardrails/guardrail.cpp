@@ -87,8 +87,10 @@ Guardrail::Guardrail(const config::GuardrailConfig& config, std::string& error) 
         alternation += p;
         hold_window_ = std::max(hold_window_, w.size());
       }
+      RE2::Options options = re2_options();
+      options.set_max_mem(64 << 20);  // a list of thousands of words is one large program
       keywords_ = std::make_unique<RE2>(
-          "(?i)(?:^|[^\\pL\\pN_])(" + alternation + ")(?:$|[^\\pL\\pN_])", re2_options());
+          "(?i)(?:^|[^\\pL\\pN_])(" + alternation + ")(?:$|[^\\pL\\pN_])", options);
       if (!keywords_->ok()) error = "words: " + keywords_->error();
       break;
     }

@@ -98,6 +98,16 @@ TEST(Guardrail, KeywordsRedactAdjacentMatches) {
   EXPECT_EQ(redact(g, "foo foo,foo"), "[REDACTED] [REDACTED],[REDACTED]");
 }
 
+TEST(Guardrail, LongKeywordListsCompile) {
+  auto c = make("many", GuardrailType::keywords, GuardrailAction::redact);
+  for (int i = 0; i < 5000; ++i) c.words.push_back("term" + std::to_string(i) + "x");
+  std::string error;
+  Guardrail g(c, error);
+  ASSERT_TRUE(error.empty()) << error;
+  EXPECT_EQ(redact(g, "see TERM4321X and term12x, not term12"),
+            "see [REDACTED] and [REDACTED], not term12");
+}
+
 TEST(Guardrail, FlagAndBlockLeaveTheTextAlone) {
   auto c = make("pii", GuardrailType::pii, GuardrailAction::flag);
   c.entities = {"email"};
