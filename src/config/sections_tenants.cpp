@@ -1,6 +1,6 @@
 // Readers for `tenants` (keys, limits, budgets, defaults) and `guardrails`.
 #include <limits>
-#include <regex>
+#include <re2/re2.h>
 
 #include "sections.hpp"
 #include "values.hpp"
@@ -100,11 +100,13 @@ void read_stages(LoadContext& ctx, const MapEntry& entry, GuardrailConfig& g) {
 
 void check_patterns(LoadContext& ctx, const std::string& path,
                     const std::vector<std::string>& patterns) {
+  // RE2 syntax (what the guardrail runs): no backreferences or lookaround, never backtracks.
+  RE2::Options options;
+  options.set_log_errors(false);
   for (std::size_t i = 0; i < patterns.size(); ++i) {
-    try {
-      std::regex compiled(patterns[i], std::regex::ECMAScript);
-    } catch (const std::regex_error& e) {
-      ctx.error_at(index_path(path, i), "invalid regular expression: " + std::string(e.what()));
+    RE2 compiled(patterns[i], options);
+    if (!compiled.ok()) {
+      ctx.error_at(index_path(path, i), "invalid regular expression: " + compiled.error());
     }
   }
 }

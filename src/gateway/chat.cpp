@@ -1,5 +1,6 @@
 // The chat and embeddings endpoints: parse once, validate like OpenAI does, resolve, forward.
 #include "switchboard/gateway/forward.hpp"
+#include "switchboard/gateway/guard.hpp"
 #include "switchboard/gateway/pipeline.hpp"
 #include "switchboard/protocol/anthropic_messages.hpp"
 
@@ -98,6 +99,15 @@ std::optional<protocol::ApiError> validate_chat(const json& body) {
   return std::nullopt;
 }
 
+// The input guard stage, before routing: a blocked request never reaches a provider.
+net::awaitable<bool> guard_input_or_reply(Services& services, RequestContext& ctx, json& body,
+                                          bool embeddings, server::ResponseWriter& out) {
+  auto blocked = co_await guard_input(services, ctx, body, embeddings);
+  if (!blocked) co_return true;
+  co_await reply_error(ctx, out, *blocked);
+  co_return false;
+}
+
 }  // namespace
 
 net::awaitable<void> serve_chat(Services& services, RequestContext& ctx,
@@ -126,6 +136,10 @@ net::awaitable<void> serve_chat(Services& services, RequestContext& ctx,
     if (!options.client_wants_usage) options.original_body = nullptr;  // the body changes
     so["include_usage"] = true;
   }
+  if (has_guardrails(ctx)) {
+    options.original_body = nullptr;  // a guardrail may redact the body
+    if (!co_await guard_input_or_reply(services, ctx, body, /*embeddings=*/false, out)) co_return;
+  }
   co_await route_and_forward(services, ctx, body, options, request.headers, out);
 }
 
@@ -152,6 +166,10 @@ net::awaitable<void> serve_messages(Services& services, RequestContext& ctx,
   options.kind = CallKind::chat;
   options.client = ClientFormat::anthropic;
   if (ctx.stream) body["stream_options"] = {{"include_usage", true}};
+  if (has_guardrails(ctx)) {
+    options.original_body = nullptr;  // a guardrail may redact the body
+    if (!co_await guard_input_or_reply(services, ctx, body, /*embeddings=*/false, out)) co_return;
+  }
   co_await route_and_forward(services, ctx, body, options, request.headers, out);
 }
 
@@ -181,6 +199,10 @@ net::awaitable<void> serve_embeddings(Services& services, RequestContext& ctx,
   ForwardOptions options;
   options.kind = CallKind::embeddings;
   options.original_body = &request.body;
+  if (has_guardrails(ctx)) {
+    options.original_body = nullptr;  // a guardrail may redact the body
+    if (!co_await guard_input_or_reply(services, ctx, body, /*embeddings=*/true, out)) co_return;
+  }
   co_await route_and_forward(services, ctx, body, options, request.headers, out);
 }
 

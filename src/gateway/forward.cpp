@@ -5,6 +5,7 @@
 #include <charconv>
 #include <random>
 
+#include "switchboard/gateway/guard.hpp"
 #include "switchboard/gateway/pipeline.hpp"
 #include "switchboard/gateway/worker.hpp"
 #include "switchboard/protocol/anthropic_messages.hpp"
@@ -134,7 +135,8 @@ struct AttemptPlan {
 // here on the attempt owns the response: failures are reported in-band.
 net::awaitable<void> relay_stream(RequestContext& ctx, upstream::UpstreamCall& call,
                                   const AttemptPlan& plan, Attempt& attempt,
-                                  server::ResponseWriter& out, std::string first_bytes) {
+                                  server::ResponseWriter& out, std::string first_bytes,
+                                  StreamGuard* guard) {
   const auto& adapter = *plan.target.provider->adapter;
   auto translator = adapter.openai_wire() ? nullptr : adapter.chat_stream(plan.response);
   // An Anthropic client gets Anthropic's event stream, re-encoded from the OpenAI chunks.
@@ -170,7 +172,7 @@ net::awaitable<void> relay_stream(RequestContext& ctx, upstream::UpstreamCall& c
     streamed_chars += content_chars(data);
   };
   // Appends one OpenAI chunk for the client; `raw` is the provider's own framing when it has one.
-  auto emit = [&](std::string_view data, std::string_view raw) {
+  auto send_chunk = [&](std::string_view data, std::string_view raw) {
     note_output(data);
     if (encoder) {
       auto chunk = json::parse(data, nullptr, false);
@@ -180,6 +182,22 @@ net::awaitable<void> relay_stream(RequestContext& ctx, upstream::UpstreamCall& c
     } else {
       protocol::append_sse_data(batch, data);
     }
+  };
+  // With output guardrails, chunks go through the guard first (see guard.hpp).
+  std::vector<std::string> guarded;
+  bool blocked = false;
+  auto emit = [&](std::string_view data, std::string_view raw) {
+    if (!guard) return send_chunk(data, raw);
+    if (blocked) return;
+    guarded.clear();
+    blocked = !guard->on_chunk(data, guarded);
+    for (const auto& c : guarded) send_chunk(c, {});
+  };
+  auto release_held = [&]() -> net::awaitable<void> {
+    if (!guard || blocked) co_return;
+    guarded.clear();
+    blocked = !co_await guard->finish(guarded);
+    for (const auto& c : guarded) send_chunk(c, {});
   };
   while (pending || !call.done()) {
     if (!pending) {
@@ -194,6 +212,7 @@ net::awaitable<void> relay_stream(RequestContext& ctx, upstream::UpstreamCall& c
       stream_error = translator->feed(in, chunks);
       for (const auto& c : chunks) emit(c, {});
       if (translator->done() && !saw_done) {
+        co_await release_held();
         saw_done = true;
         if (!encoder) batch += protocol::kSseDone;
       }
@@ -202,6 +221,7 @@ net::awaitable<void> relay_stream(RequestContext& ctx, upstream::UpstreamCall& c
       while (reader.next(event)) {
         std::string_view data = event.data;
         if (data == "[DONE]") {
+          co_await release_held();
           saw_done = true;
           if (!encoder) batch += event.raw;
           continue;
@@ -216,7 +236,13 @@ net::awaitable<void> relay_stream(RequestContext& ctx, upstream::UpstreamCall& c
       }
       if (reader.overflowed()) failure = CallError::protocol;
     }
+    if (blocked && !saw_done) {  // a guardrail ended the stream: content_filter, then [DONE]
+      if (!encoder) batch += protocol::kSseDone;
+      saw_done = true;
+      call.cancel();
+    }
     if (!batch.empty() && !co_await out.write(batch)) break;
+    if (blocked) break;
     if (stream_error || failure != CallError::none) break;
   }
   out.on_client_gone(nullptr);
@@ -394,7 +420,10 @@ net::awaitable<AttemptResult> attempt_once(Services& services, RequestContext& c
       }
     }
     ctx.attempts.push_back(attempt);
-    co_await relay_stream(ctx, *call, plan, ctx.attempts.back(), out, std::move(first));
+    auto guard = make_stream_guard(services, ctx);
+    co_await relay_stream(ctx, *call, plan, ctx.attempts.back(), out, std::move(first),
+                          guard.get());
+    if (guard) guard->close();
     ctx.cost_usd = accounting::cost_usd(ctx.usage, target.model->price) +
                    billed_by_failed_attempts(ctx.attempts);
     co_return result;
@@ -429,6 +458,9 @@ net::awaitable<AttemptResult> attempt_once(Services& services, RequestContext& c
       co_return result;
     }
     ctx.usage = usage;
+    if (options.kind == CallKind::chat && has_output_guardrails(ctx)) {
+      co_await guard_completion(services, ctx, translated);
+    }
     if (base64_embeddings && translated.contains("data") && translated["data"].is_array()) {
       for (auto& item : translated["data"]) {
         if (item.contains("embedding") && item["embedding"].is_array()) {
@@ -444,6 +476,9 @@ net::awaitable<AttemptResult> attempt_once(Services& services, RequestContext& c
     response_body = translated.dump(-1, ' ', false, json::error_handler_t::replace);
   } else {
     if (auto usage = accounting::find_openai_usage(response_body)) ctx.usage = *usage;
+    if (options.kind == CallKind::chat && has_output_guardrails(ctx)) {
+      co_await guard_completion_body(services, ctx, response_body);
+    }
     if (options.client == ClientFormat::anthropic) {
       auto completion = json::parse(response_body, nullptr, false);
       if (!completion.is_object()) {
@@ -472,7 +507,6 @@ net::awaitable<AttemptResult> attempt_once(Services& services, RequestContext& c
   headers.push_back({"content-type", "application/json"});
   headers.push_back({"x-switchboard-cost-usd", format_cost(ctx.cost_usd)});
   co_await out.send(200, std::move(headers), std::move(response_body));
-  (void)services;
   co_return result;
 }
 

@@ -170,6 +170,8 @@ std::shared_ptr<const Runtime> Runtime::build(config::ConfigPtr config, std::str
     }
     rt->admin_keys_.push_back(d);
   }
+  rt->guardrails_ = guardrails::GuardrailSet::build(*config, error);
+  if (!rt->guardrails_) return nullptr;
   return rt;
 }
 

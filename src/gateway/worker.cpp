@@ -10,7 +10,9 @@ namespace switchboard::gateway {
 
 namespace {
 thread_local Worker* current_worker = nullptr;
-}
+}  // namespace
+
+const std::string Worker::kGuardrailPoolPrefix = "guardrail:";
 
 Worker::Worker(std::size_t index, std::size_t worker_count)
     : index_(index), worker_count_(worker_count == 0 ? 1 : worker_count) {}
@@ -38,6 +40,11 @@ void Worker::set_runtime(RuntimePtr runtime) {
   // Drop pools of providers that are gone or whose connection settings changed;
   // calls in flight keep their old pool alive until they finish.
   for (auto it = pools_.begin(); it != pools_.end();) {
+    if (it->first.starts_with(kGuardrailPoolPrefix)) {  // rebuilt on use when their URL changed
+      auto name = std::string_view(it->first).substr(kGuardrailPoolPrefix.size());
+      it = runtime_->guardrails().find(name) ? std::next(it) : pools_.erase(it);
+      continue;
+    }
     const auto* p = runtime_->provider(it->first);
     if (!p || p->pool_fingerprint != it->second.fingerprint) {
       it = pools_.erase(it);
@@ -54,16 +61,26 @@ std::unique_ptr<upstream::UpstreamCall> Worker::make_call(const std::string& pro
                                      provider.mock_calls);
   }
   auto it = pools_.find(provider_name);
-  if (it == pools_.end() || it->second.fingerprint != provider.pool_fingerprint) {
-    upstream::PoolOptions options;
-    options.endpoint = provider.endpoint;
-    options.timeouts = provider.config->timeouts;
-    options.tls = provider.config->tls;
-    auto share = provider.config->max_connections / worker_count_;
-    options.max_connections = static_cast<std::uint32_t>(share == 0 ? 1 : share);
-    PoolEntry entry{provider.pool_fingerprint,
+  if (it != pools_.end() && it->second.fingerprint == provider.pool_fingerprint) {
+    return it->second.pool->make_call();
+  }
+  upstream::PoolOptions options;
+  options.endpoint = provider.endpoint;
+  options.timeouts = provider.config->timeouts;
+  options.tls = provider.config->tls;
+  auto share = provider.config->max_connections / worker_count_;
+  options.max_connections = static_cast<std::uint32_t>(share == 0 ? 1 : share);
+  return make_call(provider_name, provider.pool_fingerprint, options);
+}
+
+std::unique_ptr<upstream::UpstreamCall> Worker::make_call(const std::string& pool_key,
+                                                          const std::string& fingerprint,
+                                                          const upstream::PoolOptions& options) {
+  auto it = pools_.find(pool_key);
+  if (it == pools_.end() || it->second.fingerprint != fingerprint) {
+    PoolEntry entry{fingerprint,
                     std::make_unique<upstream::UpstreamPool>(context_.get_executor(), options)};
-    it = pools_.insert_or_assign(provider_name, std::move(entry)).first;
+    it = pools_.insert_or_assign(pool_key, std::move(entry)).first;
   }
   return it->second.pool->make_call();
 }

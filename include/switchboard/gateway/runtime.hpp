@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "switchboard/config/config.hpp"
+#include "switchboard/guardrails/guardrail.hpp"
 #include "switchboard/providers/adapter.hpp"
 #include "switchboard/routing/health.hpp"
 #include "switchboard/upstream/pool.hpp"
@@ -70,6 +71,8 @@ class Runtime {
   const RouteRuntime* route(const std::string& name) const;
   routing::ModelHealth* health(const std::string& model) const;
   const std::unordered_map<std::string, ProviderRuntime>& providers() const { return providers_; }
+  // The snapshot's guardrails, compiled once (RE2 programs, keyword sets, endpoints).
+  const guardrails::GuardrailSet& guardrails() const { return *guardrails_; }
   // The tenant owning `key`, compared as SHA-256 digests in constant time; null when unknown.
   const config::TenantConfig* tenant_for_key(std::string_view key) const;
   bool is_admin_key(std::string_view key) const;
@@ -85,6 +88,7 @@ class Runtime {
   std::unordered_map<std::string, std::shared_ptr<routing::ModelHealth>> model_health_;
   std::unordered_map<Digest, const config::TenantConfig*, DigestHash> tenant_keys_;
   std::vector<Digest> admin_keys_;
+  std::shared_ptr<const guardrails::GuardrailSet> guardrails_;
 };
 
 using RuntimePtr = std::shared_ptr<const Runtime>;

@@ -26,6 +26,9 @@ class Worker {
  public:
   Worker(std::size_t index, std::size_t worker_count);
 
+  // Pools of guardrail endpoints are keyed by this prefix and the guardrail's name.
+  static const std::string kGuardrailPoolPrefix;
+
   boost::asio::io_context& context() { return context_; }
   std::size_t index() const { return index_; }
 
@@ -36,6 +39,11 @@ class Worker {
   // A call to `provider` on this thread's pool (or the in-process mock).
   std::unique_ptr<upstream::UpstreamCall> make_call(const std::string& provider_name,
                                                     const ProviderRuntime& provider);
+  // A call through this thread's pool named `pool_key` (e.g. a guardrail's endpoint); the pool is
+  // rebuilt when `fingerprint` changes.
+  std::unique_ptr<upstream::UpstreamCall> make_call(const std::string& pool_key,
+                                                    const std::string& fingerprint,
+                                                    const upstream::PoolOptions& options);
   std::vector<PoolStats> pool_stats() const;
 
   // The worker whose thread is running; null outside worker threads.

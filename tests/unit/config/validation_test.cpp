@@ -451,6 +451,17 @@ TEST(ConfigLoader, GuardrailTypeRequirements) {
   EXPECT_EQ(r.errors.size(), 8u) << testing::dump(r);
 }
 
+TEST(ConfigLoader, RegexGuardrailPatternsAreRe2) {
+  // Backreferences and lookaround are what make a regex backtrack; RE2 has neither, so a pattern
+  // using them is refused at load with its position.
+  LoadResult r = load(std::string(R"(guardrails:
+  re: {type: regex, patterns: ["ok", "(?<=x)y", "(a)\\1"]}
+)") + kMinimalTail);
+  EXPECT_TRUE(HasError(r, "guardrails.re.patterns[1]", 2, 38, "invalid regular expression"));
+  EXPECT_TRUE(HasError(r, "guardrails.re.patterns[2]", 2, 49, "invalid regular expression"));
+  EXPECT_EQ(r.errors.size(), 2u) << testing::dump(r);
+}
+
 TEST(ConfigLoader, PiiGuardrailDefaultsToEveryEntity) {
   LoadResult r = load(std::string("guardrails:\n  pii: {type: pii}\n") + kMinimalTail);
   ASSERT_TRUE(r.ok()) << testing::dump(r);
