@@ -1,4 +1,5 @@
-// Command line only: parse flags, then run the gateway, check a config, or serve the mock upstream.
+// Command line only: parse flags, then run the gateway, check a config, probe a URL, or serve the
+// mock upstream.
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -13,8 +14,9 @@
 namespace {
 
 constexpr std::string_view kUsage =
-    "usage: switchboard [--config FILE]\n"
+    "usage: switchboard [--config FILE] [--watch-config]\n"
     "       switchboard --check-config FILE\n"
+    "       switchboard --healthcheck URL\n"
     "       switchboard --mock-upstream HOST:PORT [--threads N]\n"
     "       switchboard --version\n";
 
@@ -40,6 +42,7 @@ int main(int argc, char** argv) {
   std::string config_path;
   std::string mock_address;
   int threads = 0;
+  bool watch_config = false;
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
     auto value = [&](std::string_view flag) -> std::string {
@@ -57,6 +60,10 @@ int main(int argc, char** argv) {
       return 0;
     } else if (arg == "--check-config") {
       return check_config(value(arg));
+    } else if (arg == "--healthcheck") {
+      return switchboard::app::run_healthcheck(value(arg), std::chrono::seconds(3));
+    } else if (arg == "--watch-config") {
+      watch_config = true;
     } else if (arg == "--config") {
       config_path = value(arg);
     } else if (arg == "--mock-upstream") {
@@ -73,5 +80,5 @@ int main(int argc, char** argv) {
     const char* env = std::getenv("SWITCHBOARD_CONFIG");
     config_path = env && *env ? env : "config/switchboard.yaml";
   }
-  return switchboard::app::run_gateway(config_path);
+  return switchboard::app::run_gateway(config_path, watch_config);
 }

@@ -1,6 +1,8 @@
-// The daemon: config -> runtime -> workers + listener; SIGHUP reloads, SIGTERM/SIGINT drain then
-// exit.
+// The daemon: config -> runtime -> workers + listener; SIGHUP, /admin/reload and the config file
+// watcher reload, SIGTERM/SIGINT drain then exit.
 #include "switchboard/app/app.hpp"
+
+#include <sys/stat.h>
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
@@ -13,6 +15,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "switchboard/accounting/redis_ledger.hpp"
@@ -37,17 +40,45 @@ std::size_t thread_count(int configured) {
   return n == 0 ? 1 : n;
 }
 
+// What identifies one version of the config file: stat() follows symlinks, so a Kubernetes
+// ConfigMap update (the `..data` symlink swapped to a new directory) shows as a new inode even
+// though the path stays the same; an in-place edit shows as a new mtime or size.
+struct FileStamp {
+  bool exists = false;
+  dev_t dev = 0;
+  ino_t ino = 0;
+  off_t size = 0;
+  std::int64_t mtime_ns = 0;
+  std::int64_t ctime_ns = 0;
+  bool operator==(const FileStamp&) const = default;
+};
+
+FileStamp stamp_of(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return {};
+  auto ns = [](const timespec& t) { return std::int64_t{t.tv_sec} * 1'000'000'000 + t.tv_nsec; };
+  return {true, st.st_dev, st.st_ino, st.st_size, ns(st.st_mtim), ns(st.st_ctim)};
+}
+
+// The watcher polls (portable, and a ConfigMap swap is not always visible to inotify on the
+// watched path); a change must be seen twice, kSettle apart, so a file caught half-written by a
+// non-atomic editor is not loaded.
+constexpr auto kWatchInterval = std::chrono::seconds(1);
+constexpr auto kWatchSettle = std::chrono::milliseconds(250);
+
 class Gateway {
  public:
-  explicit Gateway(std::string path) : path_(std::move(path)) {}
+  Gateway(std::string path, bool watch_flag) : path_(std::move(path)), watch_flag_(watch_flag) {}
 
   int run() {
+    applied_stamp_ = stamp_of(path_);
     auto loaded = config::load_config_file(path_);
     if (!loaded.ok()) {
       for (const auto& e : loaded.errors) spdlog::error("config error: {}", e.to_string());
       return 1;
     }
     config_ = loaded.config;
+    watch_ = watch_flag_ || config_->server.watch_config;
     observability::setup_logging(config_->observability.log);
     std::string why;
     auto runtime = gateway::Runtime::build(config_, why, health_);
@@ -99,6 +130,7 @@ class Gateway {
 
     net::signal_set signals(control_, SIGTERM, SIGINT, SIGHUP);
     wait_signal(signals);
+    watch_tick();
     listener_->start();
     ready_ = true;
     spdlog::info("listening on {} ({} threads, {}) version {}", listener_->bound_address(), n,
@@ -197,6 +229,50 @@ class Gateway {
     return true;
   }
 
+  // Runs on the control io_context: a stat() per second, never on a worker thread.
+  void watch_tick() {
+    watch_timer_.expires_after(pending_stamp_ ? kWatchSettle : kWatchInterval);
+    watch_timer_.async_wait([this](boost::system::error_code ec) {
+      if (ec || state_->draining.load()) return;
+      if (watch_.load()) {
+        check_config_file();
+      } else {
+        pending_stamp_.reset();
+      }
+      watch_tick();
+    });
+  }
+
+  void check_config_file() {
+    FileStamp now = stamp_of(path_);
+    FileStamp applied;
+    {
+      std::lock_guard lock(reload_mutex_);
+      applied = applied_stamp_;
+    }
+    if (!now.exists) {
+      // Mid-swap or deleted: keep serving the loaded config; say so once.
+      if (!missing_logged_)
+        spdlog::warn("config watch: {} is missing; keeping the loaded config", path_);
+      missing_logged_ = true;
+      pending_stamp_.reset();
+      return;
+    }
+    missing_logged_ = false;
+    if (now == applied) {
+      pending_stamp_.reset();
+      return;
+    }
+    if (pending_stamp_ != now) {
+      pending_stamp_ = now;  // seen once: look again after kWatchSettle
+      return;
+    }
+    pending_stamp_.reset();
+    spdlog::info("config watch: {} changed, reloading", path_);
+    std::vector<std::string> errors;
+    reload(errors);
+  }
+
   void start_trace_flush(gateway::Worker& worker) {
     auto timer = std::make_shared<net::steady_timer>(worker.context());
     auto tick = std::make_shared<std::function<void()>>();
@@ -215,6 +291,9 @@ class Gateway {
   bool reload(std::vector<std::string>& errors) {
     std::lock_guard lock(reload_mutex_);
     std::array<std::string_view, 1> ok{"success"}, failed{"error"};
+    // Stamped before reading: a broken file is reported once, not on every watcher tick, and a
+    // write racing the read shows as a newer stamp that the watcher loads again.
+    applied_stamp_ = stamp_of(path_);
     auto loaded = config::load_config_file(path_);
     std::shared_ptr<const gateway::Runtime> runtime;
     if (loaded.ok()) {
@@ -250,6 +329,7 @@ class Gateway {
           "restart");
     }
     config_ = loaded.config;
+    watch_ = watch_flag_ || config_->server.watch_config;
     observability::setup_logging(config_->observability.log);
     for (auto& w : workers_) {
       auto* worker = w.get();
@@ -266,11 +346,17 @@ class Gateway {
 
   void drain() {
     if (state_->draining.exchange(true)) return;
+    config::Duration drain_timeout;
+    {
+      std::lock_guard lock(reload_mutex_);  // /admin/reload swaps config_ on a worker thread
+      drain_timeout = config_->server.drain_timeout;
+    }
     spdlog::info("draining: no new connections, waiting for {} in-flight requests (up to {} ms)",
-                 state_->in_flight.load(), config_->server.drain_timeout.count());
+                 state_->in_flight.load(), drain_timeout.count());
+    watch_timer_.cancel();
     listener_->stop();
     ready_ = false;
-    auto deadline = Clock::now() + config_->server.drain_timeout;
+    auto deadline = Clock::now() + drain_timeout;
     auto timer = std::make_shared<net::steady_timer>(control_);
     auto poll = std::make_shared<std::function<void()>>();
     *poll = [this, timer, poll, deadline] {
@@ -287,9 +373,15 @@ class Gateway {
   }
 
   std::string path_;
+  bool watch_flag_ = false;  // --watch-config: watch even when server.watch_config is false
+  std::atomic<bool> watch_{false};
+  FileStamp applied_stamp_;                 // guarded by reload_mutex_
+  std::optional<FileStamp> pending_stamp_;  // control thread only
+  bool missing_logged_ = false;             // control thread only
   config::ConfigPtr config_;
   std::shared_ptr<routing::HealthRegistry> health_ = std::make_shared<routing::HealthRegistry>();
   net::io_context control_{1};
+  net::steady_timer watch_timer_{control_};
   observability::MetricsRegistry registry_;
   std::unique_ptr<gateway::GatewayMetrics> metrics_;
   std::unique_ptr<observability::TraceSink> traces_;
@@ -309,10 +401,10 @@ class Gateway {
 
 }  // namespace
 
-int run_gateway(const std::string& config_path) {
+int run_gateway(const std::string& config_path, bool watch_config) {
   observability::setup_logging(config::LogConfig{});
   try {
-    Gateway gateway(config_path);
+    Gateway gateway(config_path, watch_config);
     return gateway.run();
   } catch (const std::exception& e) {
     spdlog::critical("fatal: {}", e.what());

@@ -109,7 +109,7 @@ void read_key_list(LoadContext& ctx, const YAML::Node& node, const std::string& 
 void read_server(LoadContext& ctx, const YAML::Node& node, ServerConfig& out) {
   MapReader server(ctx, node, "server",
                    {"listen", "threads", "tls", "max_request_bytes", "header_timeout",
-                    "idle_timeout", "drain_timeout"});
+                    "idle_timeout", "drain_timeout", "watch_config"});
   if (server.read("listen", out.listen) && !valid_listen(out.listen)) {
     ctx.error_at("server.listen",
                  "expected host:port with a port from 0 to 65535 (e.g. "
@@ -126,6 +126,7 @@ void read_server(LoadContext& ctx, const YAML::Node& node, ServerConfig& out) {
   server.read("idle_timeout", out.idle_timeout);
   require_positive(server, "idle_timeout", out.idle_timeout);
   server.read("drain_timeout", out.drain_timeout);
+  server.read("watch_config", out.watch_config);
 }
 
 void read_auth(LoadContext& ctx, const YAML::Node& node, AuthConfig& out) {

@@ -27,6 +27,7 @@ struct ServerConfig {
   Duration header_timeout = std::chrono::seconds(10);
   Duration idle_timeout = std::chrono::seconds(75);
   Duration drain_timeout = std::chrono::seconds(30);
+  bool watch_config = false;  // reload when the config file changes (polled every second)
 };
 
 enum class AuthMode { keys, open };
