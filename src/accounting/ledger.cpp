@@ -72,6 +72,19 @@ std::optional<SpendGroup> parse_spend_group(std::string_view s) {
   return std::nullopt;
 }
 
+std::vector<SpendRow> sorted_spend_rows(std::unordered_map<std::string, SpendRow> groups) {
+  std::vector<SpendRow> rows;
+  rows.reserve(groups.size());
+  for (auto& [name, row] : groups) {
+    row.key = name;
+    rows.push_back(std::move(row));
+  }
+  std::sort(rows.begin(), rows.end(), [](const SpendRow& a, const SpendRow& b) {
+    return a.cost_usd != b.cost_usd ? a.cost_usd > b.cost_usd : a.key < b.key;
+  });
+  return rows;
+}
+
 std::size_t MemoryLedger::SpendKeyHash::operator()(const SpendKey& k) const noexcept {
   std::size_t h = std::hash<std::int64_t>{}(k.hour);
   for (const auto* s : {&k.tenant, &k.workflow, &k.provider, &k.model, &k.user}) {
@@ -225,16 +238,7 @@ std::vector<SpendRow> MemoryLedger::spend_now(SpendGroup group, WallClock::time_
       g.cache_write += row.cache_write;
     }
   }
-  std::vector<SpendRow> rows;
-  rows.reserve(groups.size());
-  for (auto& [name, row] : groups) {
-    row.key = name;
-    rows.push_back(std::move(row));
-  }
-  std::sort(rows.begin(), rows.end(), [](const SpendRow& a, const SpendRow& b) {
-    return a.cost_usd != b.cost_usd ? a.cost_usd > b.cost_usd : a.key < b.key;
-  });
-  return rows;
+  return sorted_spend_rows(std::move(groups));
 }
 
 boost::asio::awaitable<std::vector<SpendRow>> MemoryLedger::spend(SpendGroup group,

@@ -568,16 +568,7 @@ net::awaitable<std::vector<SpendRow>> RedisLedger::spend(SpendGroup group,
         row.cache_write += v.as_int();
     }
   }
-  std::vector<SpendRow> rows;
-  rows.reserve(groups.size());
-  for (auto& [name, row] : groups) {
-    row.key = name;
-    rows.push_back(std::move(row));
-  }
-  std::sort(rows.begin(), rows.end(), [](const SpendRow& a, const SpendRow& b) {
-    return a.cost_usd != b.cost_usd ? a.cost_usd > b.cost_usd : a.key < b.key;
-  });
-  co_return rows;
+  co_return sorted_spend_rows(std::move(groups));
 }
 
 double RedisLedger::budget_remaining(const std::string& tenant, const config::Budget& budget) {

@@ -1,6 +1,6 @@
 // Readers for `tenants` (keys, limits, budgets, defaults) and `guardrails`.
-#include <limits>
 #include <re2/re2.h>
+#include <limits>
 
 #include "sections.hpp"
 #include "values.hpp"

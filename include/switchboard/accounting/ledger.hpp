@@ -94,6 +94,9 @@ struct SpendRow {
   std::int64_t cache_write = 0;
 };
 
+// Groups as rows, keyed by their names, largest cost first (ties by name): every backend's order.
+std::vector<SpendRow> sorted_spend_rows(std::unordered_map<std::string, SpendRow> groups);
+
 // Where tenants' limits, budgets and spend live: this process (memory) or every replica (redis).
 class Ledger {
  public:

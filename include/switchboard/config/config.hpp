@@ -153,7 +153,7 @@ struct ModelConfig {
   ModelKind kind = ModelKind::chat;
   Price price;
   bool priced = false;  // a price came from `price:` or the price table (else cost is 0)
-  int quality = 50;                  // 0..100
+  int quality = 50;     // 0..100
   std::vector<std::string> privacy;  // defaults to the provider's labels
 };
 

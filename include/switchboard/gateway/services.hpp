@@ -46,7 +46,7 @@ struct Services {
   observability::MetricsRegistry* registry = nullptr;
   GatewayMetrics* metrics = nullptr;
   observability::TraceSink* traces = nullptr;
-  accounting::Ledger* ledger = nullptr;  // tenants' limits, budgets, spend; survives reloads
+  accounting::Ledger* ledger = nullptr;         // tenants' limits, budgets, spend; survives reloads
   observability::OtlpExporter* otlp = nullptr;  // null when OTLP export is off
   std::vector<Worker*> workers;
   // Tells other replicas about a key cool-down or an opened circuit (shared state); may be

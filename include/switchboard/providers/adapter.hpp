@@ -19,10 +19,10 @@ namespace switchboard::providers {
 
 struct ProviderTarget {
   const config::ProviderConfig* provider = nullptr;
-  std::string base_path;  // from base_url, without trailing slash
-  std::string host;       // from base_url (SigV4 signs it)
-  std::string_view key;   // the rotation pool's pick; empty when the provider has none
-  std::string model_id;   // the provider's own model id (Azure: the deployment)
+  std::string base_path;      // from base_url, without trailing slash
+  std::string host;           // from base_url (SigV4 signs it)
+  std::string_view key;       // the rotation pool's pick; empty when the provider has none
+  std::string model_id;       // the provider's own model id (Azure: the deployment)
   std::int64_t now_unix = 0;  // wall clock for request signing (SigV4); 0 = read the clock
   // OpenAI-wire adapters send these bytes instead of re-serialising the request, when the
   // gateway knows they are exactly what it would send (see ForwardOptions::original_body).
@@ -31,8 +31,8 @@ struct ProviderTarget {
 
 // What the translated response should say about itself.
 struct ResponseContext {
-  std::string id;       // "chatcmpl-..." to use when the provider gives none
-  std::string model;    // the model name to report
+  std::string id;     // "chatcmpl-..." to use when the provider gives none
+  std::string model;  // the model name to report
   std::int64_t created = 0;
   bool include_usage = false;  // streaming: emit the final usage chunk
 };
@@ -65,9 +65,9 @@ class ProviderAdapter {
   virtual std::optional<protocol::ApiError> build_chat(const nlohmann::json& request, bool stream,
                                                        const ProviderTarget& target,
                                                        upstream::UpstreamRequest& out) const = 0;
-  virtual std::optional<protocol::ApiError> build_embeddings(const nlohmann::json& request,
-                                                             const ProviderTarget& target,
-                                                             upstream::UpstreamRequest& out) const = 0;
+  virtual std::optional<protocol::ApiError> build_embeddings(
+      const nlohmann::json& request, const ProviderTarget& target,
+      upstream::UpstreamRequest& out) const = 0;
 
   // A 200 body -> an OpenAI chat.completion object and its usage.
   virtual std::optional<protocol::ApiError> translate_chat(std::string_view body,
@@ -89,7 +89,8 @@ class ProviderAdapter {
 
   // A non-2xx answer -> the error the client sees, keeping the provider's message.
   // `retryable` is set for 429, 5xx, 529 and the provider's "overloaded" shapes.
-  virtual protocol::ApiError translate_error(int status, std::string_view body, bool& retryable) const;
+  virtual protocol::ApiError translate_error(int status, std::string_view body,
+                                             bool& retryable) const;
 };
 
 // The adapter for a provider type; null when this build has none for it.
