@@ -9,8 +9,23 @@
 namespace switchboard::gateway {
 
 Digest sha256(std::string_view data) {
+  // Every request hashes its key: one context and one fetched algorithm per thread, reused,
+  // because EVP_Digest allocates a context and looks the algorithm up on every call.
+  struct Hasher {
+    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+    EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    ~Hasher() {
+      EVP_MD_CTX_free(ctx);
+      EVP_MD_free(md);
+    }
+  };
+  thread_local Hasher hasher;
   Digest d{};
   unsigned int len = 0;
+  if (hasher.ctx && hasher.md && EVP_DigestInit_ex2(hasher.ctx, hasher.md, nullptr) == 1 &&
+      EVP_DigestUpdate(hasher.ctx, data.data(), data.size()) == 1 &&
+      EVP_DigestFinal_ex(hasher.ctx, d.data(), &len) == 1)
+    return d;
   EVP_Digest(data.data(), data.size(), d.data(), &len, EVP_sha256(), nullptr);
   return d;
 }
