@@ -5,6 +5,7 @@
 #include <charconv>
 #include <random>
 
+#include "switchboard/gateway/chat_scan.hpp"
 #include "switchboard/gateway/guard.hpp"
 #include "switchboard/gateway/pipeline.hpp"
 #include "switchboard/gateway/worker.hpp"
@@ -303,15 +304,36 @@ net::awaitable<AttemptResult> attempt_once(Services& services, RequestContext& c
   attempt.provider = provider_name;
   attempt.model = target.model->name;
   int key_index = target.key_index;
-  body["model"] = target.model->model;
   providers::ProviderTarget ptarget;
   ptarget.provider = &pconf;
   ptarget.base_path = target.provider->endpoint.base_path;
   ptarget.host = target.provider->endpoint.host;
   ptarget.model_id = target.model->model;
-  if (options.original_body && ctx.requested_model == target.model->model &&
-      single_model_key(*options.original_body)) {
-    ptarget.verbatim_body = *options.original_body;
+  // The client's bytes go out as they are when the adapter sends a body unchanged; only `model`
+  // may be replaced, in place.
+  std::string with_model;
+  if (options.original_body && adapter.forwards_verbatim()) {
+    const bool scanned = options.model_end > 0;
+    if (ctx.requested_model == target.model->model &&
+        (scanned || single_model_key(*options.original_body))) {
+      ptarget.verbatim_body = *options.original_body;
+    } else if (scanned) {
+      with_model = replace_model(*options.original_body, options.model_begin, options.model_end,
+                                 target.model->model);
+      ptarget.verbatim_body = with_model;
+    }
+  }
+  if (ptarget.verbatim_body.empty()) {
+    if (body.is_null() && options.original_body) {  // this adapter needs the DOM: parse it now
+      body = json::parse(*options.original_body, nullptr, false);
+      if (!body.is_object()) {
+        body = nullptr;
+        AttemptResult invalid;
+        invalid.error = make_error(ErrorCode::invalid_request, "the request body is not valid JSON");
+        co_return invalid;
+      }
+    }
+    body["model"] = target.model->model;
   }
   if (key_index >= 0) {
     ptarget.key = pconf.keys[static_cast<std::size_t>(key_index)];

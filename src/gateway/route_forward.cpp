@@ -71,9 +71,11 @@ net::awaitable<void> route_and_forward(Services& services, RequestContext& ctx, 
   traits.requested = ctx.requested_model;
   traits.kind =
       options.kind == CallKind::chat ? config::ModelKind::chat : config::ModelKind::embedding;
-  traits.prompt_tokens = routing::estimate_prompt_tokens(body);
+  traits.prompt_tokens = options.prompt_tokens >= 0 ? options.prompt_tokens
+                                                    : routing::estimate_prompt_tokens(body);
   ctx.prompt_tokens_estimate = traits.prompt_tokens;
-  traits.max_output_tokens = max_output_tokens(body);
+  traits.max_output_tokens =
+      options.max_output_tokens >= 0 ? options.max_output_tokens : max_output_tokens(body);
   auto decided = routing::decide(*ctx.runtime, traits, routing::steady_now_ms());
   if (auto* error = std::get_if<protocol::ApiError>(&decided)) {
     co_await reply_error(ctx, out, *error);

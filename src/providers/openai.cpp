@@ -23,6 +23,7 @@ void common_headers(const ProviderTarget& target, upstream::UpstreamRequest& out
 class OpenAiAdapter final : public ProviderAdapter {
  public:
   bool openai_wire() const override { return true; }
+  bool forwards_verbatim() const override { return true; }
 
   std::optional<protocol::ApiError> build_chat(const nlohmann::json& request, bool stream,
                                                const ProviderTarget& target,

@@ -42,14 +42,25 @@ test('a stream that already asks for usage is forwarded as is too', async () => 
   assert.equal(got.raw, raw);
 });
 
-test('when the gateway changes the body it is re-serialised, with the change', async () => {
+test('a different provider model id replaces only the model value; the other bytes stay', async () => {
   // The model name differs from the provider id: "gpt-test" -> "mock-model".
-  let got = await send('{"model":"gpt-test",  "messages":[{"role":"user","content":"x"}]}');
+  const got = await send('{"model":"gpt-test",  "messages":[{"role":"user","content":"x"}]}');
   assert.equal(got.body.model, 'mock-model');
-  assert.doesNotMatch(got.raw, / {2}/);
-  // A stream without include_usage: the gateway asks for usage.
-  got = await send('{"model":"mock-model","stream":true,"messages":[{"role":"user","content":"x"}]}');
-  assert.deepEqual(got.body.stream_options, { include_usage: true });
+  assert.equal(got.raw, '{"model":"mock-model",  "messages":[{"role":"user","content":"x"}]}');
+});
+
+test('a stream without stream_options gets include_usage put in front, the rest as sent', async () => {
+  const raw = '{"model":"gpt-test", "stream":true,"messages":[{"role":"user","content":"x"}]}';
+  const got = await send(raw);
+  assert.equal(got.raw, '{"stream_options":{"include_usage":true},"model":"mock-model", "stream":true,"messages":[{"role":"user","content":"x"}]}');
+});
+
+test('a stream whose stream_options lacks include_usage is re-serialised with it', async () => {
+  for (const so of ['{}', '{"include_usage":false}', 'null']) {
+    const got = await send(`{"model":"mock-model",  "stream":true,"stream_options":${so},"messages":[{"role":"user","content":"x"}]}`);
+    assert.deepEqual(got.body.stream_options, { include_usage: true });
+    assert.doesNotMatch(got.raw, / {2}/);
+  }
 });
 
 test('a body with two "model" keys is never forwarded as is', async () => {

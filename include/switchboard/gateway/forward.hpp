@@ -37,6 +37,15 @@ struct ForwardOptions {
   // e.g. an input guardrail's redaction). Forwarded as is to OpenAI-wire providers whose model
   // id is the name the client sent: no re-serialisation on the hot path.
   const std::string* original_body = nullptr;
+  // With original_body from serve_chat's scan: the bytes of its `model` value (quotes included),
+  // so a provider whose model id differs gets the client's bytes with only that replaced, and
+  // the DOM `body` may be null (not parsed): attempt_once parses it only for an adapter that
+  // needs one. model_end 0 = unknown (the DOM is there).
+  std::size_t model_begin = 0;
+  std::size_t model_end = 0;
+  // The scan's figures; -1 = route_and_forward reads them from the DOM.
+  std::int64_t prompt_tokens = -1;
+  std::int64_t max_output_tokens = -1;
 };
 
 // What one attempt did. Either it answered the client (`responded`), or nothing reached

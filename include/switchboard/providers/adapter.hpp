@@ -59,6 +59,9 @@ class ProviderAdapter {
   // True when the upstream speaks OpenAI's format, so bodies and SSE events pass
   // through as bytes and only `usage` is read. The translate_* calls below are then unused.
   virtual bool openai_wire() const = 0;
+  // True when build_chat/build_embeddings send ProviderTarget::verbatim_body, when given, as the
+  // request body: the gateway then needs no DOM of the request at all.
+  virtual bool forwards_verbatim() const { return false; }
 
   // `request` is the client's OpenAI body. A field the provider cannot honour is a
   // 400 ApiError that says so, never silently dropped.
