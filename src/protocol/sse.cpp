@@ -2,6 +2,7 @@
 #include "switchboard/protocol/sse.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <utility>
 
 namespace switchboard::protocol {
@@ -13,8 +14,17 @@ constexpr std::string_view kBom = "\xEF\xBB\xBF";
 // large relative to the buffer keeps the cost amortised O(1) per byte.
 constexpr std::size_t kCompactMinBytes = 4096;
 
+// Two memchr passes (vectorised) instead of find_first_of, which tests every byte against the
+// set one call at a time: a '\n' first, then a '\r' before it (rare: most streams use "\n").
 std::size_t find_line_break(std::string_view text, std::size_t from) {
-  return text.find_first_of("\r\n", from);
+  if (from >= text.size()) return std::string_view::npos;
+  const char* begin = text.data() + from;
+  const std::size_t n = text.size() - from;
+  const auto* nl = static_cast<const char*>(std::memchr(begin, '\n', n));
+  const std::size_t limit = nl ? static_cast<std::size_t>(nl - begin) : n;
+  if (const auto* cr = static_cast<const char*>(std::memchr(begin, '\r', limit)))
+    return static_cast<std::size_t>(cr - text.data());
+  return nl ? static_cast<std::size_t>(nl - text.data()) : std::string_view::npos;
 }
 
 // Calls fn(line) for every line of `text`, where "\r\n", "\n" and "\r" all end a line.
