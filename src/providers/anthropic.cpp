@@ -146,6 +146,12 @@ class AnthropicAdapter final : public ProviderAdapter {
     }
   }
 
+  std::optional<ApiError> translate_chat_text(std::string_view body, const ResponseContext& context,
+                                              std::string& out,
+                                              accounting::Usage& usage) const override {
+    return anthropic::write_chat_completion(body, context, out, usage);
+  }
+
   std::unique_ptr<StreamTranslator> chat_stream(const ResponseContext& context) const override {
     return anthropic::make_stream_translator(context);
   }

@@ -9,7 +9,9 @@
 #include <nlohmann/json.hpp>
 
 #include "switchboard/accounting/usage.hpp"
+#include "switchboard/observability/json_writer.hpp"
 #include "switchboard/protocol/errors.hpp"
+#include "switchboard/protocol/json_reader.hpp"
 #include "switchboard/providers/adapter.hpp"
 
 namespace switchboard::providers::anthropic {
@@ -35,6 +37,29 @@ nlohmann::ordered_json openai_usage(const accounting::Usage& usage);
 
 // Anthropic error.type (and the HTTP status, 0 inside a stream) -> the gateway's error code.
 protocol::ErrorCode error_code(std::string_view error_type, int status);
+
+// Anthropic's token counts as a `usage` object states them.
+struct UsageCounts {
+  std::int64_t input = 0, output = 0, cache_read = 0, cache_write = 0;
+  accounting::Usage usage() const;  // as usage_from_anthropic reads them (known)
+};
+
+// At a value: overwrites the counts a `usage` object carries and keeps the others (message_delta's
+// cumulative counts replace message_start's). False, the value skipped, when it is no object.
+bool read_usage(protocol::JsonReader& r, UsageCounts& counts);
+
+// openai_usage() written with a JsonWriter, same keys in the same order.
+void write_openai_usage(observability::JsonWriter& w, const accounting::Usage& usage);
+
+// The string a validated JSON value (a raw span) holds: a view into it, or decoded into `scratch`
+// when escaped; empty when the value is not a string.
+std::string_view string_value(std::string_view json_value, std::string& scratch);
+
+// translate_chat without a DOM: an Anthropic message body -> the OpenAI chat.completion text,
+// appended to `out`.
+std::optional<protocol::ApiError> write_chat_completion(std::string_view body,
+                                                        const ResponseContext& context,
+                                                        std::string& out, accounting::Usage& usage);
 
 std::unique_ptr<StreamTranslator> make_stream_translator(const ResponseContext& context);
 
