@@ -1,10 +1,12 @@
 // Cost of the OpenAI -> Anthropic translation path per request (issue 3: translation within 10%
 // of pass-through), on the fixed bodies bench/run.sh serves: build_chat, the response translation
 // as forward.cpp runs it, and a whole streamed answer through the stream translator.
-// Run: build/switchboard_translate_bench  (prints ns/op p50 and p99 per operation).
+// Run: build/switchboard_translate_bench [runs] [name filter]  (prints ns/op p50 and p99).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -71,7 +73,12 @@ Stats measure(int runs, F&& f) {
   return {ns[ns.size() / 2], ns[ns.size() * 99 / 100]};
 }
 
-void report(const char* what, Stats s) {
+const char* only = nullptr;  // argv[2]: run only the operations whose name contains it
+
+template <typename F>
+void run(const char* what, int runs, F&& f) {
+  if (only && !std::strstr(what, only)) return;
+  Stats s = measure(runs, f);
   std::printf("%-52s p50 %8.0f ns/op   p99 %8.0f ns/op\n", what, s.p50, s.p99);
 }
 
@@ -79,6 +86,7 @@ void report(const char* what, Stats s) {
 
 int main(int argc, char** argv) {
   const int runs = argc > 1 ? std::atoi(argv[1]) : 200000;
+  if (argc > 2) only = argv[2];
   auto adapter = providers::make_anthropic_adapter();
   config::ProviderConfig provider;
   provider.name = "upstream-anthropic";
@@ -100,40 +108,40 @@ int main(int argc, char** argv) {
 
   upstream::UpstreamRequest out;
   std::size_t sink = 0;
-  report("build_chat (plain request)", measure(runs, [&] {
-           out = {};
-           if (adapter->build_chat(request, false, target, out)) std::abort();
-           sink += out.body.size();
-         }));
-  report("build_chat (stream request)", measure(runs, [&] {
-           out = {};
-           if (adapter->build_chat(stream_request, true, target, out)) std::abort();
-           sink += out.body.size();
-         }));
+  run("build_chat (plain request)", runs, [&] {
+    out = {};
+    if (adapter->build_chat(request, false, target, out)) std::abort();
+    sink += out.body.size();
+  });
+  run("build_chat (stream request)", runs, [&] {
+    out = {};
+    if (adapter->build_chat(stream_request, true, target, out)) std::abort();
+    sink += out.body.size();
+  });
 
   std::string text;
-  report("translate_chat, DOM + dump (the DOM path)", measure(runs, [&] {
-           json translated;
-           accounting::Usage usage;
-           if (adapter->translate_chat(kMessage, context, translated, usage)) std::abort();
-           text = translated.dump(-1, ' ', false, json::error_handler_t::replace);
-           sink += text.size();
-         }));
+  run("translate_chat, DOM + dump (the DOM path)", runs, [&] {
+    json translated;
+    accounting::Usage usage;
+    if (adapter->translate_chat(kMessage, context, translated, usage)) std::abort();
+    text = translated.dump(-1, ' ', false, json::error_handler_t::replace);
+    sink += text.size();
+  });
 
-  report("translate_chat_text (forward.cpp, OpenAI client)", measure(runs, [&] {
-           text.clear();
-           accounting::Usage usage;
-           if (adapter->translate_chat_text(kMessage, context, text, usage)) std::abort();
-           sink += text.size();
-         }));
+  run("translate_chat_text (forward.cpp, OpenAI client)", runs, [&] {
+    text.clear();
+    accounting::Usage usage;
+    if (adapter->translate_chat_text(kMessage, context, text, usage)) std::abort();
+    sink += text.size();
+  });
 
   std::vector<std::string> chunks;
-  report("stream: 8 events -> 6 chunks (new translator each)", measure(runs / 4, [&] {
-           auto translator = adapter->chat_stream(stream_context);
-           chunks.clear();
-           if (translator->feed(sse, chunks) || !translator->done()) std::abort();
-           sink += chunks.size();
-         }));
+  run("stream: 8 events -> 6 chunks (new translator each)", runs / 4, [&] {
+    auto translator = adapter->chat_stream(stream_context);
+    chunks.clear();
+    if (translator->feed(sse, chunks) || !translator->done()) std::abort();
+    sink += chunks.size();
+  });
   std::printf("(%zu)\n", sink % 10);
   return 0;
 }

@@ -1,6 +1,7 @@
 // Pieces of the Anthropic adapter shared by its source files (request, response, stream).
 #pragma once
 
+#include <initializer_list>
 #include <memory>
 #include <optional>
 #include <string>
@@ -50,6 +51,29 @@ bool read_usage(protocol::JsonReader& r, UsageCounts& counts);
 
 // openai_usage() written with a JsonWriter, same keys in the same order.
 void write_openai_usage(observability::JsonWriter& w, const accounting::Usage& usage);
+
+// A member to pick out of an object: its name and where its raw value goes.
+struct Field {
+  std::string_view name;
+  std::string_view* value;
+};
+
+// At a value: when it is an object, stores the raw value of each member named in `fields` (the
+// last duplicate wins) and passes over the others. False when it is not an object (skipped) or
+// on a syntax error (see r.ok()).
+bool read_fields(protocol::JsonReader& r, std::initializer_list<Field> fields);
+// The same on a raw span already validated (a value read_fields stored).
+bool read_fields(std::string_view json_value, std::initializer_list<Field> fields);
+
+// Is the raw value the string `text`?
+bool is_string(std::string_view json_value, std::string_view text);
+
+// A raw value that is an integer, or `fallback`.
+std::int64_t int_value(std::string_view json_value, std::int64_t fallback);
+
+// A tool_use `input` (a raw value; empty when absent) as OpenAI's `arguments` text: minified in
+// the model's own key order, the empty object when absent.
+void append_arguments(std::string& out, std::string_view input);
 
 // The string a validated JSON value (a raw span) holds: a view into it, or decoded into `scratch`
 // when escaped; empty when the value is not a string.

@@ -60,6 +60,51 @@ std::string_view string_value(std::string_view json_value, std::string& scratch)
   return r.read_string(value, scratch) ? value : std::string_view();
 }
 
+bool read_fields(JsonReader& r, std::initializer_list<Field> fields) {
+  if (!r.begin_object()) {
+    r.skip();
+    return false;
+  }
+  std::string_view key;
+  while (r.next_key(key)) {
+    std::string_view* slot = nullptr;
+    for (const auto& f : fields) {
+      if (f.name == key) {
+        slot = f.value;
+        break;
+      }
+    }
+    if (slot ? !r.raw_value(*slot) : !r.skip()) return false;
+  }
+  return r.ok();
+}
+
+bool read_fields(std::string_view json_value, std::initializer_list<Field> fields) {
+  JsonReader r(json_value);
+  return read_fields(r, fields);
+}
+
+bool is_string(std::string_view raw, std::string_view text) {
+  if (raw.size() == text.size() + 2 && raw.front() == '"' && raw.substr(1, text.size()) == text)
+    return true;
+  std::string scratch;  // escaped spellings of `text` are compared decoded
+  return raw.find('\\') != std::string_view::npos && string_value(raw, scratch) == text;
+}
+
+std::int64_t int_value(std::string_view raw, std::int64_t fallback) {
+  JsonReader r(raw);
+  std::int64_t v = 0;
+  return r.read_int64(v) ? v : fallback;
+}
+
+void append_arguments(std::string& out, std::string_view input) {
+  if (input.empty()) {
+    out.append("{}");
+  } else {
+    protocol::append_minified(out, input);
+  }
+}
+
 namespace {
 
 // One content block's fields as raw JSON spans of the body (its keys may come in any order).
@@ -69,25 +114,12 @@ struct BlockFields {
 
 bool read_block(JsonReader& r, BlockFields& b) {
   b = {};
-  if (!r.begin_object()) return r.skip();
-  std::string_view key;
-  while (r.next_key(key)) {
-    std::string_view* slot = key == "type"    ? &b.type
-                             : key == "text"  ? &b.text
-                             : key == "id"    ? &b.id
-                             : key == "name"  ? &b.name
-                             : key == "input" ? &b.input
-                                              : nullptr;
-    if (slot ? !r.raw_value(*slot) : !r.skip()) return false;
-  }
-  return r.ok();
-}
-
-bool is_type(std::string_view raw, std::string_view type) {
-  // Raw string spans: a type with escapes is compared decoded.
-  if (raw.size() == type.size() + 2 && raw.substr(1, type.size()) == type) return true;
-  std::string scratch;
-  return raw.find('\\') != std::string_view::npos && string_value(raw, scratch) == type;
+  return read_fields(r, {{"type", &b.type},
+                         {"text", &b.text},
+                         {"id", &b.id},
+                         {"name", &b.name},
+                         {"input", &b.input}}) ||
+         r.ok();
 }
 
 // The message's text: a single piece that lies in the body stays a view; more are joined.
@@ -113,15 +145,6 @@ class Text {
   bool joined_ = false;
 };
 
-// The tool_use input as OpenAI's `arguments` text; a missing input is the empty object.
-void append_arguments(std::string& out, std::string_view input) {
-  if (input.empty()) {
-    out.append("{}");
-  } else {
-    protocol::append_minified(out, input);
-  }
-}
-
 // Walks `content` (an array) once; writes tool calls when `w` is set, else collects the text.
 bool read_content(std::string_view content, Text* text, JsonWriter* w, int& tool_calls,
                   bool& json_tool) {
@@ -131,14 +154,14 @@ bool read_content(std::string_view content, Text* text, JsonWriter* w, int& tool
   std::string scratch, arguments;
   while (r.next_element()) {
     if (!read_block(r, b)) return false;
-    if (is_type(b.type, "text")) {
+    if (is_string(b.type, "text")) {
       if (text && !b.text.empty() && b.text.front() == '"') {
         std::string_view piece = string_value(b.text, scratch);
         text->add(piece, piece.data() != scratch.data());
       }
       continue;
     }
-    if (!is_type(b.type, "tool_use")) continue;  // thinking, redacted_thinking, server tools
+    if (!is_string(b.type, "tool_use")) continue;  // thinking, redacted_thinking, server tools
     std::string_view name = string_value(b.name, scratch);
     if (name == kAnthropicJsonToolName) {
       json_tool = true;
@@ -184,17 +207,13 @@ std::optional<ApiError> write_chat_completion(std::string_view body, const Respo
   // keeping raw spans; the content array is then walked for the text, and again for tool calls.
   std::string_view id, model, stop_reason, content, usage_span;
   JsonReader r(body);
-  if (!r.begin_object()) return r.ok() ? not_a_message() : malformed(r);
-  std::string_view key;
-  while (r.next_key(key)) {
-    std::string_view* slot = key == "id"            ? &id
-                             : key == "model"       ? &model
-                             : key == "stop_reason" ? &stop_reason
-                             : key == "content"     ? &content
-                             : key == "usage"       ? &usage_span
-                                                    : nullptr;
-    if (slot ? !r.raw_value(*slot) : !r.skip()) break;
-  }
+  if (!read_fields(r, {{"id", &id},
+                       {"model", &model},
+                       {"stop_reason", &stop_reason},
+                       {"content", &content},
+                       {"usage", &usage_span}}) &&
+      r.ok())
+    return not_a_message();
   if (!r.finish()) return malformed(r);
   if (content.empty() || content.front() != '[') return not_a_message();
 
