@@ -17,11 +17,12 @@
 
 namespace switchboard::providers::anthropic {
 
-// The OpenAI Chat Completions request -> the Anthropic Messages request body. `model` is the
-// provider's model id. Fields Anthropic cannot honour are 400s naming the field.
+// The OpenAI Chat Completions request -> the Anthropic Messages request body text, appended to
+// `body` (left partly written on an error). `model` is the provider's model id. Fields Anthropic
+// cannot honour are 400s naming the field.
 std::optional<protocol::ApiError> messages_body_from_openai(const nlohmann::json& request,
                                                             bool stream, const std::string& model,
-                                                            nlohmann::json& body);
+                                                            std::string& body);
 
 // Anthropic stop_reason -> OpenAI finish_reason (provider-formats.md 0.1). `json_tool` is true
 // when the tool_use was the emulated JSON mode, which reads as a normal stop.
