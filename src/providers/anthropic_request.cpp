@@ -1,5 +1,6 @@
 // OpenAI Chat Completions request -> Anthropic Messages request body (provider-formats.md 4.2),
 // written straight from the request DOM with JsonWriter: no intermediate tree.
+#include <array>
 #include <cstdint>
 #include <string>
 
@@ -37,6 +38,69 @@ const json& member(const json& object, const char* key) {
 
 std::string at(const std::string& param, std::size_t index) {
   return param + "[" + std::to_string(index) + "]";
+}
+
+// The top-level request members the translation reads. They are found in one pass over the
+// request object: a std::map lookup per name (some thirty of them) costs more than writing the
+// whole body.
+constexpr std::array<std::string_view, 25> kTopNames = {"n",
+                                                        "logprobs",
+                                                        "top_logprobs",
+                                                        "logit_bias",
+                                                        "presence_penalty",
+                                                        "frequency_penalty",
+                                                        "audio",
+                                                        "modalities",
+                                                        "functions",
+                                                        "function_call",
+                                                        "reasoning_effort",
+                                                        "web_search_options",
+                                                        "messages",
+                                                        "max_completion_tokens",
+                                                        "max_tokens",
+                                                        "temperature",
+                                                        "top_p",
+                                                        "top_k",
+                                                        "stop",
+                                                        "tools",
+                                                        "tool_choice",
+                                                        "parallel_tool_calls",
+                                                        "response_format",
+                                                        "user",
+                                                        "safety_identifier"};
+
+// The index of a member name, checked at compile time.
+consteval std::size_t F(std::string_view name) {
+  for (std::size_t i = 0; i < kTopNames.size(); ++i)
+    if (kTopNames[i] == name) return i;
+  throw "not a name in kTopNames";
+}
+
+class Top {
+ public:
+  explicit Top(const json& request) {
+    for (auto it = request.begin(); it != request.end(); ++it) {
+      std::string_view key = it.key();
+      for (std::size_t i = 0; i < kTopNames.size(); ++i) {
+        if (kTopNames[i] == key) {
+          members_[i] = &it.value();
+          break;
+        }
+      }
+    }
+  }
+  // request[name], or null when absent.
+  const json& operator[](std::size_t index) const {
+    static const json kNull;
+    return members_[index] ? *members_[index] : kNull;
+  }
+
+ private:
+  std::array<const json*, kTopNames.size()> members_{};
+};
+
+bool is_set(const Top& r, std::size_t index) {
+  return !r[index].is_null();
 }
 
 // "messages[i]<suffix>", built only for an error message.
@@ -101,32 +165,32 @@ void write_value(Out& out, const json& v) {
 
 // Parameters Anthropic has no equivalent for. Each changes what the client gets back, so each is
 // refused rather than dropped. `seed` is not here: OpenAI itself only promises best effort.
-MaybeError check_unsupported(const json& r) {
-  if (is_set(r, "n") && !(r["n"].is_number_integer() && r["n"].get<std::int64_t>() == 1))
+MaybeError check_unsupported(const Top& r) {
+  if (is_set(r, F("n")) && !(r[F("n")].is_number_integer() && r[F("n")].get<std::int64_t>() == 1))
     return unsupported("n", "Anthropic returns exactly one choice; send n=1 and repeat the call");
-  if (is_set(r, "logprobs") && r["logprobs"] != false)
+  if (is_set(r, F("logprobs")) && r[F("logprobs")] != false)
     return unsupported("logprobs", "Anthropic does not return token log probabilities");
-  if (is_set(r, "top_logprobs"))
+  if (is_set(r, F("top_logprobs")))
     return unsupported("top_logprobs", "Anthropic does not return token log probabilities");
-  if (is_set(r, "logit_bias") && !(r["logit_bias"].is_object() && r["logit_bias"].empty()))
+  if (is_set(r, F("logit_bias")) && !(r[F("logit_bias")].is_object() && r[F("logit_bias")].empty()))
     return unsupported("logit_bias", "Anthropic has no token biasing");
-  for (const char* penalty : {"presence_penalty", "frequency_penalty"}) {
+  for (std::size_t penalty : {F("presence_penalty"), F("frequency_penalty")}) {
     if (is_set(r, penalty) && !(r[penalty].is_number() && r[penalty].get<double>() == 0.0))
-      return unsupported(penalty, "Anthropic has no repetition penalties");
+      return unsupported(std::string(kTopNames[penalty]), "Anthropic has no repetition penalties");
   }
-  if (is_set(r, "audio")) return unsupported("audio", "Anthropic models do not produce audio");
-  if (auto m = r.find("modalities"); m != r.end() && m->is_array()) {
-    for (const auto& v : *m)
+  if (is_set(r, F("audio"))) return unsupported("audio", "Anthropic models do not produce audio");
+  if (const json& m = r[F("modalities")]; m.is_array()) {
+    for (const auto& v : m)
       if (v == "audio") return unsupported("modalities", "Anthropic models do not produce audio");
   }
-  if (is_set(r, "functions") || is_set(r, "function_call")) {
-    std::string field = is_set(r, "functions") ? "functions" : "function_call";
+  if (is_set(r, F("functions")) || is_set(r, F("function_call"))) {
+    std::string field = is_set(r, F("functions")) ? "functions" : "function_call";
     return unsupported(field, "the deprecated functions API is not translated; use `tools`");
   }
-  if (is_set(r, "reasoning_effort"))
+  if (is_set(r, F("reasoning_effort")))
     return unsupported("reasoning_effort",
                        "extended thinking cannot round-trip through Chat Completions");
-  if (is_set(r, "web_search_options"))
+  if (is_set(r, F("web_search_options")))
     return unsupported("web_search_options", "use an OpenAI search model");
   return std::nullopt;
 }
@@ -192,9 +256,9 @@ MaybeError file_block(const json& part, std::size_t msg, std::size_t index, Out*
   auto param = [&] { return at(message_param(msg, ".content"), index); };
   const json& file = member(part, "file");
   std::string_view media_type, data;
-  if (!file.is_object() || !file.contains("file_data") || !file["file_data"].is_string())
+  if (!file.is_object() || !member(file, "file_data").is_string())
     return unsupported(param(), "only inline PDF files (file.file_data) can be sent to Anthropic");
-  if (!split_data_url(file["file_data"].get_ref<const std::string&>(), media_type, data) ||
+  if (!split_data_url(member(file, "file_data").get_ref<const std::string&>(), media_type, data) ||
       media_type != "application/pdf")
     return unsupported(param(), "only base64 PDF data URLs can be sent to Anthropic as documents");
   if (!out) return std::nullopt;
@@ -227,9 +291,9 @@ MaybeError text_blocks(const json& content, std::size_t msg, Out* out, int& coun
     const json& part = content[i];
     std::string type = part.is_object() ? part.value("type", "") : "";
     const char* key = type == "refusal" ? "refusal" : "text";
-    if ((type != "text" && type != "refusal") || !part.contains(key) || !part[key].is_string())
+    if ((type != "text" && type != "refusal") || !member(part, key).is_string())
       return bad("only text parts are allowed here", at(message_param(msg, ".content"), i));
-    push_text(part[key].get_ref<const std::string&>(), out, count, &part);
+    push_text(member(part, key).get_ref<const std::string&>(), out, count, &part);
   }
   return std::nullopt;
 }
@@ -242,9 +306,8 @@ MaybeError user_blocks(const json& content, std::size_t msg, Out* out, int& coun
     auto p = [&] { return at(message_param(msg, ".content"), i); };
     MaybeError err;
     if (type == "text") {
-      if (!part.contains("text") || !part["text"].is_string())
-        return bad("text must be a string", p());
-      push_text(part["text"].get_ref<const std::string&>(), out, count, &part);
+      if (!member(part, "text").is_string()) return bad("text must be a string", p());
+      push_text(member(part, "text").get_ref<const std::string&>(), out, count, &part);
       continue;
     }
     if (type == "image_url") {
@@ -268,16 +331,16 @@ MaybeError tool_use_blocks(const json& calls, std::size_t msg, Out* out, int& co
   for (std::size_t i = 0; i < calls.size(); ++i) {
     const json& call = calls[i];
     auto p = [&] { return at(message_param(msg, ".tool_calls"), i); };
-    if (!call.is_object() || !call.contains("id") || !call["id"].is_string())
+    if (!call.is_object() || !member(call, "id").is_string())
       return bad("a tool call needs a string id", p());
     const json& fn = member(call, "function");
-    if (!fn.is_object() || !fn.contains("name") || !fn["name"].is_string())
+    if (!fn.is_object() || !member(fn, "name").is_string())
       return bad("a tool call needs function.name", p() + ".function");
     std::string_view input = "{}";
-    if (fn.contains("arguments") && !fn["arguments"].is_null()) {
-      if (!fn["arguments"].is_string())
+    if (!member(fn, "arguments").is_null()) {
+      if (!member(fn, "arguments").is_string())
         return bad("function.arguments must be a JSON string", p() + ".function.arguments");
-      const auto& args = fn["arguments"].get_ref<const std::string&>();
+      const auto& args = member(fn, "arguments").get_ref<const std::string&>();
       if (!args.empty()) {
         // Validated, then sent as the client wrote it: no parse into a tree and back.
         protocol::JsonReader reader(args);
@@ -290,8 +353,8 @@ MaybeError tool_use_blocks(const json& calls, std::size_t msg, Out* out, int& co
     ++count;
     if (!out) continue;
     out->w.begin_object().key("type").string("tool_use");
-    out->w.key("id").string(call["id"].get_ref<const std::string&>());
-    out->w.key("name").string(fn["name"].get_ref<const std::string&>());
+    out->w.key("id").string(member(call, "id").get_ref<const std::string&>());
+    out->w.key("name").string(member(fn, "name").get_ref<const std::string&>());
     out->w.key("input");
     write_raw(*out, input);
     out->w.end_object();
@@ -307,9 +370,9 @@ enum class Turn { none, user, assistant };
 MaybeError convert_message(const json& messages, std::size_t i, Out* out, Out* system, Turn& turn,
                            int& system_count) {
   const json& m = messages[i];
-  if (!m.is_object() || !m.contains("role") || !m["role"].is_string())
+  if (!m.is_object() || !member(m, "role").is_string())
     return bad("a message needs a role", message_param(i));
-  const auto& role = m["role"].get_ref<const std::string&>();
+  const auto& role = member(m, "role").get_ref<const std::string&>();
   const json& content = member(m, "content");
   int count = 0;
   turn = Turn::none;
@@ -321,12 +384,13 @@ MaybeError convert_message(const json& messages, std::size_t i, Out* out, Out* s
     if (count > 0) turn = Turn::user;
   } else if (role == "assistant") {
     err = text_blocks(content, i, out, count);
-    if (!err && is_set(m, "tool_calls")) err = tool_use_blocks(m["tool_calls"], i, out, count);
+    if (!err && is_set(m, "tool_calls"))
+      err = tool_use_blocks(member(m, "tool_calls"), i, out, count);
     if (!err && is_set(m, "function_call"))
       err = unsupported(message_param(i, ".function_call"), "use tool_calls");
     if (count > 0) turn = Turn::assistant;
   } else if (role == "tool") {
-    if (!m.contains("tool_call_id") || !m["tool_call_id"].is_string())
+    if (!member(m, "tool_call_id").is_string())
       return bad("a tool message needs tool_call_id", message_param(i, ".tool_call_id"));
     turn = Turn::user;
     if (content.is_array()) {
@@ -335,7 +399,7 @@ MaybeError convert_message(const json& messages, std::size_t i, Out* out, Out* s
     }
     if (!err && out) {
       out->w.begin_object().key("type").string("tool_result");
-      out->w.key("tool_use_id").string(m["tool_call_id"].get_ref<const std::string&>());
+      out->w.key("tool_use_id").string(member(m, "tool_call_id").get_ref<const std::string&>());
       if (content.is_array()) {
         int parts = 0;
         out->w.key("content").begin_array();
@@ -359,8 +423,9 @@ Turn turn_of(const json& messages, std::size_t i) {
   return turn;
 }
 
-bool is_role(const json& m, const char* role) {
-  return m["role"] == role;
+// On a validated message. (Comparing the json to a literal would build a json from it first.)
+bool is_role(const json& m, std::string_view role) {
+  return m.find("role")->get_ref<const std::string&>() == role;
 }
 
 // Writes "messages" (then "system"): consecutive same-role turns merge, as Anthropic wants
@@ -369,11 +434,16 @@ MaybeError write_messages(const json& messages, Out& out) {
   if (!messages.is_array() || messages.empty())
     return bad("messages must be a non-empty array", "messages");
   const std::size_t n = messages.size();
+  // Each message's turn, kept from the validation pass for the first messages (most requests);
+  // recomputed past them.
+  std::array<Turn, 32> turns;
+  auto turn_at = [&](std::size_t i) { return i < turns.size() ? turns[i] : turn_of(messages, i); };
   int system_count = 0;
   bool any = false;
   for (std::size_t i = 0; i < n; ++i) {
     Turn turn = Turn::none;
     if (auto err = convert_message(messages, i, nullptr, nullptr, turn, system_count)) return err;
+    if (i < turns.size()) turns[i] = turn;
     any = any || turn != Turn::none;
   }
   if (!any) return bad("messages hold no content to send", "messages");
@@ -382,14 +452,14 @@ MaybeError write_messages(const json& messages, Out& out) {
   Turn turn = Turn::none;
   out.w.key("messages").begin_array();
   for (std::size_t i = 0; i < n;) {
-    Turn role = turn_of(messages, i);
+    Turn role = turn_at(i);
     if (role == Turn::none) {
       ++i;
       continue;
     }
     // The run of messages this turn merges: up to the next message that adds to the other role.
     std::size_t end = i + 1;
-    while (end < n && (turn = turn_of(messages, end), turn == Turn::none || turn == role)) ++end;
+    while (end < n && (turn = turn_at(end), turn == Turn::none || turn == role)) ++end;
     out.w.begin_object().key("role").string(role == Turn::user ? "user" : "assistant");
     out.w.key("content").begin_array();
     // A user turn takes its tool results first (pass 0), then the user messages (pass 1).
@@ -423,22 +493,22 @@ MaybeError write_tools(const json& tools, Out& out) {
     if (!t.is_object() || t.value("type", "function") != "function")
       return unsupported(p, "only function tools can be translated");
     const json& fn = member(t, "function");
-    if (!fn.is_object() || !fn.contains("name") || !fn["name"].is_string())
+    if (!fn.is_object() || !member(fn, "name").is_string())
       return bad("a function tool needs function.name", p + ".function.name");
-    if (fn["name"] == kAnthropicJsonToolName)
+    if (member(fn, "name") == kAnthropicJsonToolName)
       return bad("the tool name '" + std::string(kAnthropicJsonToolName) +
                      "' is reserved by the gateway for JSON mode",
                  p + ".function.name");
   }
   out.w.key("tools").begin_array();
   for (const json& t : tools) {
-    const json& fn = t["function"];
-    out.w.begin_object().key("name").string(fn["name"].get_ref<const std::string&>());
-    if (fn.contains("description") && fn["description"].is_string())
-      out.w.key("description").string(fn["description"].get_ref<const std::string&>());
+    const json& fn = member(t, "function");
+    out.w.begin_object().key("name").string(member(fn, "name").get_ref<const std::string&>());
+    if (member(fn, "description").is_string())
+      out.w.key("description").string(member(fn, "description").get_ref<const std::string&>());
     out.w.key("input_schema");
-    if (fn.contains("parameters") && fn["parameters"].is_object()) {
-      write_value(out, fn["parameters"]);
+    if (member(fn, "parameters").is_object()) {
+      write_value(out, member(fn, "parameters"));
     } else {
       out.w.begin_object().key("type").string("object").key("properties").begin_object();
       out.w.end_object().end_object();
@@ -449,11 +519,11 @@ MaybeError write_tools(const json& tools, Out& out) {
   return std::nullopt;
 }
 
-MaybeError write_tool_choice(const json& r, bool has_tools, Out& out) {
+MaybeError write_tool_choice(const Top& r, bool has_tools, Out& out) {
   std::string_view type;       // empty: no choice
   const json* name = nullptr;  // for type "tool"
-  if (is_set(r, "tool_choice")) {
-    const json& tc = r["tool_choice"];
+  if (is_set(r, F("tool_choice"))) {
+    const json& tc = r[F("tool_choice")];
     if (tc == "auto") {
       type = "auto";
     } else if (tc == "none") {
@@ -476,7 +546,7 @@ MaybeError write_tool_choice(const json& r, bool has_tools, Out& out) {
   }
   if (!has_tools) return std::nullopt;
   bool disable_parallel = false;
-  if (is_set(r, "parallel_tool_calls") && r["parallel_tool_calls"] == false) {
+  if (is_set(r, F("parallel_tool_calls")) && r[F("parallel_tool_calls")] == false) {
     if (type.empty()) type = "auto";
     disable_parallel = type != "none";
   }
@@ -489,26 +559,26 @@ MaybeError write_tool_choice(const json& r, bool has_tools, Out& out) {
 }
 
 // JSON mode, emulated with one forced tool whose input is the answer (see anthropic.hpp).
-MaybeError write_response_format(const json& r, bool has_tools, Out& out) {
-  if (!is_set(r, "response_format")) return std::nullopt;
-  const json& rf = r["response_format"];
+MaybeError write_response_format(const Top& r, bool has_tools, Out& out) {
+  if (!is_set(r, F("response_format"))) return std::nullopt;
+  const json& rf = r[F("response_format")];
   std::string type = rf.is_object() ? rf.value("type", "") : "";
   if (type == "text") return std::nullopt;
   const json* schema = nullptr;
   std::string description = "Give the complete answer as this tool's input: a JSON object.";
   if (type == "json_schema") {
     const json& js = member(rf, "json_schema");
-    if (!js.is_object() || !js.contains("schema") || !js["schema"].is_object())
+    if (!js.is_object() || !member(js, "schema").is_object())
       return bad("response_format.json_schema.schema must be an object",
                  "response_format.json_schema.schema");
-    if (js["schema"].value("type", "") != "object")
+    if (member(js, "schema").value("type", "") != "object")
       return unsupported("response_format.json_schema.schema",
                          "JSON mode is emulated with a tool, whose input must be an object");
-    schema = &js["schema"];
-    if (js.contains("name") && js["name"].is_string())
-      description += " Schema: " + js["name"].get<std::string>() + ".";
-    if (js.contains("description") && js["description"].is_string())
-      description += " " + js["description"].get<std::string>();
+    schema = &member(js, "schema");
+    if (member(js, "name").is_string())
+      description += " Schema: " + member(js, "name").get<std::string>() + ".";
+    if (member(js, "description").is_string())
+      description += " " + member(js, "description").get<std::string>();
   } else if (type != "json_object") {
     return bad("response_format.type must be text, json_object or json_schema",
                "response_format.type");
@@ -531,35 +601,37 @@ MaybeError write_response_format(const json& r, bool has_tools, Out& out) {
   return std::nullopt;
 }
 
-MaybeError write_sampling(const json& r, Out& out) {
-  const char* max_key = is_set(r, "max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
+MaybeError write_sampling(const Top& r, Out& out) {
+  const std::size_t max_key =
+      is_set(r, F("max_completion_tokens")) ? F("max_completion_tokens") : F("max_tokens");
   out.w.key("max_tokens");
   if (is_set(r, max_key)) {
     const json& v = r[max_key];
+    const std::string name(kTopNames[max_key]);
     if (!v.is_number_integer() || v.get<std::int64_t>() < 1)
-      return bad(std::string(max_key) + " must be a positive integer", max_key);
+      return bad(name + " must be a positive integer", name);
     write_value(out, v);
   } else {
     out.w.integer(kAnthropicDefaultMaxTokens);
   }
-  if (is_set(r, "temperature")) {
-    if (!r["temperature"].is_number()) return bad("temperature must be a number", "temperature");
+  if (is_set(r, F("temperature"))) {
+    if (!r[F("temperature")].is_number()) return bad("temperature must be a number", "temperature");
     // OpenAI's range is 0..2, Anthropic's 0..1: the top of OpenAI's range is Anthropic's top.
-    double t = r["temperature"].get<double>();
+    double t = r[F("temperature")].get<double>();
     out.w.key("temperature").number(t > 1.0 ? 1.0 : t);
   }
-  if (is_set(r, "top_p")) {
-    if (!r["top_p"].is_number()) return bad("top_p must be a number", "top_p");
+  if (is_set(r, F("top_p"))) {
+    if (!r[F("top_p")].is_number()) return bad("top_p must be a number", "top_p");
     out.w.key("top_p");
-    write_value(out, r["top_p"]);
+    write_value(out, r[F("top_p")]);
   }
-  if (is_set(r, "top_k")) {  // not OpenAI's, but vLLM's and Anthropic's: honoured when sent
-    if (!r["top_k"].is_number_integer()) return bad("top_k must be an integer", "top_k");
+  if (is_set(r, F("top_k"))) {  // not OpenAI's, but vLLM's and Anthropic's: honoured when sent
+    if (!r[F("top_k")].is_number_integer()) return bad("top_k must be an integer", "top_k");
     out.w.key("top_k");
-    write_value(out, r["top_k"]);
+    write_value(out, r[F("top_k")]);
   }
-  if (is_set(r, "stop")) {
-    const json& stop = r["stop"];
+  if (is_set(r, F("stop"))) {
+    const json& stop = r[F("stop")];
     if (!stop.is_string() && !stop.is_array())
       return bad("stop must be a string or an array of strings", "stop");
     if (stop.is_array()) {
@@ -581,29 +653,30 @@ MaybeError write_sampling(const json& r, Out& out) {
 
 }  // namespace
 
-MaybeError messages_body_from_openai(const json& r, bool stream, const std::string& model,
+MaybeError messages_body_from_openai(const json& request, bool stream, const std::string& model,
                                      std::string& body) {
-  if (!r.is_object()) return bad("the request body must be a JSON object", "");
+  if (!request.is_object()) return bad("the request body must be a JSON object", "");
   try {
+    const Top r(request);
     if (auto err = check_unsupported(r)) return err;
     JsonWriter w(body);
     Out out{w, body};
     w.begin_object();
     w.key("model").string(model);
-    if (auto err = write_messages(member(r, "messages"), out)) return err;
+    if (auto err = write_messages(r[F("messages")], out)) return err;
     if (auto err = write_sampling(r, out)) return err;
-    const bool has_tools = is_set(r, "tools") && !r["tools"].empty();
+    const bool has_tools = is_set(r, F("tools")) && !r[F("tools")].empty();
     if (has_tools) {
-      if (auto err = write_tools(r["tools"], out)) return err;
+      if (auto err = write_tools(r[F("tools")], out)) return err;
     }
     if (auto err = write_response_format(r, has_tools, out)) return err;
-    if (!is_set(r, "response_format") || r["response_format"].value("type", "") == "text") {
+    if (!is_set(r, F("response_format")) || r[F("response_format")].value("type", "") == "text") {
       if (auto err = write_tool_choice(r, has_tools, out)) return err;
     }
-    const char* user_key = is_set(r, "user") ? "user" : "safety_identifier";
+    const std::size_t user_key = is_set(r, F("user")) ? F("user") : F("safety_identifier");
     if (is_set(r, user_key)) {
-      if (!r[user_key].is_string())
-        return bad(std::string(user_key) + " must be a string", user_key);
+      const std::string name(kTopNames[user_key]);
+      if (!r[user_key].is_string()) return bad(name + " must be a string", name);
       w.key("metadata")
           .begin_object()
           .key("user_id")

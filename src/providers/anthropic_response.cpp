@@ -55,6 +55,10 @@ void write_openai_usage(JsonWriter& w, const accounting::Usage& u) {
 }
 
 std::string_view string_value(std::string_view json_value, std::string& scratch) {
+  // A validated string span without escapes is its own contents.
+  if (json_value.size() >= 2 && json_value.front() == '"' &&
+      json_value.find('\\') == std::string_view::npos)
+    return json_value.substr(1, json_value.size() - 2);
   std::string_view value;
   JsonReader r(json_value);
   return r.read_string(value, scratch) ? value : std::string_view();
@@ -92,6 +96,7 @@ bool is_string(std::string_view raw, std::string_view text) {
 }
 
 std::int64_t int_value(std::string_view raw, std::int64_t fallback) {
+  if (raw.empty()) return fallback;
   JsonReader r(raw);
   std::int64_t v = 0;
   return r.read_int64(v) ? v : fallback;

@@ -87,6 +87,7 @@ class AnthropicStreamTranslator final : public StreamTranslator {
       if (read_fields(f.message, {{"id", &id}, {"model", &model}, {"usage", &usage}})) {
         id_ = string_value(id, scratch_);
         provider_model_ = string_value(model, scratch_);
+        envelope_.clear();
         update_usage(usage);
       }
       start(chunks);
@@ -270,16 +271,22 @@ class AnthropicStreamTranslator final : public StreamTranslator {
     end_delta(w, chunks);
   }
 
-  // A chunk is written into chunk_ (reused) and copied out once, at its final size.
+  // A chunk is written into chunk_ (reused) and copied out once, at its final size. Its opening
+  // members are the same in every chunk of the stream: written once (again after message_start
+  // names the id and model), with the comma that follows them, so the writer returned here starts
+  // with no comma pending, as after a member.
   JsonWriter begin_chunk() {
-    chunk_.clear();
-    JsonWriter w(chunk_);
-    w.begin_object();
-    w.key("id").string(id_.empty() ? context_.id : id_);
-    w.key("object").string("chat.completion.chunk");
-    w.key("created").integer(context_.created);
-    w.key("model").string(context_.model.empty() ? provider_model_ : context_.model);
-    return w;
+    if (envelope_.empty()) {
+      JsonWriter e(envelope_);
+      e.begin_object();
+      e.key("id").string(id_.empty() ? context_.id : id_);
+      e.key("object").string("chat.completion.chunk");
+      e.key("created").integer(context_.created);
+      e.key("model").string(context_.model.empty() ? provider_model_ : context_.model);
+      envelope_.push_back(',');
+    }
+    chunk_.assign(envelope_);
+    return JsonWriter(chunk_);
   }
 
   void end_chunk(JsonWriter& w, std::vector<std::string>& chunks) {
@@ -307,6 +314,7 @@ class AnthropicStreamTranslator final : public StreamTranslator {
   protocol::SseReader reader_;
   protocol::SseEvent event_;
   std::vector<Block> blocks_;  // open blocks; index -1 = a free slot
+  std::string envelope_;       // `{"id":...,"model":...,` of every chunk; empty: to write
   std::string chunk_;          // the chunk being written
   std::string scratch_;        // decoded strings of the current event
   std::string id_scratch_;
