@@ -191,3 +191,31 @@ TEST_F(AnthropicTextTest, AnthropicResponseText_AppendsCompactJson) {
 
 }  // namespace
 }  // namespace switchboard::providers
+
+namespace switchboard::providers {
+namespace {
+
+// The chunks are byte-for-byte what the DOM-based translator produced (recorded from it in
+// tests/data/anthropic/stream_chunks): compact JSON in the same key order, which the relay's
+// scans for `"content":"` rely on.
+TEST(AnthropicStreamText, AnthropicStream_ChunksAreByteIdenticalToTheRecordedOnes) {
+  auto adapter = make_anthropic_adapter();
+  for (bool include_usage : {false, true}) {
+    for (const char* name : {"stream_text.sse", "stream_tool_use.sse", "stream_cached_thinking.sse",
+                             "stream_overloaded.sse"}) {
+      ResponseContext context{"chatcmpl-gw1", "claude-sonnet", 1700000000, include_usage};
+      auto translator = adapter->chat_stream(context);
+      std::vector<std::string> chunks;
+      auto error = translator->feed(fixture(name), chunks);
+      std::string got;
+      for (const auto& c : chunks) got += c + "\n";
+      if (error) got += "ERR " + error->message + "\n";
+      std::string expected_name =
+          std::string("stream_chunks/") + name + (include_usage ? ".u" : "") + ".txt";
+      EXPECT_EQ(got, fixture(expected_name)) << expected_name;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace switchboard::providers
