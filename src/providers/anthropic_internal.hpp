@@ -24,6 +24,36 @@ std::optional<protocol::ApiError> messages_body_from_openai(const nlohmann::json
                                                             bool stream, const std::string& model,
                                                             std::string& body);
 
+// ---- Writing the request body (anthropic_request.cpp, anthropic_request_messages.cpp)
+
+// A 400 invalid_request naming the request field `param`.
+protocol::ApiError bad(std::string message, std::string param);
+// A 400 for a field Anthropic has no equivalent for, saying why.
+protocol::ApiError unsupported(const std::string& field, std::string_view why);
+// object[key] is present and not null.
+bool is_set(const nlohmann::json& object, const char* key);
+// object[key], or null when absent: a reference, never a copy of the member.
+const nlohmann::json& member(const nlohmann::json& object, const char* key);
+// "param[index]"
+std::string at(const std::string& param, std::size_t index);
+
+// Where blocks go: a writer when writing, null when only validating and counting. Every converter
+// runs twice: first to validate the whole request (same checks and errors, same order, as ever),
+// then to write, so a 400 never leaves half a body behind and the logic exists once.
+struct Out {
+  observability::JsonWriter& w;
+  std::string& text;
+};
+
+// Appends a JSON text as the next value.
+void write_raw(Out& out, std::string_view json_text);
+// A value of the request DOM, as nlohmann's dump writes it.
+void write_value(Out& out, const nlohmann::json& value);
+
+// Validates `messages` (the request's), then writes Anthropic's "messages" and, when there are
+// system or developer messages, "system" members.
+std::optional<protocol::ApiError> write_messages(const nlohmann::json& messages, Out& out);
+
 // Anthropic stop_reason -> OpenAI finish_reason (provider-formats.md 0.1). `json_tool` is true
 // when the tool_use was the emulated JSON mode, which reads as a normal stop.
 std::string_view finish_reason(std::string_view stop_reason, bool json_tool);
