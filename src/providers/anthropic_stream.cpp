@@ -20,7 +20,8 @@ using protocol::JsonReader;
 // What one Anthropic content block turns into.
 struct Block {
   enum class Kind { text, tool, json_answer };
-  std::int64_t index = -1;  // Anthropic's block index
+  std::int64_t index = -1;  // Anthropic's block index (-1: the event had none)
+  bool open = false;        // false: a free slot
   Kind kind = Kind::text;
   int tool_index = 0;       // OpenAI's tool_calls[].index: counts tool blocks only
   std::string start_input;  // content_block_start's input as arguments text, sent if no
@@ -204,13 +205,16 @@ class AnthropicStreamTranslator final : public StreamTranslator {
       if (block->kind == Block::Kind::tool) emit_arguments(*block, block->start_input, chunks);
       if (block->kind == Block::Kind::json_answer) emit_content(block->start_input, chunks);
     }
-    block->index = -1;  // free for reuse
+    block->open = false;  // free for reuse
   }
 
   Block& open_block(std::int64_t index, Block::Kind kind) {
     Block* block = find_block(index);
-    if (!block) block = find_block(-1);
+    for (auto& b : blocks_) {
+      if (!block && !b.open) block = &b;
+    }
     if (!block) block = &blocks_.emplace_back();
+    block->open = true;
     block->index = index;
     block->kind = kind;
     block->tool_index = 0;
@@ -221,7 +225,7 @@ class AnthropicStreamTranslator final : public StreamTranslator {
 
   Block* find_block(std::int64_t index) {
     for (auto& b : blocks_)
-      if (b.index == index) return &b;
+      if (b.open && b.index == index) return &b;
     return nullptr;
   }
 
@@ -313,7 +317,7 @@ class AnthropicStreamTranslator final : public StreamTranslator {
   ResponseContext context_;
   protocol::SseReader reader_;
   protocol::SseEvent event_;
-  std::vector<Block> blocks_;  // open blocks; index -1 = a free slot
+  std::vector<Block> blocks_;  // open blocks, and free slots for the next ones
   std::string envelope_;       // `{"id":...,"model":...,` of every chunk; empty: to write
   std::string chunk_;          // the chunk being written
   std::string scratch_;        // decoded strings of the current event

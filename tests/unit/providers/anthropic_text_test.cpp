@@ -219,3 +219,82 @@ TEST(AnthropicStreamText, AnthropicStream_ChunksAreByteIdenticalToTheRecordedOne
 
 }  // namespace
 }  // namespace switchboard::providers
+
+namespace switchboard::providers {
+namespace {
+
+std::string sse_event(const std::string& type, const std::string& data) {
+  return "event: " + type + "\ndata: " + data + "\n\n";
+}
+
+TEST(AnthropicStreamText, AnthropicStream_IgnoredBlocksStartInputsAndEscapedFields) {
+  std::string sse =
+      sse_event("message_start",
+                R"({"type":"message_start","message":{"id":"msg_\u0031","model":"m",)"
+                R"("usage":{"input_tokens":4,"output_tokens":1}}})") +
+      sse_event("content_block_start",
+                R"({"type":"content_block_start","index":0,"content_block":{"type":"thinking"}})") +
+      sse_event(
+          "content_block_delta",
+          R"({"index":0,"delta":{"type":"text_delta","text":"hidden"},"type":"content_block_delta"})") +
+      sse_event("content_block_stop", R"({"type":"content_block_stop","index":0})") +
+      sse_event("ping", R"({"type":"ping"})") +
+      sse_event(
+          "content_block_start",
+          R"({"type":"content_block_start","index":1,"content_block":{"type":"text","text":""}})") +
+      sse_event(
+          "content_block_delta",
+          R"({"type":"content_block_\u0064elta","index":1,"delta":{"type":"text_delta","text":"a\"b\n\u00e9"}})") +
+      sse_event("content_block_stop", R"({"type":"content_block_stop","index":1})") +
+      sse_event("content_block_start",
+                R"({"type":"content_block_start","index":2,"content_block":{"type":"tool_use",)"
+                R"("id":"toolu_\"x\"","name":"f","input":{ "b" : [1, 2], "a" : {} }}})") +
+      sse_event("content_block_stop", R"({"type":"content_block_stop","index":2})") +
+      sse_event("something_new", R"({"type":"something_new","index":2})") +
+      sse_event(
+          "message_delta",
+          R"({"type":"message_delta","delta":{"stop_reason":"tool_use"},"usage":{"output_tokens":9}})") +
+      sse_event("message_stop", R"({"type":"message_stop"})");
+  auto adapter = make_anthropic_adapter();
+  ResponseContext context{"chatcmpl-gw1", "", 1700000000, false};
+  auto translator = adapter->chat_stream(context);
+  std::vector<std::string> chunks;
+  ASSERT_FALSE(translator->feed(sse, chunks));
+  ASSERT_TRUE(translator->done());
+  ASSERT_EQ(chunks.size(), 5u);  // role, text, tool call, its arguments, finish
+  std::vector<json> c;
+  for (const auto& chunk : chunks) c.push_back(json::parse(chunk));
+  EXPECT_EQ(c[0]["id"], "msg_1");
+  EXPECT_EQ(c[0]["model"], "m");  // the provider's model when the route names none
+  EXPECT_EQ(c[1]["choices"][0]["delta"]["content"], "a\"b\n\xC3\xA9");
+  EXPECT_EQ(c[2]["choices"][0]["delta"]["tool_calls"][0]["id"], "toolu_\"x\"");
+  EXPECT_EQ(c[3]["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"],
+            R"({"b":[1,2],"a":{}})");
+  EXPECT_EQ(c[4]["choices"][0]["finish_reason"], "tool_calls");
+  EXPECT_EQ(translator->usage().output, 9);
+  EXPECT_EQ(translator->usage().input, 4);
+}
+
+TEST(AnthropicStreamText, AnthropicStream_MalformedEventsAreErrorsNamingTheProblem) {
+  auto adapter = make_anthropic_adapter();
+  ResponseContext context{"chatcmpl-gw1", "claude", 1700000000, false};
+  for (const std::string& data :
+       {std::string(R"({"type":"message_start","message":{"id":"m"})"),  // truncated
+        std::string(R"([1,2])"), std::string(R"("text")"),
+        std::string(R"({"type":"ping"} {"type":"ping"})"),
+        std::string("{\"type\":\"content_block_delta\",\"delta\":{\"text\":\"\xff\"}}")}) {
+    auto translator = adapter->chat_stream(context);
+    std::vector<std::string> chunks;
+    auto error = translator->feed(sse_event("x", data), chunks);
+    ASSERT_TRUE(error) << data;
+    EXPECT_EQ(error->code, protocol::ErrorCode::upstream_error) << data;
+    EXPECT_NE(error->message.find("malformed stream"), std::string::npos) << error->message;
+    EXPECT_FALSE(translator->done());
+    // Nothing more is read after the error.
+    EXPECT_FALSE(translator->feed(sse_event("message_stop", R"({"type":"message_stop"})"), chunks));
+    EXPECT_FALSE(translator->done());
+  }
+}
+
+}  // namespace
+}  // namespace switchboard::providers
