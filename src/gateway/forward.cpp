@@ -486,10 +486,16 @@ net::awaitable<AttemptResult> attempt_once(Services& services, RequestContext& c
     co_return result;
   }
   if (!adapter.openai_wire()) {
+    // An OpenAI client's chat answer with no output guardrails is only sent on: the adapter
+    // writes its text directly, with no DOM in between.
+    const bool text_only = options.kind == CallKind::chat &&
+                           options.client == ClientFormat::openai && !has_output_guardrails(ctx);
     json translated;
+    std::string text;
     accounting::Usage usage;
     auto error =
-        options.kind == CallKind::chat
+        text_only ? adapter.translate_chat_text(response_body, plan.response, text, usage)
+        : options.kind == CallKind::chat
             ? adapter.translate_chat(response_body, plan.response, translated, usage)
             : adapter.translate_embeddings(response_body, plan.response, translated, usage);
     if (error) {
@@ -516,7 +522,8 @@ net::awaitable<AttemptResult> attempt_once(Services& services, RequestContext& c
       translated =
           protocol::openai_response_to_anthropic(translated, ctx.requested_model, &ctx.usage);
     }
-    response_body = translated.dump(-1, ' ', false, json::error_handler_t::replace);
+    response_body = text_only ? std::move(text)
+                              : translated.dump(-1, ' ', false, json::error_handler_t::replace);
   } else {
     if (auto usage = accounting::find_openai_usage(response_body)) ctx.usage = *usage;
     if (options.kind == CallKind::chat && has_output_guardrails(ctx)) {

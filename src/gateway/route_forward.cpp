@@ -207,9 +207,8 @@ net::awaitable<void> route_and_forward(Services& services, RequestContext& ctx, 
       co_await timer.async_wait(net::as_tuple(net::use_awaitable));
     }
     if (ci + 1 < decision.candidates.size()) {
-      std::array<std::string_view, 2> labels{decision.route->name, failure_reason(last)};
       std::string reason = failure_reason(last);
-      labels[1] = reason;
+      std::array<std::string_view, 2> labels{decision.route->name, reason};
       services.metrics->fallbacks.add(labels);
     }
   }

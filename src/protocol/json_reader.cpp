@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <cstring>
 #include <limits>
 
 namespace switchboard::protocol {
@@ -30,6 +31,24 @@ int hex_value(char c) {
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
+}
+
+// The end of the run of plain string bytes from `i`: eight at a time while none of them is
+// special (SWAR: "has a zero byte" / "has a byte below n" bit tricks), then one by one.
+std::size_t plain_run(std::string_view s, std::size_t i) {
+  constexpr std::uint64_t kOnes = 0x0101010101010101ull, kHighs = 0x8080808080808080ull;
+  const std::size_t n = s.size();
+  while (n - i >= 8) {
+    std::uint64_t v;
+    std::memcpy(&v, s.data() + i, 8);
+    std::uint64_t quote = v ^ (kOnes * '"'), backslash = v ^ (kOnes * '\\');
+    std::uint64_t special = ((quote - kOnes) & ~quote) | ((backslash - kOnes) & ~backslash) |
+                            ((v - kOnes * 0x20) & ~v) | v;
+    if (special & kHighs) break;
+    i += 8;
+  }
+  while (i < n && kPlain[static_cast<unsigned char>(s[i])]) ++i;
+  return i;
 }
 
 // Length of the well-formed UTF-8 sequence starting at s[i] (a byte >= 0x80), 0 when ill-formed
@@ -254,7 +273,7 @@ bool JsonReader::scan_string(std::string_view& raw, std::string* decoded, bool& 
   escaped = false;
   std::size_t run = start;  // first byte not yet copied into `decoded`
   while (true) {
-    while (pos_ < n && kPlain[static_cast<unsigned char>(text_[pos_])]) ++pos_;
+    pos_ = plain_run(text_, pos_);
     if (pos_ >= n) return fail(JsonError::unexpected_end);
     auto c = static_cast<unsigned char>(text_[pos_]);
     if (c == '"') break;

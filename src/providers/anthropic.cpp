@@ -104,13 +104,16 @@ class AnthropicAdapter final : public ProviderAdapter {
 
   std::optional<ApiError> build_chat(const json& request, bool stream, const ProviderTarget& target,
                                      upstream::UpstreamRequest& out) const override {
-    json body;
     // The configured provider model id; the client's name only when none is configured.
     std::string model = target.model_id;
     if (model.empty() && request.is_object() && request.contains("model") &&
         request["model"].is_string())
       model = request["model"].get<std::string>();
-    if (auto err = anthropic::messages_body_from_openai(request, stream, model, body)) return err;
+    out.body.clear();
+    if (auto err = anthropic::messages_body_from_openai(request, stream, model, out.body)) {
+      out.body.clear();
+      return err;
+    }
     out.method = "POST";
     out.target = target.base_path + "/v1/messages";
     add_header_unless_configured(target, "content-type", "application/json", out);
@@ -123,7 +126,6 @@ class AnthropicAdapter final : public ProviderAdapter {
       for (const auto& [name, value] : target.provider->headers)
         out.headers.push_back({name, value});
     }
-    out.body = anthropic::dump(body);
     return std::nullopt;
   }
 
@@ -144,6 +146,12 @@ class AnthropicAdapter final : public ProviderAdapter {
           ErrorCode::upstream_error,
           std::string("Anthropic answered a malformed message: ") + e.what());
     }
+  }
+
+  std::optional<ApiError> translate_chat_text(std::string_view body, const ResponseContext& context,
+                                              std::string& out,
+                                              accounting::Usage& usage) const override {
+    return anthropic::write_chat_completion(body, context, out, usage);
   }
 
   std::unique_ptr<StreamTranslator> chat_stream(const ResponseContext& context) const override {

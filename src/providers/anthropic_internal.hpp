@@ -1,6 +1,7 @@
 // Pieces of the Anthropic adapter shared by its source files (request, response, stream).
 #pragma once
 
+#include <initializer_list>
 #include <memory>
 #include <optional>
 #include <string>
@@ -9,16 +10,49 @@
 #include <nlohmann/json.hpp>
 
 #include "switchboard/accounting/usage.hpp"
+#include "switchboard/observability/json_writer.hpp"
 #include "switchboard/protocol/errors.hpp"
+#include "switchboard/protocol/json_reader.hpp"
 #include "switchboard/providers/adapter.hpp"
 
 namespace switchboard::providers::anthropic {
 
-// The OpenAI Chat Completions request -> the Anthropic Messages request body. `model` is the
-// provider's model id. Fields Anthropic cannot honour are 400s naming the field.
+// The OpenAI Chat Completions request -> the Anthropic Messages request body text, appended to
+// `body` (left partly written on an error). `model` is the provider's model id. Fields Anthropic
+// cannot honour are 400s naming the field.
 std::optional<protocol::ApiError> messages_body_from_openai(const nlohmann::json& request,
                                                             bool stream, const std::string& model,
-                                                            nlohmann::json& body);
+                                                            std::string& body);
+
+// ---- Writing the request body (anthropic_request.cpp, anthropic_request_messages.cpp)
+
+// A 400 invalid_request naming the request field `param`.
+protocol::ApiError bad(std::string message, std::string param);
+// A 400 for a field Anthropic has no equivalent for, saying why.
+protocol::ApiError unsupported(const std::string& field, std::string_view why);
+// object[key] is present and not null.
+bool is_set(const nlohmann::json& object, const char* key);
+// object[key], or null when absent: a reference, never a copy of the member.
+const nlohmann::json& member(const nlohmann::json& object, const char* key);
+// "param[index]"
+std::string at(const std::string& param, std::size_t index);
+
+// Where blocks go: a writer when writing, null when only validating and counting. Every converter
+// runs twice: first to validate the whole request (same checks and errors, same order, as ever),
+// then to write, so a 400 never leaves half a body behind and the logic exists once.
+struct Out {
+  observability::JsonWriter& w;
+  std::string& text;
+};
+
+// Appends a JSON text as the next value.
+void write_raw(Out& out, std::string_view json_text);
+// A value of the request DOM, as nlohmann's dump writes it.
+void write_value(Out& out, const nlohmann::json& value);
+
+// Validates `messages` (the request's), then writes Anthropic's "messages" and, when there are
+// system or developer messages, "system" members.
+std::optional<protocol::ApiError> write_messages(const nlohmann::json& messages, Out& out);
 
 // Anthropic stop_reason -> OpenAI finish_reason (provider-formats.md 0.1). `json_tool` is true
 // when the tool_use was the emulated JSON mode, which reads as a normal stop.
@@ -35,6 +69,52 @@ nlohmann::ordered_json openai_usage(const accounting::Usage& usage);
 
 // Anthropic error.type (and the HTTP status, 0 inside a stream) -> the gateway's error code.
 protocol::ErrorCode error_code(std::string_view error_type, int status);
+
+// Anthropic's token counts as a `usage` object states them.
+struct UsageCounts {
+  std::int64_t input = 0, output = 0, cache_read = 0, cache_write = 0;
+  accounting::Usage usage() const;  // as usage_from_anthropic reads them (known)
+};
+
+// At a value: overwrites the counts a `usage` object carries and keeps the others (message_delta's
+// cumulative counts replace message_start's). False, the value skipped, when it is no object.
+bool read_usage(protocol::JsonReader& r, UsageCounts& counts);
+
+// openai_usage() written with a JsonWriter, same keys in the same order.
+void write_openai_usage(observability::JsonWriter& w, const accounting::Usage& usage);
+
+// A member to pick out of an object: its name and where its raw value goes.
+struct Field {
+  std::string_view name;
+  std::string_view* value;
+};
+
+// At a value: when it is an object, stores the raw value of each member named in `fields` (the
+// last duplicate wins) and passes over the others. False when it is not an object (skipped) or
+// on a syntax error (see r.ok()).
+bool read_fields(protocol::JsonReader& r, std::initializer_list<Field> fields);
+// The same on a raw span already validated (a value read_fields stored).
+bool read_fields(std::string_view json_value, std::initializer_list<Field> fields);
+
+// Is the raw value the string `text`?
+bool is_string(std::string_view json_value, std::string_view text);
+
+// A raw value that is an integer, or `fallback`.
+std::int64_t int_value(std::string_view json_value, std::int64_t fallback);
+
+// A tool_use `input` (a raw value; empty when absent) as OpenAI's `arguments` text: minified in
+// the model's own key order, the empty object when absent.
+void append_arguments(std::string& out, std::string_view input);
+
+// The string a validated JSON value (a raw span) holds: a view into it, or decoded into `scratch`
+// when escaped; empty when the value is not a string.
+std::string_view string_value(std::string_view json_value, std::string& scratch);
+
+// translate_chat without a DOM: an Anthropic message body -> the OpenAI chat.completion text,
+// appended to `out`.
+std::optional<protocol::ApiError> write_chat_completion(std::string_view body,
+                                                        const ResponseContext& context,
+                                                        std::string& out, accounting::Usage& usage);
 
 std::unique_ptr<StreamTranslator> make_stream_translator(const ResponseContext& context);
 

@@ -1,7 +1,9 @@
 // Anthropic Messages SSE stream -> OpenAI chat.completion.chunk objects (provider-formats.md 4.4).
+// Each event is read with the pull reader and each chunk written with JsonWriter into reused
+// buffers: no DOM per event.
 #include <string>
-#include <unordered_map>
 #include <utility>
+#include <vector>
 
 #include "anthropic_internal.hpp"
 #include "switchboard/protocol/sse.hpp"
@@ -10,23 +12,26 @@
 namespace switchboard::providers::anthropic {
 namespace {
 
-using nlohmann::json;
-using nlohmann::ordered_json;
+using observability::JsonWriter;
 using protocol::ApiError;
 using protocol::ErrorCode;
-
-std::string string_at(const json& j, const char* key) {
-  auto it = j.find(key);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
+using protocol::JsonReader;
 
 // What one Anthropic content block turns into.
 struct Block {
-  enum class Kind { text, tool, json_answer, ignored };
-  Kind kind = Kind::ignored;
-  int tool_index = 0;      // OpenAI's tool_calls[].index: counts tool blocks only
-  json start_input;        // content_block_start's input, sent if no input_json_delta came
-  bool has_input = false;  // a non-empty partial_json arrived
+  enum class Kind { text, tool, json_answer };
+  std::int64_t index = -1;  // Anthropic's block index (-1: the event had none)
+  bool open = false;        // false: a free slot
+  Kind kind = Kind::text;
+  int tool_index = 0;       // OpenAI's tool_calls[].index: counts tool blocks only
+  std::string start_input;  // content_block_start's input as arguments text, sent if no
+                            // input_json_delta came
+  bool has_input = false;   // a non-empty partial_json arrived
+};
+
+// The members of an event this translator reads, as raw spans of its data.
+struct EventFields {
+  std::string_view type, index, message, content_block, delta, usage, error, text;
 };
 
 class AnthropicStreamTranslator final : public StreamTranslator {
@@ -38,13 +43,7 @@ class AnthropicStreamTranslator final : public StreamTranslator {
     reader_.feed(bytes);
     while (!done_ && reader_.next(event_)) {
       if (event_.is_comment) continue;
-      std::optional<ApiError> err;
-      try {
-        err = on_event(json::parse(event_.data, nullptr, false), chunks);
-      } catch (const json::exception& e) {
-        err = malformed(e.what());
-      }
-      if (err) {
+      if (auto err = on_event(event_.data, chunks)) {
         failed_ = true;
         return err;
       }
@@ -65,47 +64,58 @@ class AnthropicStreamTranslator final : public StreamTranslator {
                                 "Anthropic sent a malformed stream: " + std::string(what));
   }
 
-  std::optional<ApiError> on_event(const json& j, std::vector<std::string>& chunks) {
-    if (!j.is_object()) return malformed("an event's data is not a JSON object");
-    std::string type = string_at(j, "type");
-    if (type.empty()) type = event_.event;
-    if (type == "error") {
-      const json& e = j.contains("error") && j["error"].is_object() ? j["error"] : j;
-      std::string error_type = string_at(e, "type");
-      return protocol::make_error(
-          error_code(error_type, 0),
-          "Anthropic stream error " + error_type + ": " + string_at(e, "message"));
+  std::optional<ApiError> on_event(std::string_view data, std::vector<std::string>& chunks) {
+    EventFields f;
+    JsonReader r(data);
+    bool object = read_fields(r, {{"type", &f.type},
+                                  {"index", &f.index},
+                                  {"message", &f.message},
+                                  {"content_block", &f.content_block},
+                                  {"delta", &f.delta},
+                                  {"usage", &f.usage},
+                                  {"error", &f.error}});
+    if (!r.finish() || !object) {
+      if (r.ok()) return malformed("an event's data is not a JSON object");
+      return malformed(std::string(protocol::describe(r.error())) + " at byte " +
+                       std::to_string(r.error_offset()));
     }
+    std::string_view type = string_value(f.type, scratch_);
+    if (type.empty()) type = event_.event;
+    const std::int64_t index = int_value(f.index, -1);
+    if (type == "error") return stream_error(f);
     if (type == "message_start") {
-      const json& message = j.contains("message") ? j["message"] : json();
-      if (message.is_object()) {
-        id_ = string_at(message, "id");
-        provider_model_ = string_at(message, "model");
-        if (message.contains("usage")) update_usage(message["usage"]);
+      std::string_view id, model, usage;
+      if (read_fields(f.message, {{"id", &id}, {"model", &model}, {"usage", &usage}})) {
+        id_ = string_value(id, scratch_);
+        provider_model_ = string_value(model, scratch_);
+        envelope_.clear();
+        update_usage(usage);
       }
       start(chunks);
     } else if (type == "content_block_start") {
       start(chunks);
-      on_block_start(j, chunks);
+      on_block_start(index, f.content_block, chunks);
     } else if (type == "content_block_delta") {
       start(chunks);
-      on_block_delta(j, chunks);
+      on_block_delta(index, f.delta, chunks);
     } else if (type == "content_block_stop") {
-      on_block_stop(j, chunks);
+      on_block_stop(index, chunks);
     } else if (type == "message_delta") {
       start(chunks);
-      if (j.contains("usage")) update_usage(j["usage"]);
-      const json& delta = j.contains("delta") ? j["delta"] : json();
-      if (delta.is_object() && delta.contains("stop_reason") && delta["stop_reason"].is_string())
-        finish(delta["stop_reason"].get<std::string>(), chunks);
+      update_usage(f.usage);
+      std::string_view stop_reason;
+      if (read_fields(f.delta, {{"stop_reason", &stop_reason}}) && !stop_reason.empty() &&
+          stop_reason.front() == '"')
+        finish(string_value(stop_reason, scratch_), chunks);
     } else if (type == "message_stop") {
       start(chunks);
       finish("end_turn", chunks);  // no-op when message_delta already said why
       if (context_.include_usage) {
-        ordered_json chunk = envelope();
-        chunk["choices"] = ordered_json::array();
-        chunk["usage"] = openai_usage(usage_);
-        chunks.push_back(dump(chunk));
+        JsonWriter w = begin_chunk();
+        w.key("choices").begin_array().end_array();
+        w.key("usage");
+        write_openai_usage(w, usage_);
+        end_chunk(w, chunks);
       }
       done_ = true;
     }
@@ -113,141 +123,205 @@ class AnthropicStreamTranslator final : public StreamTranslator {
     return std::nullopt;
   }
 
-  void on_block_start(const json& j, std::vector<std::string>& chunks) {
-    const json& cb = j.contains("content_block") ? j["content_block"] : json();
-    std::string type = cb.is_object() ? string_at(cb, "type") : "";
-    Block& block = blocks_[index_of(j)];
-    if (type == "text") {
-      block.kind = Block::Kind::text;
-      std::string text = string_at(cb, "text");
-      if (!text.empty()) emit_delta({{"content", text}}, chunks);
-    } else if (type == "tool_use" && string_at(cb, "name") == kAnthropicJsonToolName) {
-      block.kind = Block::Kind::json_answer;
-      block.start_input = cb.contains("input") ? cb["input"] : json::object();
+  ApiError stream_error(const EventFields& f) {
+    // {"type":"error","error":{"type","message"}}; without the object, the event's own fields.
+    std::string_view type, message;
+    if (!read_fields(f.error, {{"type", &type}, {"message", &message}})) {
+      type = f.type;
+      read_fields(event_.data, {{"message", &message}});
+    }
+    std::string error_type(string_value(type, scratch_));
+    return protocol::make_error(error_code(error_type, 0),
+                                "Anthropic stream error " + error_type + ": " +
+                                    std::string(string_value(message, scratch_)));
+  }
+
+  void on_block_start(std::int64_t index, std::string_view content_block,
+                      std::vector<std::string>& chunks) {
+    std::string_view type, text, id, name, input;
+    if (!read_fields(
+            content_block,
+            {{"type", &type}, {"text", &text}, {"id", &id}, {"name", &name}, {"input", &input}}))
+      return;
+    if (is_string(type, "text")) {
+      open_block(index, Block::Kind::text);
+      std::string_view piece = string_value(text, scratch_);
+      if (!piece.empty()) emit_content(piece, chunks);
+    } else if (is_string(type, "tool_use") && is_string(name, kAnthropicJsonToolName)) {
+      Block& block = open_block(index, Block::Kind::json_answer);
+      append_arguments(block.start_input, input);
       json_answer_ = true;
-    } else if (type == "tool_use") {
-      block.kind = Block::Kind::tool;
+    } else if (is_string(type, "tool_use")) {
+      Block& block = open_block(index, Block::Kind::tool);
       block.tool_index = tool_count_++;
-      block.start_input = cb.contains("input") ? cb["input"] : json::object();
-      ordered_json call;
-      call["index"] = block.tool_index;
-      call["id"] = string_at(cb, "id");
-      call["type"] = "function";
-      call["function"] = {{"name", string_at(cb, "name")}, {"arguments", ""}};
-      emit_delta({{"tool_calls", ordered_json::array({std::move(call)})}}, chunks);
+      append_arguments(block.start_input, input);
+      // The id is decoded into its own buffer: the name's decoding would reuse scratch_.
+      std::string_view tool_id = string_value(id, id_scratch_);
+      std::string_view tool_name = string_value(name, scratch_);
+      JsonWriter w = begin_delta();
+      w.key("tool_calls").begin_array().begin_object();
+      w.key("index").integer(block.tool_index);
+      w.key("id").string(tool_id);
+      w.key("type").string("function");
+      w.key("function").begin_object().key("name").string(tool_name);
+      w.key("arguments").string("").end_object();
+      w.end_object().end_array();
+      end_delta(w, chunks);
     }
     // thinking / redacted_thinking (never requested: reasoning_effort is refused) and server-tool
     // blocks have no Chat Completions form and are dropped.
   }
 
-  void on_block_delta(const json& j, std::vector<std::string>& chunks) {
-    auto it = blocks_.find(index_of(j));
-    if (it == blocks_.end()) return;
-    Block& block = it->second;
-    const json& delta = j.contains("delta") ? j["delta"] : json();
-    if (!delta.is_object()) return;
-    std::string type = string_at(delta, "type");
-    if (type == "text_delta") {
-      std::string text = string_at(delta, "text");
-      if (!text.empty()) emit_delta({{"content", std::move(text)}}, chunks);
-    } else if (type == "input_json_delta") {
-      std::string part = string_at(delta, "partial_json");
+  void on_block_delta(std::int64_t index, std::string_view delta_json,
+                      std::vector<std::string>& chunks) {
+    Block* block = find_block(index);
+    if (!block) return;
+    std::string_view type, text, partial_json;
+    if (!read_fields(delta_json,
+                     {{"type", &type}, {"text", &text}, {"partial_json", &partial_json}}))
+      return;
+    if (is_string(type, "text_delta")) {
+      std::string_view piece = string_value(text, scratch_);
+      if (!piece.empty()) emit_content(piece, chunks);
+    } else if (is_string(type, "input_json_delta")) {
+      std::string_view part = string_value(partial_json, scratch_);
       if (part.empty()) return;  // the first partial_json is often ""
-      block.has_input = true;
-      if (block.kind == Block::Kind::json_answer) {
-        emit_delta({{"content", std::move(part)}}, chunks);
-      } else if (block.kind == Block::Kind::tool) {
-        emit_arguments(block, std::move(part), chunks);
+      block->has_input = true;
+      if (block->kind == Block::Kind::json_answer) {
+        emit_content(part, chunks);
+      } else if (block->kind == Block::Kind::tool) {
+        emit_arguments(*block, part, chunks);
       }
     }
     // thinking_delta, signature_delta and citations_delta are dropped with their blocks.
   }
 
-  void on_block_stop(const json& j, std::vector<std::string>& chunks) {
-    auto it = blocks_.find(index_of(j));
-    if (it == blocks_.end()) return;
-    Block& block = it->second;
+  void on_block_stop(std::int64_t index, std::vector<std::string>& chunks) {
+    Block* block = find_block(index);
+    if (!block) return;
     // A tool without parameters streams no JSON at all; OpenAI clients parse the arguments, so
     // they get the (empty) object from content_block_start instead of "".
-    if (!block.has_input) {
-      if (block.kind == Block::Kind::tool) emit_arguments(block, dump(block.start_input), chunks);
-      if (block.kind == Block::Kind::json_answer)
-        emit_delta({{"content", dump(block.start_input)}}, chunks);
+    if (!block->has_input) {
+      if (block->kind == Block::Kind::tool) emit_arguments(*block, block->start_input, chunks);
+      if (block->kind == Block::Kind::json_answer) emit_content(block->start_input, chunks);
     }
-    blocks_.erase(it);
+    block->open = false;  // free for reuse
   }
 
-  static std::int64_t index_of(const json& j) {
-    auto it = j.find("index");
-    return it != j.end() && it->is_number_integer() ? it->get<std::int64_t>() : -1;
+  Block& open_block(std::int64_t index, Block::Kind kind) {
+    Block* block = find_block(index);
+    for (auto& b : blocks_) {
+      if (!block && !b.open) block = &b;
+    }
+    if (!block) block = &blocks_.emplace_back();
+    block->open = true;
+    block->index = index;
+    block->kind = kind;
+    block->tool_index = 0;
+    block->start_input.clear();
+    block->has_input = false;
+    return *block;
   }
 
-  void update_usage(const json& u) {
-    if (!u.is_object()) return;
+  Block* find_block(std::int64_t index) {
+    for (auto& b : blocks_)
+      if (b.open && b.index == index) return &b;
+    return nullptr;
+  }
+
+  void update_usage(std::string_view usage) {
+    if (usage.empty() || usage.front() != '{') return;
     // message_delta counts are cumulative: a present field replaces the message_start value.
-    for (auto& [key, slot] :
-         {std::pair{"input_tokens", &input_tokens_}, std::pair{"output_tokens", &output_tokens_},
-          std::pair{"cache_read_input_tokens", &cache_read_},
-          std::pair{"cache_creation_input_tokens", &cache_write_}}) {
-      if (auto it = u.find(key); it != u.end() && it->is_number_integer())
-        *slot = it->get<std::int64_t>();
-    }
-    usage_ = usage_from_anthropic({{"input_tokens", input_tokens_},
-                                   {"output_tokens", output_tokens_},
-                                   {"cache_read_input_tokens", cache_read_},
-                                   {"cache_creation_input_tokens", cache_write_}});
+    JsonReader r(usage);
+    read_usage(r, counts_);
+    usage_ = counts_.usage();
   }
 
   // The first chunk always carries the role, whatever event arrives first.
   void start(std::vector<std::string>& chunks) {
     if (started_) return;
     started_ = true;
-    emit_delta({{"role", "assistant"}, {"content", ""}}, chunks);
+    JsonWriter w = begin_delta();
+    w.key("role").string("assistant").key("content").string("");
+    end_delta(w, chunks);
   }
 
-  void finish(const std::string& stop_reason, std::vector<std::string>& chunks) {
+  void finish(std::string_view stop_reason, std::vector<std::string>& chunks) {
     if (finished_) return;
     finished_ = true;
     auto reason = finish_reason(stop_reason, json_answer_ && tool_count_ == 0);
-    ordered_json chunk = envelope();
-    chunk["choices"] = ordered_json::array({{{"index", 0},
-                                             {"delta", ordered_json::object()},
-                                             {"logprobs", nullptr},
-                                             {"finish_reason", reason}}});
-    if (context_.include_usage) chunk["usage"] = nullptr;
-    chunks.push_back(dump(chunk));
+    JsonWriter w = begin_chunk();
+    w.key("choices").begin_array().begin_object();
+    w.key("index").integer(0).key("delta").begin_object().end_object();
+    w.key("logprobs").null().key("finish_reason").string(reason);
+    w.end_object().end_array();
+    if (context_.include_usage) w.key("usage").null();
+    end_chunk(w, chunks);
   }
 
-  void emit_arguments(const Block& block, std::string arguments, std::vector<std::string>& chunks) {
-    ordered_json call;
-    call["index"] = block.tool_index;
-    call["function"] = {{"arguments", std::move(arguments)}};
-    emit_delta({{"tool_calls", ordered_json::array({std::move(call)})}}, chunks);
+  void emit_content(std::string_view text, std::vector<std::string>& chunks) {
+    JsonWriter w = begin_delta();
+    w.key("content").string(text);
+    end_delta(w, chunks);
   }
 
-  void emit_delta(ordered_json delta, std::vector<std::string>& chunks) {
-    ordered_json chunk = envelope();
-    chunk["choices"] = ordered_json::array({{{"index", 0},
-                                             {"delta", std::move(delta)},
-                                             {"logprobs", nullptr},
-                                             {"finish_reason", nullptr}}});
-    if (context_.include_usage) chunk["usage"] = nullptr;
-    chunks.push_back(dump(chunk));
+  void emit_arguments(const Block& block, std::string_view arguments,
+                      std::vector<std::string>& chunks) {
+    JsonWriter w = begin_delta();
+    w.key("tool_calls").begin_array().begin_object();
+    w.key("index").integer(block.tool_index);
+    w.key("function").begin_object().key("arguments").string(arguments).end_object();
+    w.end_object().end_array();
+    end_delta(w, chunks);
   }
 
-  ordered_json envelope() const {
-    ordered_json chunk;
-    chunk["id"] = id_.empty() ? context_.id : id_;
-    chunk["object"] = "chat.completion.chunk";
-    chunk["created"] = context_.created;
-    chunk["model"] = context_.model.empty() ? provider_model_ : context_.model;
-    return chunk;
+  // A chunk is written into chunk_ (reused) and copied out once, at its final size. Its opening
+  // members are the same in every chunk of the stream: written once (again after message_start
+  // names the id and model), with the comma that follows them, so the writer returned here starts
+  // with no comma pending, as after a member.
+  JsonWriter begin_chunk() {
+    if (envelope_.empty()) {
+      JsonWriter e(envelope_);
+      e.begin_object();
+      e.key("id").string(id_.empty() ? context_.id : id_);
+      e.key("object").string("chat.completion.chunk");
+      e.key("created").integer(context_.created);
+      e.key("model").string(context_.model.empty() ? provider_model_ : context_.model);
+      envelope_.push_back(',');
+    }
+    chunk_.assign(envelope_);
+    return JsonWriter(chunk_);
+  }
+
+  void end_chunk(JsonWriter& w, std::vector<std::string>& chunks) {
+    w.end_object();
+    chunks.emplace_back(chunk_);
+  }
+
+  // A content chunk: begin_delta, the delta's members, end_delta.
+  JsonWriter begin_delta() {
+    JsonWriter w = begin_chunk();
+    w.key("choices").begin_array().begin_object();
+    w.key("index").integer(0).key("delta").begin_object();
+    return w;
+  }
+
+  void end_delta(JsonWriter& w, std::vector<std::string>& chunks) {
+    w.end_object();
+    w.key("logprobs").null().key("finish_reason").null();
+    w.end_object().end_array();
+    if (context_.include_usage) w.key("usage").null();
+    end_chunk(w, chunks);
   }
 
   ResponseContext context_;
   protocol::SseReader reader_;
   protocol::SseEvent event_;
-  std::unordered_map<std::int64_t, Block> blocks_;  // open blocks by Anthropic index
+  std::vector<Block> blocks_;  // open blocks, and free slots for the next ones
+  std::string envelope_;       // `{"id":...,"model":...,` of every chunk; empty: to write
+  std::string chunk_;          // the chunk being written
+  std::string scratch_;        // decoded strings of the current event
+  std::string id_scratch_;
   std::string id_;
   std::string provider_model_;
   int tool_count_ = 0;
@@ -256,7 +330,7 @@ class AnthropicStreamTranslator final : public StreamTranslator {
   bool finished_ = false;
   bool done_ = false;
   bool failed_ = false;
-  std::int64_t input_tokens_ = 0, output_tokens_ = 0, cache_read_ = 0, cache_write_ = 0;
+  UsageCounts counts_;
   accounting::Usage usage_;
 };
 

@@ -53,6 +53,15 @@ class OpenAiAdapter final : public ProviderAdapter {
 
 }  // namespace
 
+std::optional<protocol::ApiError> ProviderAdapter::translate_chat_text(
+    std::string_view body, const ResponseContext& context, std::string& out,
+    accounting::Usage& usage) const {
+  nlohmann::json translated;
+  if (auto error = translate_chat(body, context, translated, usage)) return error;
+  out += translated.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return std::nullopt;
+}
+
 protocol::ApiError ProviderAdapter::translate_error(int status, std::string_view body,
                                                     bool& retryable) const {
   // OpenAI's shape {"error":{"message",...}}; most providers are close enough to read it.

@@ -121,7 +121,9 @@ class JsonReader {
   bool first_ = false;    // just inside '{' or '[': no comma expected before the next member
   bool started_ = false;  // the top-level value began
   JsonError error_ = JsonError::none;
-  std::uint64_t kinds_[kMaxDepthLimit / 64] = {};  // bit per open container: 1 = object
+  // A bit per open container (1 = object); only bits below depth_ are ever read, each set when
+  // its container opened, so the array needs no (costly, per reader) zeroing.
+  std::uint64_t kinds_[kMaxDepthLimit / 64];
   std::string key_scratch_;
 };
 

@@ -79,6 +79,13 @@ class ProviderAdapter {
                                                            accounting::Usage& usage) const {
     return protocol::make_error(protocol::ErrorCode::internal_error, "not a translating adapter");
   }
+  // The same translation written as the chat.completion's JSON text (appended to `out`), for
+  // callers that only send it on. The default dumps translate_chat's DOM; an adapter may write
+  // the text directly and skip the tree. Same content as translate_chat, key order aside.
+  virtual std::optional<protocol::ApiError> translate_chat_text(std::string_view body,
+                                                                const ResponseContext& context,
+                                                                std::string& out,
+                                                                accounting::Usage& usage) const;
   // A 200 body -> an OpenAI embeddings list object and its usage.
   virtual std::optional<protocol::ApiError> translate_embeddings(std::string_view body,
                                                                  const ResponseContext& context,

@@ -199,6 +199,32 @@ TEST(JsonReader, AppendStringAndRawStringAndRawValue) {
   EXPECT_EQ(out, "<a\tb");
 }
 
+// Plain runs are scanned eight bytes at a time: a special byte at every offset of a long string
+// must still be seen (escape, quote, control character, non-ASCII, invalid UTF-8).
+TEST(JsonReader, SpecialBytesAreFoundAtEveryOffset) {
+  std::string scratch;
+  for (std::size_t at = 0; at < 40; ++at) {
+    const std::string before(at, 'a'), after(40 - at, 'b');
+    std::string_view value;
+    const std::string escaped_text = "\"" + before + "\\n" + after + "\"";
+    JsonReader escaped(escaped_text);  // the reader views the text: it must outlive it
+    ASSERT_TRUE(escaped.read_string(value, scratch)) << at;
+    EXPECT_EQ(value, before + "\n" + after) << at;
+    const std::string utf8_text = "\"" + before + "\xC3\xA9" + after + "\"";
+    JsonReader utf8(utf8_text);
+    ASSERT_TRUE(utf8.read_string(value, scratch)) << at;
+    EXPECT_EQ(value, before + "\xC3\xA9" + after) << at;
+    const std::string quote_text = "\"" + before + "\"" + after;
+    JsonReader quote(quote_text);
+    ASSERT_TRUE(quote.read_string(value, scratch)) << at;
+    EXPECT_EQ(value, before) << at;
+    EXPECT_EQ(validate("\"" + before + "\x1f" + after + "\""), JsonError::control_character) << at;
+    EXPECT_EQ(validate("\"" + before + "\x7f" + after + "\""), JsonError::none)
+        << at;  // DEL is fine
+    EXPECT_EQ(validate("\"" + before + "\xff" + after + "\""), JsonError::invalid_utf8) << at;
+  }
+}
+
 TEST(JsonReader, MinifyKeepsStringsAndEscapedQuotesIntact) {
   std::string out;
   append_minified(out, "{ \"a b\" : [ 1 ,\n\t\"x \\\" y\\\\\" , true ] }");

@@ -1,0 +1,316 @@
+// The OpenAI messages -> Anthropic's messages and system blocks, validated, then written with
+// JsonWriter (part of the request translation in anthropic_request.cpp).
+#include <array>
+#include <string>
+
+#include "anthropic_internal.hpp"
+#include "switchboard/providers/anthropic.hpp"
+
+namespace switchboard::providers::anthropic {
+
+using nlohmann::json;
+using observability::JsonWriter;
+using protocol::ApiError;
+using protocol::ErrorCode;
+using MaybeError = std::optional<ApiError>;
+
+namespace {
+
+// "messages[i]<suffix>", built only for an error message.
+std::string message_param(std::size_t i, std::string_view suffix = {}) {
+  return at("messages", i) + std::string(suffix);
+}
+
+void copy_cache_control(const json& part, Out& out) {
+  // Not OpenAI's, but clients written for LiteLLM put Anthropic's prompt-caching marker on parts.
+  if (auto cc = part.find("cache_control"); cc != part.end() && cc->is_object()) {
+    out.w.key("cache_control");
+    write_value(out, *cc);
+  }
+}
+
+// "data:<media type>;base64,<data>" -> (media type, data). False when not base64 data.
+bool split_data_url(std::string_view url, std::string_view& media_type, std::string_view& data) {
+  auto comma = url.find(',');
+  if (!url.starts_with("data:") || comma == std::string_view::npos) return false;
+  std::string_view meta = url.substr(5, comma - 5);
+  if (!meta.ends_with(";base64")) return false;
+  media_type = meta.substr(0, meta.size() - 7);
+  data = url.substr(comma + 1);
+  return !media_type.empty();
+}
+
+void write_base64_source(Out& out, std::string_view type, std::string_view media_type,
+                         std::string_view data) {
+  out.w.key("type").string(type).key("source").begin_object();
+  out.w.key("type").string("base64").key("media_type").string(media_type);
+  out.w.key("data").string(data).end_object();
+}
+
+MaybeError image_block(const json& part, std::size_t msg, std::size_t index, Out* out) {
+  auto param = [&] { return at(message_param(msg, ".content"), index); };
+  const json* url = nullptr;
+  if (auto it = part.find("image_url"); it != part.end()) {
+    if (it->is_string())
+      url = &*it;
+    else if (it->is_object() && it->contains("url") && (*it)["url"].is_string())
+      url = &(*it)["url"];
+  }
+  if (!url) return bad("image_url.url must be a string", param());
+  const auto& u = url->get_ref<const std::string&>();
+  std::string_view media_type, data;
+  bool base64 = u.starts_with("data:");
+  if (base64 && !split_data_url(u, media_type, data))
+    return bad("an image data URL must be base64 (data:<type>;base64,...)", param());
+  if (!base64 && !u.starts_with("https://") && !u.starts_with("http://"))
+    return bad("image_url.url must be an http(s) or base64 data URL", param());
+  if (!out) return std::nullopt;
+  out->w.begin_object();
+  if (base64) {
+    write_base64_source(*out, media_type == "application/pdf" ? "document" : "image", media_type,
+                        data);
+  } else {
+    out->w.key("type").string("image").key("source").begin_object();
+    out->w.key("type").string("url").key("url").string(u).end_object();
+  }
+  copy_cache_control(part, *out);
+  out->w.end_object();
+  return std::nullopt;
+}
+
+MaybeError file_block(const json& part, std::size_t msg, std::size_t index, Out* out) {
+  auto param = [&] { return at(message_param(msg, ".content"), index); };
+  const json& file = member(part, "file");
+  std::string_view media_type, data;
+  if (!file.is_object() || !member(file, "file_data").is_string())
+    return unsupported(param(), "only inline PDF files (file.file_data) can be sent to Anthropic");
+  if (!split_data_url(member(file, "file_data").get_ref<const std::string&>(), media_type, data) ||
+      media_type != "application/pdf")
+    return unsupported(param(), "only base64 PDF data URLs can be sent to Anthropic as documents");
+  if (!out) return std::nullopt;
+  out->w.begin_object();
+  write_base64_source(*out, "document", media_type, data);
+  copy_cache_control(part, *out);
+  out->w.end_object();
+  return std::nullopt;
+}
+
+void push_text(std::string_view text, Out* out, int& count, const json* part = nullptr) {
+  if (text.empty()) return;  // Anthropic rejects empty text blocks
+  ++count;
+  if (!out) return;
+  out->w.begin_object().key("type").string("text").key("text").string(text);
+  if (part) copy_cache_control(*part, *out);
+  out->w.end_object();
+}
+
+// Content that may only hold text (system, developer, assistant, tool messages).
+MaybeError text_blocks(const json& content, std::size_t msg, Out* out, int& count) {
+  if (content.is_null()) return std::nullopt;
+  if (content.is_string()) {
+    push_text(content.get_ref<const std::string&>(), out, count);
+    return std::nullopt;
+  }
+  if (!content.is_array())
+    return bad("content must be a string or an array of parts", message_param(msg, ".content"));
+  for (std::size_t i = 0; i < content.size(); ++i) {
+    const json& part = content[i];
+    std::string type = part.is_object() ? part.value("type", "") : "";
+    const char* key = type == "refusal" ? "refusal" : "text";
+    if ((type != "text" && type != "refusal") || !member(part, key).is_string())
+      return bad("only text parts are allowed here", at(message_param(msg, ".content"), i));
+    push_text(member(part, key).get_ref<const std::string&>(), out, count, &part);
+  }
+  return std::nullopt;
+}
+
+MaybeError user_blocks(const json& content, std::size_t msg, Out* out, int& count) {
+  if (!content.is_array()) return text_blocks(content, msg, out, count);
+  for (std::size_t i = 0; i < content.size(); ++i) {
+    const json& part = content[i];
+    std::string type = part.is_object() ? part.value("type", "") : "";
+    auto p = [&] { return at(message_param(msg, ".content"), i); };
+    MaybeError err;
+    if (type == "text") {
+      if (!member(part, "text").is_string()) return bad("text must be a string", p());
+      push_text(member(part, "text").get_ref<const std::string&>(), out, count, &part);
+      continue;
+    }
+    if (type == "image_url") {
+      err = image_block(part, msg, i, out);
+    } else if (type == "file") {
+      err = file_block(part, msg, i, out);
+    } else if (type == "input_audio") {
+      err = unsupported(p(), "Anthropic models do not accept audio input");
+    } else {
+      err = bad("unknown content part type '" + type + "'", p());
+    }
+    if (err) return err;
+    ++count;
+  }
+  return std::nullopt;
+}
+
+MaybeError tool_use_blocks(const json& calls, std::size_t msg, Out* out, int& count) {
+  if (!calls.is_array())
+    return bad("tool_calls must be an array", message_param(msg, ".tool_calls"));
+  for (std::size_t i = 0; i < calls.size(); ++i) {
+    const json& call = calls[i];
+    auto p = [&] { return at(message_param(msg, ".tool_calls"), i); };
+    if (!call.is_object() || !member(call, "id").is_string())
+      return bad("a tool call needs a string id", p());
+    const json& fn = member(call, "function");
+    if (!fn.is_object() || !member(fn, "name").is_string())
+      return bad("a tool call needs function.name", p() + ".function");
+    std::string_view input = "{}";
+    if (!member(fn, "arguments").is_null()) {
+      if (!member(fn, "arguments").is_string())
+        return bad("function.arguments must be a JSON string", p() + ".function.arguments");
+      const auto& args = member(fn, "arguments").get_ref<const std::string&>();
+      if (!args.empty()) {
+        // Validated, then sent as the client wrote it: no parse into a tree and back.
+        protocol::JsonReader reader(args);
+        if (reader.peek() != protocol::JsonType::object || !reader.raw_value(input) ||
+            !reader.finish())
+          return bad("function.arguments must be a JSON object text (Anthropic tool input)",
+                     p() + ".function.arguments");
+      }
+    }
+    ++count;
+    if (!out) continue;
+    out->w.begin_object().key("type").string("tool_use");
+    out->w.key("id").string(member(call, "id").get_ref<const std::string&>());
+    out->w.key("name").string(member(fn, "name").get_ref<const std::string&>());
+    out->w.key("input");
+    write_raw(*out, input);
+    out->w.end_object();
+  }
+  return std::nullopt;
+}
+
+enum class Turn { none, user, assistant };
+
+// One message: validated, and its blocks written when `out` is set. `turn` is the conversation
+// turn it adds blocks to (none: a system message, or nothing to send); system text goes to
+// `system` (written only when `system` is set).
+MaybeError convert_message(const json& messages, std::size_t i, Out* out, Out* system, Turn& turn,
+                           int& system_count) {
+  const json& m = messages[i];
+  if (!m.is_object() || !member(m, "role").is_string())
+    return bad("a message needs a role", message_param(i));
+  const auto& role = member(m, "role").get_ref<const std::string&>();
+  const json& content = member(m, "content");
+  int count = 0;
+  turn = Turn::none;
+  MaybeError err;
+  if (role == "system" || role == "developer") {
+    return text_blocks(content, i, system, system_count);
+  } else if (role == "user") {
+    err = user_blocks(content, i, out, count);
+    if (count > 0) turn = Turn::user;
+  } else if (role == "assistant") {
+    err = text_blocks(content, i, out, count);
+    if (!err && is_set(m, "tool_calls"))
+      err = tool_use_blocks(member(m, "tool_calls"), i, out, count);
+    if (!err && is_set(m, "function_call"))
+      err = unsupported(message_param(i, ".function_call"), "use tool_calls");
+    if (count > 0) turn = Turn::assistant;
+  } else if (role == "tool") {
+    if (!member(m, "tool_call_id").is_string())
+      return bad("a tool message needs tool_call_id", message_param(i, ".tool_call_id"));
+    turn = Turn::user;
+    if (content.is_array()) {
+      int parts = 0;
+      err = text_blocks(content, i, nullptr, parts);  // validated here, written below
+    }
+    if (!err && out) {
+      out->w.begin_object().key("type").string("tool_result");
+      out->w.key("tool_use_id").string(member(m, "tool_call_id").get_ref<const std::string&>());
+      if (content.is_array()) {
+        int parts = 0;
+        out->w.key("content").begin_array();
+        text_blocks(content, i, out, parts);
+        out->w.end_array();
+      } else if (content.is_string()) {
+        out->w.key("content").string(content.get_ref<const std::string&>());
+      }
+      out->w.end_object();
+    }
+  } else {
+    err = bad("unsupported role '" + role + "'", message_param(i, ".role"));
+  }
+  return err;
+}
+
+Turn turn_of(const json& messages, std::size_t i) {
+  Turn turn = Turn::none;
+  int ignored = 0;
+  convert_message(messages, i, nullptr, nullptr, turn, ignored);
+  return turn;
+}
+
+// On a validated message. (Comparing the json to a literal would build a json from it first.)
+bool is_role(const json& m, std::string_view role) {
+  return m.find("role")->get_ref<const std::string&>() == role;
+}
+
+}  // namespace
+
+// Consecutive same-role turns merge, as Anthropic wants alternation, and a user turn's
+// tool_result blocks go before anything else in it.
+MaybeError write_messages(const json& messages, Out& out) {
+  if (!messages.is_array() || messages.empty())
+    return bad("messages must be a non-empty array", "messages");
+  const std::size_t n = messages.size();
+  // Each message's turn, kept from the validation pass for the first messages (most requests);
+  // recomputed past them.
+  std::array<Turn, 32> turns;
+  auto turn_at = [&](std::size_t i) { return i < turns.size() ? turns[i] : turn_of(messages, i); };
+  int system_count = 0;
+  bool any = false;
+  for (std::size_t i = 0; i < n; ++i) {
+    Turn turn = Turn::none;
+    if (auto err = convert_message(messages, i, nullptr, nullptr, turn, system_count)) return err;
+    if (i < turns.size()) turns[i] = turn;
+    any = any || turn != Turn::none;
+  }
+  if (!any) return bad("messages hold no content to send", "messages");
+
+  int ignored = 0;
+  Turn turn = Turn::none;
+  out.w.key("messages").begin_array();
+  for (std::size_t i = 0; i < n;) {
+    Turn role = turn_at(i);
+    if (role == Turn::none) {
+      ++i;
+      continue;
+    }
+    // The run of messages this turn merges: up to the next message that adds to the other role.
+    std::size_t end = i + 1;
+    while (end < n && (turn = turn_at(end), turn == Turn::none || turn == role)) ++end;
+    out.w.begin_object().key("role").string(role == Turn::user ? "user" : "assistant");
+    out.w.key("content").begin_array();
+    // A user turn takes its tool results first (pass 0), then the user messages (pass 1).
+    const char* own_role = role == Turn::user ? "user" : "assistant";
+    for (int pass = role == Turn::user ? 0 : 1; pass < 2; ++pass) {
+      for (std::size_t k = i; k < end; ++k) {
+        bool wanted = pass == 0 ? is_role(messages[k], "tool") : is_role(messages[k], own_role);
+        if (wanted) convert_message(messages, k, &out, nullptr, turn, ignored);
+      }
+    }
+    out.w.end_array().end_object();
+    i = end;
+  }
+  out.w.end_array();
+  if (system_count > 0) {
+    out.w.key("system").begin_array();
+    for (std::size_t i = 0; i < n; ++i) {
+      if (is_role(messages[i], "system") || is_role(messages[i], "developer"))
+        convert_message(messages, i, nullptr, &out, turn, ignored);
+    }
+    out.w.end_array();
+  }
+  return std::nullopt;
+}
+
+}  // namespace switchboard::providers::anthropic

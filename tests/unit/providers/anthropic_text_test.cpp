@@ -1,0 +1,300 @@
+// The Anthropic adapter's DOM-free response translation (translate_chat_text) says exactly what
+// translate_chat's DOM says, on every fixture and on variants of them, errors included.
+#include "switchboard/providers/anthropic.hpp"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace switchboard::providers {
+namespace {
+
+using nlohmann::json;
+
+std::string fixture(const std::string& name) {
+  std::ifstream in(std::string(SWB_TEST_DATA_DIR) + "/anthropic/" + name, std::ios::binary);
+  EXPECT_TRUE(in.good()) << name;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Tool arguments (and JSON-mode content) are JSON texts whose key order and spacing may differ
+// between the two paths: they are compared parsed.
+json normalized(json completion) {
+  if (!completion.contains("choices")) return completion;
+  for (auto& choice : completion["choices"]) {
+    auto& message = choice["message"];
+    if (message["content"].is_string()) {
+      auto parsed = json::parse(message["content"].get<std::string>(), nullptr, false);
+      if (parsed.is_object()) message["content"] = parsed;
+    }
+    if (!message.contains("tool_calls")) continue;
+    for (auto& call : message["tool_calls"]) {
+      auto& arguments = call["function"]["arguments"];
+      arguments = json::parse(arguments.get<std::string>());
+    }
+  }
+  return completion;
+}
+
+class AnthropicTextTest : public ::testing::Test {
+ protected:
+  // Runs both translations of `body` and expects the same result; returns the text one parsed.
+  json expect_agree(const std::string& body, const std::string& what) {
+    json dom;
+    accounting::Usage dom_usage, text_usage;
+    std::string text = "";
+    auto dom_error = adapter_->translate_chat(body, context_, dom, dom_usage);
+    auto text_error = adapter_->translate_chat_text(body, context_, text, text_usage);
+    EXPECT_EQ(dom_error.has_value(), text_error.has_value()) << what;
+    if (dom_error && text_error) {
+      EXPECT_EQ(dom_error->code, text_error->code) << what;
+      EXPECT_EQ(dom_error->status, text_error->status) << what;
+      return json();
+    }
+    if (dom_error || text_error) return json();
+    auto parsed = json::parse(text, nullptr, false);
+    EXPECT_TRUE(parsed.is_object()) << what << ": " << text;
+    EXPECT_EQ(normalized(parsed), normalized(dom))
+        << what << "\ntext: " << text << "\ndom:  " << dom.dump();
+    EXPECT_EQ(text_usage.known, dom_usage.known) << what;
+    EXPECT_EQ(text_usage.input, dom_usage.input) << what;
+    EXPECT_EQ(text_usage.output, dom_usage.output) << what;
+    EXPECT_EQ(text_usage.cached_input, dom_usage.cached_input) << what;
+    EXPECT_EQ(text_usage.cache_write, dom_usage.cache_write) << what;
+    return parsed;
+  }
+
+  std::unique_ptr<ProviderAdapter> adapter_ = make_anthropic_adapter();
+  ResponseContext context_{"chatcmpl-gw1", "claude-sonnet", 1700000000, false};
+};
+
+TEST_F(AnthropicTextTest, AnthropicResponseText_AgreesWithTheDomOnEveryFixture) {
+  for (const char* name : {"message_text.json", "message_tool_use.json", "message_cached.json",
+                           "message_thinking_tools.json", "message_refusal.json"}) {
+    expect_agree(fixture(name), name);
+    context_.model.clear();  // the provider's model name when the route gives none
+    expect_agree(fixture(name), std::string(name) + " without a context model");
+    context_.model = "claude-sonnet";
+  }
+}
+
+TEST_F(AnthropicTextTest, AnthropicResponseText_KeepsToolCallIdsOrderAndArguments) {
+  auto out = expect_agree(fixture("message_thinking_tools.json"), "thinking + tools");
+  const auto& message = out["choices"][0]["message"];
+  // Thinking, redacted thinking and server tool blocks are dropped; the text blocks join.
+  EXPECT_EQ(message["content"],
+            "Checking both cities \xE2\x80\x94 one moment.\nCaf\xC3\xA9 \xF0\x9F\x98\x80 "
+            "\"quoted\" \\ done");
+  ASSERT_EQ(message["tool_calls"].size(), 2u);
+  EXPECT_EQ(message["tool_calls"][0]["id"], "toolu_01Paris");
+  EXPECT_EQ(message["tool_calls"][0]["function"]["name"], "get_weather");
+  // The model's own key order, compact.
+  EXPECT_EQ(message["tool_calls"][0]["function"]["arguments"],
+            R"({"city":"Paris","units":{"temp":"c","wind":"kmh"},"days":[1,2.5,-3e2]})");
+  EXPECT_EQ(message["tool_calls"][1]["id"], "toolu_01Clock");
+  EXPECT_EQ(message["tool_calls"][1]["function"]["arguments"], "{}");
+  EXPECT_EQ(out["choices"][0]["finish_reason"], "tool_calls");
+  EXPECT_EQ(out["usage"]["prompt_tokens"], 50 + 10 + 2000);
+  EXPECT_EQ(out["usage"]["prompt_tokens_details"]["cached_tokens"], 2000);
+  EXPECT_EQ(out["usage"]["cache_creation_input_tokens"], 10);
+  EXPECT_EQ(out["usage"]["cache_read_input_tokens"], 2000);
+}
+
+TEST_F(AnthropicTextTest, AnthropicResponseText_RefusalIsContentFilterWithEmptyContent) {
+  auto out = expect_agree(fixture("message_refusal.json"), "refusal");
+  EXPECT_EQ(out["choices"][0]["finish_reason"], "content_filter");
+  EXPECT_EQ(out["choices"][0]["message"]["content"], "");
+  EXPECT_TRUE(out["choices"][0]["message"]["refusal"].is_null());
+}
+
+TEST_F(AnthropicTextTest, AnthropicResponseText_AgreesOnEveryStopReason) {
+  for (const char* stop : {"end_turn", "stop_sequence", "pause_turn", "max_tokens", "tool_use",
+                           "refusal", "model_context_window_exceeded", "something_new"}) {
+    for (const char* name : {"message_text.json", "message_tool_use.json"}) {
+      auto body = json::parse(fixture(name));
+      body["stop_reason"] = stop;
+      expect_agree(body.dump(), std::string(name) + " " + stop);
+    }
+  }
+  auto body = json::parse(fixture("message_text.json"));
+  body["stop_reason"] = nullptr;  // read as end_turn
+  auto out = expect_agree(body.dump(), "null stop_reason");
+  EXPECT_EQ(out["choices"][0]["finish_reason"], "stop");
+}
+
+TEST_F(AnthropicTextTest, AnthropicResponseText_AgreesOnShapeVariants) {
+  const char* variants[] = {
+      // JSON mode: the forced tool's input is the content.
+      R"({"id":"msg_1","type":"message","model":"m","content":[{"type":"tool_use","id":"t",
+         "name":"json_response","input":{"name":"Ada","tags":["x", "y"]}}],"stop_reason":"tool_use",
+         "usage":{"input_tokens":5,"output_tokens":6}})",
+      // JSON mode beside a real tool: finish_reason stays tool_calls.
+      R"({"id":"msg_1","content":[{"type":"tool_use","id":"t","name":"json_response","input":{}},
+         {"type":"tool_use","id":"u","name":"f","input":{"a":1}}],"stop_reason":"tool_use"})",
+      // A tool without input; tool calls only (content is null).
+      R"({"id":"msg_2","content":[{"type":"tool_use","id":"t","name":"f"}],"stop_reason":"tool_use"})",
+      // No id (the gateway's), no usage, no stop_reason, empty content.
+      R"({"content":[]})",
+      // Keys in another order, escapes in every string, a usage that is not an object.
+      R"({"usage":7,"stop_reason":"end\u005fturn","content":[{"text":"a\tb\u0000c","type":"te\u0078t"}],
+         "model":"claude-\u00e9","id":"msg_\"q\""})",
+      // Non-integer counts read as zero; unknown blocks and fields are ignored.
+      R"({"id":"m","content":[{"type":"image"},{"type":"text","text":5},"junk",{"type":"text","text":"ok"}],
+         "usage":{"input_tokens":1.5,"output_tokens":"9","cache_read_input_tokens":3},"extra":{"deep":[[{}]]}})",
+      // The last duplicate key wins.
+      R"({"id":"first","id":"second","content":[{"type":"text","text":"a"}],"content":[{"type":"text","text":"b"}]})",
+      // Whitespace everywhere.
+      " \n{ \"content\" : [ { \"type\" : \"text\" , \"text\" : \"x\" } ] , \"id\" : \"m\" } \n",
+  };
+  for (const char* body : variants) expect_agree(body, body);
+  context_.model.clear();
+  for (const char* body : variants) expect_agree(body, std::string("no context model: ") + body);
+}
+
+TEST_F(AnthropicTextTest, AnthropicResponseText_AgreesOnErrors) {
+  std::string truncated = fixture("message_text.json");
+  truncated.resize(truncated.size() / 2);
+  std::string bad_utf8 = R"({"id":"m","content":[{"type":"text","text":"a)"
+                         "\xff"
+                         R"("}]})";
+  for (const std::string& body :
+       {std::string("<html>"), std::string(""), std::string("[]"), std::string("null"),
+        std::string(R"({"content":"text"})"), std::string(R"({"id":"x"})"), truncated, bad_utf8,
+        std::string(R"({"content":[]} trailing)"), std::string(R"({"content":[],})")}) {
+    std::string out;
+    accounting::Usage usage;
+    auto error = adapter_->translate_chat_text(body, context_, out, usage);
+    ASSERT_TRUE(error) << body;
+    EXPECT_EQ(error->code, protocol::ErrorCode::upstream_error) << body;
+    EXPECT_NE(error->message.find("Anthropic answered"), std::string::npos) << error->message;
+    expect_agree(body, body);
+  }
+}
+
+TEST_F(AnthropicTextTest, AnthropicResponseText_AppendsCompactJson) {
+  std::string out = "prefix:";
+  accounting::Usage usage;
+  ASSERT_FALSE(adapter_->translate_chat_text(fixture("message_text.json"), context_, out, usage));
+  EXPECT_EQ(out.rfind("prefix:{\"id\":\"msg_013Zva2CMHLNnXjNJJKqJ2EF\",\"object\":"
+                      "\"chat.completion\",\"created\":1700000000,\"model\":\"claude-sonnet\",",
+                      0),
+            0u)
+      << out;
+  EXPECT_EQ(out.find('\n'), std::string::npos);
+}
+
+}  // namespace
+}  // namespace switchboard::providers
+
+namespace switchboard::providers {
+namespace {
+
+// The chunks are byte-for-byte what the DOM-based translator produced (recorded from it in
+// tests/data/anthropic/stream_chunks): compact JSON in the same key order, which the relay's
+// scans for `"content":"` rely on.
+TEST(AnthropicStreamText, AnthropicStream_ChunksAreByteIdenticalToTheRecordedOnes) {
+  auto adapter = make_anthropic_adapter();
+  for (bool include_usage : {false, true}) {
+    for (const char* name : {"stream_text.sse", "stream_tool_use.sse", "stream_cached_thinking.sse",
+                             "stream_overloaded.sse"}) {
+      ResponseContext context{"chatcmpl-gw1", "claude-sonnet", 1700000000, include_usage};
+      auto translator = adapter->chat_stream(context);
+      std::vector<std::string> chunks;
+      auto error = translator->feed(fixture(name), chunks);
+      std::string got;
+      for (const auto& c : chunks) got += c + "\n";
+      if (error) got += "ERR " + error->message + "\n";
+      std::string expected_name =
+          std::string("stream_chunks/") + name + (include_usage ? ".u" : "") + ".txt";
+      EXPECT_EQ(got, fixture(expected_name)) << expected_name;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace switchboard::providers
+
+namespace switchboard::providers {
+namespace {
+
+std::string sse_event(const std::string& type, const std::string& data) {
+  return "event: " + type + "\ndata: " + data + "\n\n";
+}
+
+TEST(AnthropicStreamText, AnthropicStream_IgnoredBlocksStartInputsAndEscapedFields) {
+  std::string sse =
+      sse_event("message_start",
+                R"({"type":"message_start","message":{"id":"msg_\u0031","model":"m",)"
+                R"("usage":{"input_tokens":4,"output_tokens":1}}})") +
+      sse_event("content_block_start",
+                R"({"type":"content_block_start","index":0,"content_block":{"type":"thinking"}})") +
+      sse_event(
+          "content_block_delta",
+          R"({"index":0,"delta":{"type":"text_delta","text":"hidden"},"type":"content_block_delta"})") +
+      sse_event("content_block_stop", R"({"type":"content_block_stop","index":0})") +
+      sse_event("ping", R"({"type":"ping"})") +
+      sse_event(
+          "content_block_start",
+          R"({"type":"content_block_start","index":1,"content_block":{"type":"text","text":""}})") +
+      sse_event(
+          "content_block_delta",
+          R"({"type":"content_block_\u0064elta","index":1,"delta":{"type":"text_delta","text":"a\"b\n\u00e9"}})") +
+      sse_event("content_block_stop", R"({"type":"content_block_stop","index":1})") +
+      sse_event("content_block_start",
+                R"({"type":"content_block_start","index":2,"content_block":{"type":"tool_use",)"
+                R"("id":"toolu_\"x\"","name":"f","input":{ "b" : [1, 2], "a" : {} }}})") +
+      sse_event("content_block_stop", R"({"type":"content_block_stop","index":2})") +
+      sse_event("something_new", R"({"type":"something_new","index":2})") +
+      sse_event(
+          "message_delta",
+          R"({"type":"message_delta","delta":{"stop_reason":"tool_use"},"usage":{"output_tokens":9}})") +
+      sse_event("message_stop", R"({"type":"message_stop"})");
+  auto adapter = make_anthropic_adapter();
+  ResponseContext context{"chatcmpl-gw1", "", 1700000000, false};
+  auto translator = adapter->chat_stream(context);
+  std::vector<std::string> chunks;
+  ASSERT_FALSE(translator->feed(sse, chunks));
+  ASSERT_TRUE(translator->done());
+  ASSERT_EQ(chunks.size(), 5u);  // role, text, tool call, its arguments, finish
+  std::vector<json> c;
+  for (const auto& chunk : chunks) c.push_back(json::parse(chunk));
+  EXPECT_EQ(c[0]["id"], "msg_1");
+  EXPECT_EQ(c[0]["model"], "m");  // the provider's model when the route names none
+  EXPECT_EQ(c[1]["choices"][0]["delta"]["content"], "a\"b\n\xC3\xA9");
+  EXPECT_EQ(c[2]["choices"][0]["delta"]["tool_calls"][0]["id"], "toolu_\"x\"");
+  EXPECT_EQ(c[3]["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"],
+            R"({"b":[1,2],"a":{}})");
+  EXPECT_EQ(c[4]["choices"][0]["finish_reason"], "tool_calls");
+  EXPECT_EQ(translator->usage().output, 9);
+  EXPECT_EQ(translator->usage().input, 4);
+}
+
+TEST(AnthropicStreamText, AnthropicStream_MalformedEventsAreErrorsNamingTheProblem) {
+  auto adapter = make_anthropic_adapter();
+  ResponseContext context{"chatcmpl-gw1", "claude", 1700000000, false};
+  for (const std::string& data :
+       {std::string(R"({"type":"message_start","message":{"id":"m"})"),  // truncated
+        std::string(R"([1,2])"), std::string(R"("text")"),
+        std::string(R"({"type":"ping"} {"type":"ping"})"),
+        std::string("{\"type\":\"content_block_delta\",\"delta\":{\"text\":\"\xff\"}}")}) {
+    auto translator = adapter->chat_stream(context);
+    std::vector<std::string> chunks;
+    auto error = translator->feed(sse_event("x", data), chunks);
+    ASSERT_TRUE(error) << data;
+    EXPECT_EQ(error->code, protocol::ErrorCode::upstream_error) << data;
+    EXPECT_NE(error->message.find("malformed stream"), std::string::npos) << error->message;
+    EXPECT_FALSE(translator->done());
+    // Nothing more is read after the error.
+    EXPECT_FALSE(translator->feed(sse_event("message_stop", R"({"type":"message_stop"})"), chunks));
+    EXPECT_FALSE(translator->done());
+  }
+}
+
+}  // namespace
+}  // namespace switchboard::providers
