@@ -7,6 +7,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
+#include <optional>
 #include <random>
 
 #include "switchboard/gateway/admit.hpp"
@@ -93,7 +94,8 @@ net::awaitable<void> route_and_forward(Services& services, RequestContext& ctx, 
 
   AttemptResult last;
   bool attempted = false;
-  net::steady_timer timer(co_await net::this_coro::executor);
+  // Made on the first backoff only: a timer costs a service lookup and a cancel on destruction.
+  std::optional<net::steady_timer> timer;
   for (std::size_t ci = 0; ci < decision.candidates.size(); ++ci) {
     const auto& candidate = decision.candidates[ci];
     const auto& provider_name = candidate.model->provider;
@@ -203,8 +205,12 @@ net::awaitable<void> route_and_forward(Services& services, RequestContext& ctx, 
         delay = std::chrono::milliseconds(last.retry_after_ms);
       }
       if (candidate.health && !candidate.health->admit(routing::steady_now_ms())) break;
-      timer.expires_after(delay);
-      co_await timer.async_wait(net::as_tuple(net::use_awaitable));
+      if (!timer) {
+        auto executor = co_await net::this_coro::executor;
+        timer.emplace(executor);
+      }
+      timer->expires_after(delay);
+      co_await timer->async_wait(net::as_tuple(net::use_awaitable));
     }
     if (ci + 1 < decision.candidates.size()) {
       std::string reason = failure_reason(last);
