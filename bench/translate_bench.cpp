@@ -119,6 +119,19 @@ int main(int argc, char** argv) {
     sink += out.body.size();
   });
 
+  // What forward.cpp calls: the client's bytes (its own model name; stream_options as serve_chat
+  // forwards it), no DOM.
+  run("build_chat_text (plain request, forward.cpp)", runs, [&] {
+    out = {};
+    if (adapter->build_chat_text(kRequest, false, target, out)) std::abort();
+    sink += out.body.size();
+  });
+  run("build_chat_text (stream request, forward.cpp)", runs, [&] {
+    out = {};
+    if (adapter->build_chat_text(kStreamRequest, true, target, out)) std::abort();
+    sink += out.body.size();
+  });
+
   std::string text;
   run("translate_chat, DOM + dump (the DOM path)", runs, [&] {
     json translated;

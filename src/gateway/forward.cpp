@@ -343,7 +343,12 @@ net::awaitable<AttemptResult> attempt_once(Services& services, RequestContext& c
       ptarget.verbatim_body = with_model;
     }
   }
-  if (ptarget.verbatim_body.empty()) {
+  // An adapter that builds from the client's text needs no DOM: it gets the forwarded bytes (with
+  // any stream_options serve_chat added, which it ignores) and sends target.model_id.
+  const bool text_build = ptarget.verbatim_body.empty() && options.kind == CallKind::chat &&
+                          body.is_null() && options.original_body &&
+                          adapter.builds_chat_from_text();
+  if (ptarget.verbatim_body.empty() && !text_build) {
     if (body.is_null() && options.original_body) {  // this adapter needs the DOM: parse it now
       body = json::parse(*options.original_body, nullptr, false);
       if (!body.is_object()) {
@@ -371,9 +376,10 @@ net::awaitable<AttemptResult> attempt_once(Services& services, RequestContext& c
     base64_embeddings = f != body.end() && *f == "base64";
     if (base64_embeddings) body.erase(f);
   }
-  auto build_error = options.kind == CallKind::chat
-                         ? adapter.build_chat(body, ctx.stream, ptarget, request)
-                         : adapter.build_embeddings(body, ptarget, request);
+  auto build_error =
+      text_build ? adapter.build_chat_text(*options.original_body, ctx.stream, ptarget, request)
+      : options.kind == CallKind::chat ? adapter.build_chat(body, ctx.stream, ptarget, request)
+                                       : adapter.build_embeddings(body, ptarget, request);
   if (base64_embeddings) body["encoding_format"] = "base64";  // as the client sent it
   if (build_error) {  // the request cannot be expressed for this provider: not retryable
     result.error = std::move(*build_error);

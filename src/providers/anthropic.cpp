@@ -102,15 +102,33 @@ class AnthropicAdapter final : public ProviderAdapter {
  public:
   bool openai_wire() const override { return false; }
 
+  // The DOM entry point, for callers that hold only a tree: the builder reads text, so the tree
+  // is written out and read back (the gateway's request path calls build_chat_text).
   std::optional<ApiError> build_chat(const json& request, bool stream, const ProviderTarget& target,
                                      upstream::UpstreamRequest& out) const override {
+    return build_chat_text(anthropic::dump(request), stream, target, out);
+  }
+
+  bool builds_chat_from_text() const override { return true; }
+
+  std::optional<ApiError> build_chat_text(std::string_view request, bool stream,
+                                          const ProviderTarget& target,
+                                          upstream::UpstreamRequest& out) const override {
+    // One document per thread: its arena is reused, so a warm thread allocates nothing for it.
+    thread_local protocol::JsonDocument doc;
+    struct Shrink {  // one huge request should not pin its memory for the thread's lifetime
+      protocol::JsonDocument& doc;
+      ~Shrink() { doc.shrink_to(std::size_t{4} << 20); }
+    } shrink{doc};
+    // nlohmann, which read requests before, also refuses numbers beyond double's range.
+    if (!doc.parse(request) || doc.number_overflow())
+      return protocol::make_error(ErrorCode::invalid_request, "the request body is not valid JSON");
+    const protocol::JsonValue root = doc.root();
     // The configured provider model id; the client's name only when none is configured.
-    std::string model = target.model_id;
-    if (model.empty() && request.is_object() && request.contains("model") &&
-        request["model"].is_string())
-      model = request["model"].get<std::string>();
+    std::string_view model = target.model_id;
+    if (model.empty()) model = root.find("model").string();
     out.body.clear();
-    if (auto err = anthropic::messages_body_from_openai(request, stream, model, out.body)) {
+    if (auto err = anthropic::messages_body_from_openai(root, stream, model, out.body)) {
       out.body.clear();
       return err;
     }

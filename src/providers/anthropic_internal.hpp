@@ -13,15 +13,17 @@
 #include "switchboard/observability/json_writer.hpp"
 #include "switchboard/protocol/errors.hpp"
 #include "switchboard/protocol/json_reader.hpp"
+#include "switchboard/protocol/json_view.hpp"
 #include "switchboard/providers/adapter.hpp"
 
 namespace switchboard::providers::anthropic {
 
-// The OpenAI Chat Completions request -> the Anthropic Messages request body text, appended to
-// `body` (left partly written on an error). `model` is the provider's model id. Fields Anthropic
-// cannot honour are 400s naming the field.
-std::optional<protocol::ApiError> messages_body_from_openai(const nlohmann::json& request,
-                                                            bool stream, const std::string& model,
+// The OpenAI Chat Completions request (read from its text through a JsonDocument: no nlohmann
+// tree) -> the Anthropic Messages request body text, appended to `body` (left partly written on
+// an error). `model` is the provider's model id. Fields Anthropic cannot honour are 400s naming
+// the field.
+std::optional<protocol::ApiError> messages_body_from_openai(protocol::JsonValue request,
+                                                            bool stream, std::string_view model,
                                                             std::string& body);
 
 // ---- Writing the request body (anthropic_request.cpp, anthropic_request_messages.cpp)
@@ -31,11 +33,14 @@ protocol::ApiError bad(std::string message, std::string param);
 // A 400 for a field Anthropic has no equivalent for, saying why.
 protocol::ApiError unsupported(const std::string& field, std::string_view why);
 // object[key] is present and not null.
-bool is_set(const nlohmann::json& object, const char* key);
-// object[key], or null when absent: a reference, never a copy of the member.
-const nlohmann::json& member(const nlohmann::json& object, const char* key);
+bool is_set(protocol::JsonValue object, std::string_view key);
 // "param[index]"
 std::string at(const std::string& param, std::size_t index);
+// nlohmann's object.value("type", fallback), which the DOM builder used: the member's string,
+// `fallback` when absent. Any other member type made nlohmann throw, and the builder answered
+// that exception's 400 ("malformed request: ... type must be string, but is number"): kept.
+std::optional<protocol::ApiError> type_member(protocol::JsonValue object, std::string_view fallback,
+                                              std::string_view& type);
 
 // Where blocks go: a writer when writing, null when only validating and counting. Every converter
 // runs twice: first to validate the whole request (same checks and errors, same order, as ever),
@@ -47,12 +52,14 @@ struct Out {
 
 // Appends a JSON text as the next value.
 void write_raw(Out& out, std::string_view json_text);
-// A value of the request DOM, as nlohmann's dump writes it.
-void write_value(Out& out, const nlohmann::json& value);
+// A value of the request, as the client wrote it (strings and numbers byte for byte, member
+// order kept) except that a repeated key is written once, with its last value (as nlohmann
+// reads it).
+void write_value(Out& out, protocol::JsonValue value);
 
 // Validates `messages` (the request's), then writes Anthropic's "messages" and, when there are
 // system or developer messages, "system" members.
-std::optional<protocol::ApiError> write_messages(const nlohmann::json& messages, Out& out);
+std::optional<protocol::ApiError> write_messages(protocol::JsonValue messages, Out& out);
 
 // Anthropic stop_reason -> OpenAI finish_reason (provider-formats.md 0.1). `json_tool` is true
 // when the tool_use was the emulated JSON mode, which reads as a normal stop.

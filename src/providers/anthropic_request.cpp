@@ -1,19 +1,23 @@
 // OpenAI Chat Completions request -> Anthropic Messages request body (provider-formats.md 4.2),
-// written straight from the request DOM with JsonWriter: no intermediate tree. The messages are
-// converted in anthropic_request_messages.cpp.
+// read through a JsonDocument over the client's text and written with JsonWriter: no tree is
+// built. The messages are converted in anthropic_request_messages.cpp.
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "anthropic_internal.hpp"
 #include "switchboard/providers/anthropic.hpp"
 
 namespace switchboard::providers::anthropic {
 
-using nlohmann::json;
 using observability::JsonWriter;
 using protocol::ApiError;
 using protocol::ErrorCode;
+using protocol::JsonType;
+using protocol::JsonValue;
 using MaybeError = std::optional<ApiError>;
 
 ApiError bad(std::string message, std::string param) {
@@ -24,20 +28,29 @@ ApiError unsupported(const std::string& field, std::string_view why) {
   return bad("`" + field + "` is not supported by Anthropic models: " + std::string(why), field);
 }
 
-bool is_set(const json& object, const char* key) {
-  auto it = object.find(key);
-  return it != object.end() && !it->is_null();
-}
-
-// object[key], or null when absent: a reference, never a copy of the member.
-const json& member(const json& object, const char* key) {
-  static const json kNull;
-  auto it = object.find(key);
-  return it != object.end() ? *it : kNull;
+bool is_set(JsonValue object, std::string_view key) {
+  return !object.find(key).is_null();
 }
 
 std::string at(const std::string& param, std::size_t index) {
   return param + "[" + std::to_string(index) + "]";
+}
+
+MaybeError type_member(JsonValue object, std::string_view fallback, std::string_view& type) {
+  JsonValue v = object.find("type");
+  if (!v.present()) {
+    type = fallback;
+    return std::nullopt;
+  }
+  if (v.is_string()) {
+    type = v.string();
+    return std::nullopt;
+  }
+  static constexpr std::array<std::string_view, 7> kNames = {
+      "discarded", "null", "boolean", "number", "string", "array", "object"};  // by JsonType
+  return bad("malformed request: [json.exception.type_error.302] type must be string, but is " +
+                 std::string(kNames[static_cast<std::size_t>(v.type())]),
+             "");
 }
 
 // JsonWriter has no raw-value call: a null written and replaced keeps its comma state right.
@@ -47,43 +60,61 @@ void write_raw(Out& out, std::string_view json_text) {
   out.text.append(json_text);
 }
 
-// A value of the request DOM, as nlohmann's dump writes it.
-void write_value(Out& out, const json& v) {
+namespace {
+
+// Is member `i` of `object` (of `count`) repeated later, so that nlohmann keeps the later one?
+// Small objects compare pairwise; large ones are rare (a big schema) and sorted once.
+class Shadowed {
+ public:
+  explicit Shadowed(JsonValue object) : object_(object), count_(object.size()) {
+    if (count_ <= kPairwise) return;
+    std::vector<std::pair<std::string_view, std::size_t>> keys;
+    keys.reserve(count_);
+    for (std::size_t i = 0; i < count_; ++i) keys.emplace_back(object[i].key(), i);
+    std::stable_sort(keys.begin(), keys.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    shadowed_.assign(count_, false);
+    for (std::size_t k = 0; k + 1 < keys.size(); ++k)
+      if (keys[k].first == keys[k + 1].first) shadowed_[keys[k].second] = true;
+  }
+  bool operator()(std::size_t i) const {
+    if (count_ > kPairwise) return shadowed_[i];
+    std::string_view key = object_[i].key();
+    for (std::size_t j = i + 1; j < count_; ++j)
+      if (object_[j].key() == key) return true;
+    return false;
+  }
+
+ private:
+  static constexpr std::size_t kPairwise = 16;
+  JsonValue object_;
+  std::size_t count_;
+  std::vector<bool> shadowed_;
+};
+
+}  // namespace
+
+void write_value(Out& out, JsonValue v) {
   switch (v.type()) {
-    case json::value_t::object:
+    case JsonType::object: {
       out.w.begin_object();
-      for (auto it = v.begin(); it != v.end(); ++it) {
-        out.w.key(it.key());
-        write_value(out, it.value());
+      const Shadowed shadowed(v);
+      for (std::size_t i = 0, n = v.size(); i < n; ++i) {
+        if (shadowed(i)) continue;
+        JsonValue m = v[i];
+        out.w.key(m.key());
+        write_value(out, m);
       }
       out.w.end_object();
       return;
-    case json::value_t::array:
+    }
+    case JsonType::array:
       out.w.begin_array();
-      for (const auto& item : v) write_value(out, item);
+      for (JsonValue item : v) write_value(out, item);
       out.w.end_array();
       return;
-    case json::value_t::string:
-      out.w.string(v.get_ref<const std::string&>());
-      return;
-    case json::value_t::boolean:
-      out.w.boolean(v.get<bool>());
-      return;
-    case json::value_t::number_integer:
-      out.w.integer(v.get<std::int64_t>());
-      return;
-    case json::value_t::number_unsigned:  // nlohmann reads every non-negative integer so
-      if (auto u = v.get<std::uint64_t>(); u <= static_cast<std::uint64_t>(INT64_MAX)) {
-        out.w.integer(static_cast<std::int64_t>(u));
-      } else {
-        write_raw(out, std::to_string(u));
-      }
-      return;
-    case json::value_t::number_float:
-      out.w.number(v.get<double>());
-      return;
-    default:
-      out.w.null();
+    default:  // scalars as the client wrote them: validated JSON
+      write_raw(out, v.present() ? v.raw() : std::string_view("null"));
   }
 }
 
@@ -110,50 +141,58 @@ consteval std::size_t F(std::string_view name) {
 
 class Top {
  public:
-  explicit Top(const json& request) {
-    for (auto it = request.begin(); it != request.end(); ++it) {
-      std::string_view key = it.key();
+  explicit Top(JsonValue request) {
+    for (JsonValue m : request) {  // a later duplicate replaces an earlier one, as in nlohmann
+      std::string_view key = m.key();
       for (std::size_t i = 0; i < kTopNames.size(); ++i) {
         if (kTopNames[i] == key) {
-          members_[i] = &it.value();
+          members_[i] = m;
           break;
         }
       }
     }
   }
-  // request[name], or null when absent.
-  const json& operator[](std::size_t index) const {
-    static const json kNull;
-    return members_[index] ? *members_[index] : kNull;
-  }
+  // request[name], missing (null) when absent.
+  JsonValue operator[](std::size_t index) const { return members_[index]; }
 
  private:
-  std::array<const json*, kTopNames.size()> members_{};
+  std::array<JsonValue, kTopNames.size()> members_{};
 };
 
 bool is_set(const Top& r, std::size_t index) {
   return !r[index].is_null();
 }
 
+// nlohmann's `v == false`.
+bool is_false(JsonValue v) {
+  return v.is_boolean() && !v.boolean();
+}
+
+// A string value as the client wrote it (escapes and all: it is valid JSON).
+void write_string(Out& out, JsonValue s) {
+  write_raw(out, s.raw());
+}
+
 // Parameters Anthropic has no equivalent for. Each changes what the client gets back, so each is
 // refused rather than dropped. `seed` is not here: OpenAI itself only promises best effort.
 MaybeError check_unsupported(const Top& r) {
-  if (is_set(r, F("n")) && !(r[F("n")].is_number_integer() && r[F("n")].get<std::int64_t>() == 1))
+  if (is_set(r, F("n")) && !(r[F("n")].is_integer() && r[F("n")].int64() == 1))
     return unsupported("n", "Anthropic returns exactly one choice; send n=1 and repeat the call");
-  if (is_set(r, F("logprobs")) && r[F("logprobs")] != false)
+  if (is_set(r, F("logprobs")) && !is_false(r[F("logprobs")]))
     return unsupported("logprobs", "Anthropic does not return token log probabilities");
   if (is_set(r, F("top_logprobs")))
     return unsupported("top_logprobs", "Anthropic does not return token log probabilities");
   if (is_set(r, F("logit_bias")) && !(r[F("logit_bias")].is_object() && r[F("logit_bias")].empty()))
     return unsupported("logit_bias", "Anthropic has no token biasing");
   for (std::size_t penalty : {F("presence_penalty"), F("frequency_penalty")}) {
-    if (is_set(r, penalty) && !(r[penalty].is_number() && r[penalty].get<double>() == 0.0))
+    if (is_set(r, penalty) && !(r[penalty].is_number() && r[penalty].number() == 0.0))
       return unsupported(std::string(kTopNames[penalty]), "Anthropic has no repetition penalties");
   }
   if (is_set(r, F("audio"))) return unsupported("audio", "Anthropic models do not produce audio");
-  if (const json& m = r[F("modalities")]; m.is_array()) {
-    for (const auto& v : m)
-      if (v == "audio") return unsupported("modalities", "Anthropic models do not produce audio");
+  if (JsonValue m = r[F("modalities")]; m.is_array()) {
+    for (JsonValue v : m)
+      if (v.equals("audio"))
+        return unsupported("modalities", "Anthropic models do not produce audio");
   }
   if (is_set(r, F("functions")) || is_set(r, F("function_call"))) {
     std::string field = is_set(r, F("functions")) ? "functions" : "function_call";
@@ -167,30 +206,35 @@ MaybeError check_unsupported(const Top& r) {
   return std::nullopt;
 }
 
-MaybeError write_tools(const json& tools, Out& out) {
+MaybeError write_tools(JsonValue tools, Out& out) {
   if (!tools.is_array()) return bad("tools must be an array", "tools");
   for (std::size_t i = 0; i < tools.size(); ++i) {
-    const json& t = tools[i];
+    JsonValue t = tools[i];
     std::string p = at("tools", i);
-    if (!t.is_object() || t.value("type", "function") != "function")
-      return unsupported(p, "only function tools can be translated");
-    const json& fn = member(t, "function");
-    if (!fn.is_object() || !member(fn, "name").is_string())
+    std::string_view type;
+    if (!t.is_object()) return unsupported(p, "only function tools can be translated");
+    if (auto err = type_member(t, "function", type)) return err;
+    if (type != "function") return unsupported(p, "only function tools can be translated");
+    JsonValue fn = t.find("function");
+    if (!fn.is_object() || !fn.find("name").is_string())
       return bad("a function tool needs function.name", p + ".function.name");
-    if (member(fn, "name") == kAnthropicJsonToolName)
+    if (fn.find("name").equals(kAnthropicJsonToolName))
       return bad("the tool name '" + std::string(kAnthropicJsonToolName) +
                      "' is reserved by the gateway for JSON mode",
                  p + ".function.name");
   }
   out.w.key("tools").begin_array();
-  for (const json& t : tools) {
-    const json& fn = member(t, "function");
-    out.w.begin_object().key("name").string(member(fn, "name").get_ref<const std::string&>());
-    if (member(fn, "description").is_string())
-      out.w.key("description").string(member(fn, "description").get_ref<const std::string&>());
+  for (JsonValue t : tools) {
+    JsonValue fn = t.find("function");
+    out.w.begin_object().key("name");
+    write_string(out, fn.find("name"));
+    if (JsonValue d = fn.find("description"); d.is_string()) {
+      out.w.key("description");
+      write_string(out, d);
+    }
     out.w.key("input_schema");
-    if (member(fn, "parameters").is_object()) {
-      write_value(out, member(fn, "parameters"));
+    if (JsonValue params = fn.find("parameters"); params.is_object()) {
+      write_value(out, params);
     } else {
       out.w.begin_object().key("type").string("object").key("properties").begin_object();
       out.w.end_object().end_object();
@@ -202,21 +246,24 @@ MaybeError write_tools(const json& tools, Out& out) {
 }
 
 MaybeError write_tool_choice(const Top& r, bool has_tools, Out& out) {
-  std::string_view type;       // empty: no choice
-  const json* name = nullptr;  // for type "tool"
+  std::string_view type;  // empty: no choice
+  JsonValue name;         // for type "tool"
   if (is_set(r, F("tool_choice"))) {
-    const json& tc = r[F("tool_choice")];
-    if (tc == "auto") {
+    JsonValue tc = r[F("tool_choice")];
+    std::string_view tc_type;
+    if (tc.is_object()) {
+      if (auto err = type_member(tc, "", tc_type)) return err;
+    }
+    if (tc.equals("auto")) {
       type = "auto";
-    } else if (tc == "none") {
+    } else if (tc.equals("none")) {
       type = "none";
-    } else if (tc == "required") {
+    } else if (tc.equals("required")) {
       type = "any";
-    } else if (tc.is_object() && tc.value("type", "") == "function" && tc.contains("function") &&
-               tc["function"].is_object() && tc["function"].contains("name") &&
-               tc["function"]["name"].is_string()) {
+    } else if (tc.is_object() && tc_type == "function" && tc.find("function").is_object() &&
+               tc.find("function").find("name").is_string()) {
       type = "tool";
-      name = &tc["function"]["name"];
+      name = tc.find("function").find("name");
     } else {
       return bad("tool_choice must be auto, none, required or {type:function,function:{name}}",
                  "tool_choice");
@@ -228,13 +275,16 @@ MaybeError write_tool_choice(const Top& r, bool has_tools, Out& out) {
   }
   if (!has_tools) return std::nullopt;
   bool disable_parallel = false;
-  if (is_set(r, F("parallel_tool_calls")) && r[F("parallel_tool_calls")] == false) {
+  if (is_set(r, F("parallel_tool_calls")) && is_false(r[F("parallel_tool_calls")])) {
     if (type.empty()) type = "auto";
     disable_parallel = type != "none";
   }
   if (type.empty()) return std::nullopt;
   out.w.key("tool_choice").begin_object().key("type").string(type);
-  if (name) out.w.key("name").string(name->get_ref<const std::string&>());
+  if (name.present()) {
+    out.w.key("name");
+    write_string(out, name);
+  }
   if (disable_parallel) out.w.key("disable_parallel_tool_use").boolean(true);
   out.w.end_object();
   return std::nullopt;
@@ -243,24 +293,29 @@ MaybeError write_tool_choice(const Top& r, bool has_tools, Out& out) {
 // JSON mode, emulated with one forced tool whose input is the answer (see anthropic.hpp).
 MaybeError write_response_format(const Top& r, bool has_tools, Out& out) {
   if (!is_set(r, F("response_format"))) return std::nullopt;
-  const json& rf = r[F("response_format")];
-  std::string type = rf.is_object() ? rf.value("type", "") : "";
+  JsonValue rf = r[F("response_format")];
+  std::string_view type;
+  if (rf.is_object()) {
+    if (auto err = type_member(rf, "", type)) return err;
+  }
   if (type == "text") return std::nullopt;
-  const json* schema = nullptr;
+  JsonValue schema;
   std::string description = "Give the complete answer as this tool's input: a JSON object.";
   if (type == "json_schema") {
-    const json& js = member(rf, "json_schema");
-    if (!js.is_object() || !member(js, "schema").is_object())
+    JsonValue js = rf.find("json_schema");
+    if (!js.is_object() || !js.find("schema").is_object())
       return bad("response_format.json_schema.schema must be an object",
                  "response_format.json_schema.schema");
-    if (member(js, "schema").value("type", "") != "object")
+    schema = js.find("schema");
+    std::string_view schema_type;
+    if (auto err = type_member(schema, "", schema_type)) return err;
+    if (schema_type != "object")
       return unsupported("response_format.json_schema.schema",
                          "JSON mode is emulated with a tool, whose input must be an object");
-    schema = &member(js, "schema");
-    if (member(js, "name").is_string())
-      description += " Schema: " + member(js, "name").get<std::string>() + ".";
-    if (member(js, "description").is_string())
-      description += " " + member(js, "description").get<std::string>();
+    if (JsonValue name = js.find("name"); name.is_string())
+      description += " Schema: " + std::string(name.string()) + ".";
+    if (JsonValue d = js.find("description"); d.is_string())
+      description += " " + std::string(d.string());
   } else if (type != "json_object") {
     return bad("response_format.type must be text, json_object or json_schema",
                "response_format.type");
@@ -272,8 +327,8 @@ MaybeError write_response_format(const Top& r, bool has_tools, Out& out) {
   out.w.key("tools").begin_array().begin_object();
   out.w.key("name").string(kAnthropicJsonToolName).key("description").string(description);
   out.w.key("input_schema");
-  if (schema) {
-    write_value(out, *schema);
+  if (schema.present()) {
+    write_value(out, schema);
   } else {
     out.w.begin_object().key("type").string("object").end_object();
   }
@@ -288,10 +343,9 @@ MaybeError write_sampling(const Top& r, Out& out) {
       is_set(r, F("max_completion_tokens")) ? F("max_completion_tokens") : F("max_tokens");
   out.w.key("max_tokens");
   if (is_set(r, max_key)) {
-    const json& v = r[max_key];
+    JsonValue v = r[max_key];
     const std::string name(kTopNames[max_key]);
-    if (!v.is_number_integer() || v.get<std::int64_t>() < 1)
-      return bad(name + " must be a positive integer", name);
+    if (!v.is_integer() || v.int64() < 1) return bad(name + " must be a positive integer", name);
     write_value(out, v);
   } else {
     out.w.integer(kAnthropicDefaultMaxTokens);
@@ -299,7 +353,7 @@ MaybeError write_sampling(const Top& r, Out& out) {
   if (is_set(r, F("temperature"))) {
     if (!r[F("temperature")].is_number()) return bad("temperature must be a number", "temperature");
     // OpenAI's range is 0..2, Anthropic's 0..1: the top of OpenAI's range is Anthropic's top.
-    double t = r[F("temperature")].get<double>();
+    double t = r[F("temperature")].number();
     out.w.key("temperature").number(t > 1.0 ? 1.0 : t);
   }
   if (is_set(r, F("top_p"))) {
@@ -308,24 +362,24 @@ MaybeError write_sampling(const Top& r, Out& out) {
     write_value(out, r[F("top_p")]);
   }
   if (is_set(r, F("top_k"))) {  // not OpenAI's, but vLLM's and Anthropic's: honoured when sent
-    if (!r[F("top_k")].is_number_integer()) return bad("top_k must be an integer", "top_k");
+    if (!r[F("top_k")].is_integer()) return bad("top_k must be an integer", "top_k");
     out.w.key("top_k");
     write_value(out, r[F("top_k")]);
   }
   if (is_set(r, F("stop"))) {
-    const json& stop = r[F("stop")];
+    JsonValue stop = r[F("stop")];
     if (!stop.is_string() && !stop.is_array())
       return bad("stop must be a string or an array of strings", "stop");
     if (stop.is_array()) {
-      for (const auto& s : stop)
+      for (JsonValue s : stop)
         if (!s.is_string()) return bad("stop must be a string or an array of strings", "stop");
     }
     if (stop.is_string() || !stop.empty()) {
       out.w.key("stop_sequences").begin_array();
       if (stop.is_string()) {
-        out.w.string(stop.get_ref<const std::string&>());
+        write_string(out, stop);
       } else {
-        for (const auto& s : stop) out.w.string(s.get_ref<const std::string&>());
+        for (JsonValue s : stop) write_string(out, s);
       }
       out.w.end_array();
     }
@@ -335,42 +389,37 @@ MaybeError write_sampling(const Top& r, Out& out) {
 
 }  // namespace
 
-MaybeError messages_body_from_openai(const json& request, bool stream, const std::string& model,
+MaybeError messages_body_from_openai(JsonValue request, bool stream, std::string_view model,
                                      std::string& body) {
   if (!request.is_object()) return bad("the request body must be a JSON object", "");
-  try {
-    const Top r(request);
-    if (auto err = check_unsupported(r)) return err;
-    JsonWriter w(body);
-    Out out{w, body};
-    w.begin_object();
-    w.key("model").string(model);
-    if (auto err = write_messages(r[F("messages")], out)) return err;
-    if (auto err = write_sampling(r, out)) return err;
-    const bool has_tools = is_set(r, F("tools")) && !r[F("tools")].empty();
-    if (has_tools) {
-      if (auto err = write_tools(r[F("tools")], out)) return err;
-    }
-    if (auto err = write_response_format(r, has_tools, out)) return err;
-    if (!is_set(r, F("response_format")) || r[F("response_format")].value("type", "") == "text") {
-      if (auto err = write_tool_choice(r, has_tools, out)) return err;
-    }
-    const std::size_t user_key = is_set(r, F("user")) ? F("user") : F("safety_identifier");
-    if (is_set(r, user_key)) {
-      const std::string name(kTopNames[user_key]);
-      if (!r[user_key].is_string()) return bad(name + " must be a string", name);
-      w.key("metadata")
-          .begin_object()
-          .key("user_id")
-          .string(r[user_key].get_ref<const std::string&>());
-      w.end_object();
-    }
-    if (stream) w.key("stream").boolean(true);
-    w.end_object();
-  } catch (const json::exception& e) {
-    // The checks above guard every access; this is a net for a shape they missed.
-    return bad(std::string("malformed request: ") + e.what(), "");
+  const Top r(request);
+  if (auto err = check_unsupported(r)) return err;
+  JsonWriter w(body);
+  Out out{w, body};
+  w.begin_object();
+  w.key("model").string(model);
+  if (auto err = write_messages(r[F("messages")], out)) return err;
+  if (auto err = write_sampling(r, out)) return err;
+  const bool has_tools = is_set(r, F("tools")) && !r[F("tools")].empty();
+  if (has_tools) {
+    if (auto err = write_tools(r[F("tools")], out)) return err;
   }
+  if (auto err = write_response_format(r, has_tools, out)) return err;
+  std::string_view rf_type;  // write_response_format has refused any type but a string
+  if (is_set(r, F("response_format"))) type_member(r[F("response_format")], "", rf_type);
+  if (!is_set(r, F("response_format")) || rf_type == "text") {
+    if (auto err = write_tool_choice(r, has_tools, out)) return err;
+  }
+  const std::size_t user_key = is_set(r, F("user")) ? F("user") : F("safety_identifier");
+  if (is_set(r, user_key)) {
+    const std::string name(kTopNames[user_key]);
+    if (!r[user_key].is_string()) return bad(name + " must be a string", name);
+    w.key("metadata").begin_object().key("user_id");
+    write_string(out, r[user_key]);
+    w.end_object();
+  }
+  if (stream) w.key("stream").boolean(true);
+  w.end_object();
   return std::nullopt;
 }
 

@@ -8,10 +8,10 @@
 
 namespace switchboard::providers::anthropic {
 
-using nlohmann::json;
 using observability::JsonWriter;
 using protocol::ApiError;
 using protocol::ErrorCode;
+using protocol::JsonValue;
 using MaybeError = std::optional<ApiError>;
 
 namespace {
@@ -21,12 +21,17 @@ std::string message_param(std::size_t i, std::string_view suffix = {}) {
   return at("messages", i) + std::string(suffix);
 }
 
-void copy_cache_control(const json& part, Out& out) {
+void copy_cache_control(JsonValue part, Out& out) {
   // Not OpenAI's, but clients written for LiteLLM put Anthropic's prompt-caching marker on parts.
-  if (auto cc = part.find("cache_control"); cc != part.end() && cc->is_object()) {
+  if (JsonValue cc = part.find("cache_control"); cc.is_object()) {
     out.w.key("cache_control");
-    write_value(out, *cc);
+    write_value(out, cc);
   }
+}
+
+// A string value as the client wrote it (escapes and all: it is valid JSON).
+void write_string(Out& out, JsonValue s) {
+  write_raw(out, s.raw());
 }
 
 // "data:<media type>;base64,<data>" -> (media type, data). False when not base64 data.
@@ -47,17 +52,15 @@ void write_base64_source(Out& out, std::string_view type, std::string_view media
   out.w.key("data").string(data).end_object();
 }
 
-MaybeError image_block(const json& part, std::size_t msg, std::size_t index, Out* out) {
+MaybeError image_block(JsonValue part, std::size_t msg, std::size_t index, Out* out) {
   auto param = [&] { return at(message_param(msg, ".content"), index); };
-  const json* url = nullptr;
-  if (auto it = part.find("image_url"); it != part.end()) {
-    if (it->is_string())
-      url = &*it;
-    else if (it->is_object() && it->contains("url") && (*it)["url"].is_string())
-      url = &(*it)["url"];
-  }
-  if (!url) return bad("image_url.url must be a string", param());
-  const auto& u = url->get_ref<const std::string&>();
+  JsonValue url;
+  if (JsonValue image = part.find("image_url"); image.is_string())
+    url = image;
+  else if (image.is_object() && image.find("url").is_string())
+    url = image.find("url");
+  if (!url.present()) return bad("image_url.url must be a string", param());
+  std::string_view u = url.string();
   std::string_view media_type, data;
   bool base64 = u.starts_with("data:");
   if (base64 && !split_data_url(u, media_type, data))
@@ -71,20 +74,22 @@ MaybeError image_block(const json& part, std::size_t msg, std::size_t index, Out
                         data);
   } else {
     out->w.key("type").string("image").key("source").begin_object();
-    out->w.key("type").string("url").key("url").string(u).end_object();
+    out->w.key("type").string("url").key("url");
+    write_string(*out, url);
+    out->w.end_object();
   }
   copy_cache_control(part, *out);
   out->w.end_object();
   return std::nullopt;
 }
 
-MaybeError file_block(const json& part, std::size_t msg, std::size_t index, Out* out) {
+MaybeError file_block(JsonValue part, std::size_t msg, std::size_t index, Out* out) {
   auto param = [&] { return at(message_param(msg, ".content"), index); };
-  const json& file = member(part, "file");
+  JsonValue file = part.find("file");
   std::string_view media_type, data;
-  if (!file.is_object() || !member(file, "file_data").is_string())
+  if (!file.is_object() || !file.find("file_data").is_string())
     return unsupported(param(), "only inline PDF files (file.file_data) can be sent to Anthropic");
-  if (!split_data_url(member(file, "file_data").get_ref<const std::string&>(), media_type, data) ||
+  if (!split_data_url(file.find("file_data").string(), media_type, data) ||
       media_type != "application/pdf")
     return unsupported(param(), "only base64 PDF data URLs can be sent to Anthropic as documents");
   if (!out) return std::nullopt;
@@ -95,45 +100,54 @@ MaybeError file_block(const json& part, std::size_t msg, std::size_t index, Out*
   return std::nullopt;
 }
 
-void push_text(std::string_view text, Out* out, int& count, const json* part = nullptr) {
-  if (text.empty()) return;  // Anthropic rejects empty text blocks
+// `text` is a string value; `part` the content part holding it, if any.
+void push_text(JsonValue text, Out* out, int& count, JsonValue part = {}) {
+  if (text.raw().size() <= 2) return;  // "": Anthropic rejects empty text blocks
   ++count;
   if (!out) return;
-  out->w.begin_object().key("type").string("text").key("text").string(text);
-  if (part) copy_cache_control(*part, *out);
+  out->w.begin_object().key("type").string("text").key("text");
+  write_string(*out, text);
+  if (part.present()) copy_cache_control(part, *out);
   out->w.end_object();
 }
 
 // Content that may only hold text (system, developer, assistant, tool messages).
-MaybeError text_blocks(const json& content, std::size_t msg, Out* out, int& count) {
+MaybeError text_blocks(JsonValue content, std::size_t msg, Out* out, int& count) {
   if (content.is_null()) return std::nullopt;
   if (content.is_string()) {
-    push_text(content.get_ref<const std::string&>(), out, count);
+    push_text(content, out, count);
     return std::nullopt;
   }
   if (!content.is_array())
     return bad("content must be a string or an array of parts", message_param(msg, ".content"));
   for (std::size_t i = 0; i < content.size(); ++i) {
-    const json& part = content[i];
-    std::string type = part.is_object() ? part.value("type", "") : "";
-    const char* key = type == "refusal" ? "refusal" : "text";
-    if ((type != "text" && type != "refusal") || !member(part, key).is_string())
+    JsonValue part = content[i];
+    std::string_view type;
+    if (part.is_object()) {
+      if (auto err = type_member(part, "", type)) return err;
+    }
+    JsonValue text = part.find(type == "refusal" ? "refusal" : "text");
+    if ((type != "text" && type != "refusal") || !text.is_string())
       return bad("only text parts are allowed here", at(message_param(msg, ".content"), i));
-    push_text(member(part, key).get_ref<const std::string&>(), out, count, &part);
+    push_text(text, out, count, part);
   }
   return std::nullopt;
 }
 
-MaybeError user_blocks(const json& content, std::size_t msg, Out* out, int& count) {
+MaybeError user_blocks(JsonValue content, std::size_t msg, Out* out, int& count) {
   if (!content.is_array()) return text_blocks(content, msg, out, count);
   for (std::size_t i = 0; i < content.size(); ++i) {
-    const json& part = content[i];
-    std::string type = part.is_object() ? part.value("type", "") : "";
+    JsonValue part = content[i];
+    std::string_view type;
+    if (part.is_object()) {
+      if (auto err = type_member(part, "", type)) return err;
+    }
     auto p = [&] { return at(message_param(msg, ".content"), i); };
     MaybeError err;
     if (type == "text") {
-      if (!member(part, "text").is_string()) return bad("text must be a string", p());
-      push_text(member(part, "text").get_ref<const std::string&>(), out, count, &part);
+      JsonValue text = part.find("text");
+      if (!text.is_string()) return bad("text must be a string", p());
+      push_text(text, out, count, part);
       continue;
     }
     if (type == "image_url") {
@@ -143,7 +157,7 @@ MaybeError user_blocks(const json& content, std::size_t msg, Out* out, int& coun
     } else if (type == "input_audio") {
       err = unsupported(p(), "Anthropic models do not accept audio input");
     } else {
-      err = bad("unknown content part type '" + type + "'", p());
+      err = bad("unknown content part type '" + std::string(type) + "'", p());
     }
     if (err) return err;
     ++count;
@@ -151,22 +165,22 @@ MaybeError user_blocks(const json& content, std::size_t msg, Out* out, int& coun
   return std::nullopt;
 }
 
-MaybeError tool_use_blocks(const json& calls, std::size_t msg, Out* out, int& count) {
+MaybeError tool_use_blocks(JsonValue calls, std::size_t msg, Out* out, int& count) {
   if (!calls.is_array())
     return bad("tool_calls must be an array", message_param(msg, ".tool_calls"));
   for (std::size_t i = 0; i < calls.size(); ++i) {
-    const json& call = calls[i];
+    JsonValue call = calls[i];
     auto p = [&] { return at(message_param(msg, ".tool_calls"), i); };
-    if (!call.is_object() || !member(call, "id").is_string())
+    if (!call.is_object() || !call.find("id").is_string())
       return bad("a tool call needs a string id", p());
-    const json& fn = member(call, "function");
-    if (!fn.is_object() || !member(fn, "name").is_string())
+    JsonValue fn = call.find("function");
+    if (!fn.is_object() || !fn.find("name").is_string())
       return bad("a tool call needs function.name", p() + ".function");
     std::string_view input = "{}";
-    if (!member(fn, "arguments").is_null()) {
-      if (!member(fn, "arguments").is_string())
+    if (JsonValue arguments = fn.find("arguments"); !arguments.is_null()) {
+      if (!arguments.is_string())
         return bad("function.arguments must be a JSON string", p() + ".function.arguments");
-      const auto& args = member(fn, "arguments").get_ref<const std::string&>();
+      std::string_view args = arguments.string();
       if (!args.empty()) {
         // Validated, then sent as the client wrote it: no parse into a tree and back.
         protocol::JsonReader reader(args);
@@ -179,8 +193,10 @@ MaybeError tool_use_blocks(const json& calls, std::size_t msg, Out* out, int& co
     ++count;
     if (!out) continue;
     out->w.begin_object().key("type").string("tool_use");
-    out->w.key("id").string(member(call, "id").get_ref<const std::string&>());
-    out->w.key("name").string(member(fn, "name").get_ref<const std::string&>());
+    out->w.key("id");
+    write_string(*out, call.find("id"));
+    out->w.key("name");
+    write_string(*out, fn.find("name"));
     out->w.key("input");
     write_raw(*out, input);
     out->w.end_object();
@@ -193,13 +209,13 @@ enum class Turn { none, user, assistant };
 // One message: validated, and its blocks written when `out` is set. `turn` is the conversation
 // turn it adds blocks to (none: a system message, or nothing to send); system text goes to
 // `system` (written only when `system` is set).
-MaybeError convert_message(const json& messages, std::size_t i, Out* out, Out* system, Turn& turn,
+MaybeError convert_message(JsonValue messages, std::size_t i, Out* out, Out* system, Turn& turn,
                            int& system_count) {
-  const json& m = messages[i];
-  if (!m.is_object() || !member(m, "role").is_string())
+  JsonValue m = messages[i];
+  if (!m.is_object() || !m.find("role").is_string())
     return bad("a message needs a role", message_param(i));
-  const auto& role = member(m, "role").get_ref<const std::string&>();
-  const json& content = member(m, "content");
+  std::string_view role = m.find("role").string();
+  JsonValue content = m.find("content");
   int count = 0;
   turn = Turn::none;
   MaybeError err;
@@ -210,13 +226,12 @@ MaybeError convert_message(const json& messages, std::size_t i, Out* out, Out* s
     if (count > 0) turn = Turn::user;
   } else if (role == "assistant") {
     err = text_blocks(content, i, out, count);
-    if (!err && is_set(m, "tool_calls"))
-      err = tool_use_blocks(member(m, "tool_calls"), i, out, count);
+    if (!err && is_set(m, "tool_calls")) err = tool_use_blocks(m.find("tool_calls"), i, out, count);
     if (!err && is_set(m, "function_call"))
       err = unsupported(message_param(i, ".function_call"), "use tool_calls");
     if (count > 0) turn = Turn::assistant;
   } else if (role == "tool") {
-    if (!member(m, "tool_call_id").is_string())
+    if (!m.find("tool_call_id").is_string())
       return bad("a tool message needs tool_call_id", message_param(i, ".tool_call_id"));
     turn = Turn::user;
     if (content.is_array()) {
@@ -225,40 +240,42 @@ MaybeError convert_message(const json& messages, std::size_t i, Out* out, Out* s
     }
     if (!err && out) {
       out->w.begin_object().key("type").string("tool_result");
-      out->w.key("tool_use_id").string(member(m, "tool_call_id").get_ref<const std::string&>());
+      out->w.key("tool_use_id");
+      write_string(*out, m.find("tool_call_id"));
       if (content.is_array()) {
         int parts = 0;
         out->w.key("content").begin_array();
         text_blocks(content, i, out, parts);
         out->w.end_array();
       } else if (content.is_string()) {
-        out->w.key("content").string(content.get_ref<const std::string&>());
+        out->w.key("content");
+        write_string(*out, content);
       }
       out->w.end_object();
     }
   } else {
-    err = bad("unsupported role '" + role + "'", message_param(i, ".role"));
+    err = bad("unsupported role '" + std::string(role) + "'", message_param(i, ".role"));
   }
   return err;
 }
 
-Turn turn_of(const json& messages, std::size_t i) {
+Turn turn_of(JsonValue messages, std::size_t i) {
   Turn turn = Turn::none;
   int ignored = 0;
   convert_message(messages, i, nullptr, nullptr, turn, ignored);
   return turn;
 }
 
-// On a validated message. (Comparing the json to a literal would build a json from it first.)
-bool is_role(const json& m, std::string_view role) {
-  return m.find("role")->get_ref<const std::string&>() == role;
+// On a validated message.
+bool is_role(JsonValue m, std::string_view role) {
+  return m.find("role").string() == role;
 }
 
 }  // namespace
 
 // Consecutive same-role turns merge, as Anthropic wants alternation, and a user turn's
 // tool_result blocks go before anything else in it.
-MaybeError write_messages(const json& messages, Out& out) {
+MaybeError write_messages(JsonValue messages, Out& out) {
   if (!messages.is_array() || messages.empty())
     return bad("messages must be a non-empty array", "messages");
   const std::size_t n = messages.size();

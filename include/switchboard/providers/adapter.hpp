@@ -71,6 +71,20 @@ class ProviderAdapter {
   virtual std::optional<protocol::ApiError> build_embeddings(
       const nlohmann::json& request, const ProviderTarget& target,
       upstream::UpstreamRequest& out) const = 0;
+  // build_chat from the client's body text (`model` as the client sent it; target.model_id is the
+  // model sent upstream), for an adapter that reads the text without a DOM: forward.cpp calls it
+  // instead of parsing when builds_chat_from_text(). The default parses and calls build_chat.
+  virtual bool builds_chat_from_text() const { return false; }
+  virtual std::optional<protocol::ApiError> build_chat_text(std::string_view request, bool stream,
+                                                            const ProviderTarget& target,
+                                                            upstream::UpstreamRequest& out) const {
+    auto dom = nlohmann::json::parse(request, nullptr, false);
+    if (!dom.is_object())
+      return protocol::make_error(protocol::ErrorCode::invalid_request,
+                                  "the request body is not valid JSON");
+    if (!target.model_id.empty()) dom["model"] = target.model_id;
+    return build_chat(dom, stream, target, out);
+  }
 
   // A 200 body -> an OpenAI chat.completion object and its usage.
   virtual std::optional<protocol::ApiError> translate_chat(std::string_view body,
