@@ -43,7 +43,7 @@ class ChunkSink {
  public:
   // `json` is one OpenAI chat.completion.chunk object as compact JSON text (no raw line breaks,
   // no "data: " framing). `output_chars` counts the visible output it carries (content text,
-  // tool-call names and arguments, decoded); 0 for role, finish and usage chunks.
+  // tool-call names and arguments, in decoded UTF-8 bytes); 0 for role, finish and usage chunks.
   virtual void chunk(std::string_view json, std::size_t output_chars) = 0;
 
  protected:
