@@ -49,7 +49,12 @@ struct EventFields {
 
 class AnthropicStreamTranslator final : public StreamTranslator {
  public:
-  explicit AnthropicStreamTranslator(ResponseContext context) : context_(std::move(context)) {}
+  explicit AnthropicStreamTranslator(ResponseContext context) : context_(std::move(context)) {
+    // One allocation each at a size most chunks fit, rather than growing through several.
+    chunk_.reserve(512);
+    envelope_.reserve(192);
+    delta_open_.reserve(224);
+  }
 
   std::optional<ApiError> feed(std::string_view bytes, ChunkSink& sink) override {
     if (done_ || failed_) return std::nullopt;
