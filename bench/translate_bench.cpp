@@ -1,6 +1,7 @@
 // Cost of the OpenAI -> Anthropic translation path per request (issue 3: translation within 10%
 // of pass-through), on the fixed bodies bench/run.sh serves: build_chat, the response translation
-// as forward.cpp runs it, and a whole streamed answer through the stream translator.
+// as forward.cpp runs it, and a whole streamed answer through the stream translator, its chunks
+// framed as relay_stream frames them.
 // Run: build/switchboard_translate_bench [runs] [name filter]  (prints ns/op p50 and p99).
 #include <algorithm>
 #include <chrono>
@@ -148,12 +149,20 @@ int main(int argc, char** argv) {
     sink += text.size();
   });
 
-  std::vector<std::string> chunks;
+  // As relay_stream takes them: each chunk framed as an SSE data line into a reused batch.
+  struct FramingSink final : providers::ChunkSink {
+    std::string batch;
+    std::size_t output = 0;
+    void chunk(std::string_view json, std::size_t output_chars) override {
+      batch.append("data: ", 6).append(json).append("\n\n", 2);
+      output += output_chars;
+    }
+  } framing;
   run("stream: 8 events -> 6 chunks (new translator each)", runs / 4, [&] {
     auto translator = adapter->chat_stream(stream_context);
-    chunks.clear();
-    if (translator->feed(sse, chunks) || !translator->done()) std::abort();
-    sink += chunks.size();
+    framing.batch.clear();
+    if (translator->feed(sse, framing) || !translator->done()) std::abort();
+    sink += framing.batch.size();
   });
   std::printf("(%zu)\n", sink % 10);
   return 0;

@@ -145,6 +145,17 @@ double prompt_cost(const RequestContext& ctx, const config::ModelConfig& model) 
   return static_cast<double>(ctx.prompt_tokens_estimate) * model.price.input / 1e6;
 }
 
+// A ChunkSink that calls `f(json, output_chars)`.
+template <typename F>
+class SinkFn final : public providers::ChunkSink {
+ public:
+  explicit SinkFn(F& f) : f_(f) {}
+  void chunk(std::string_view json, std::size_t output_chars) override { f_(json, output_chars); }
+
+ private:
+  F& f_;
+};
+
 // Everything one attempt needs, fixed before the call.
 struct AttemptPlan {
   const Resolved& target;
@@ -179,7 +190,6 @@ net::awaitable<void> relay_stream(RequestContext& ctx, upstream::UpstreamCall& c
 
   protocol::SseReader reader;
   protocol::SseEvent event;
-  std::vector<std::string> chunks;
   std::string in = std::move(first_bytes), batch;
   in.reserve(16384);
   batch.reserve(16384);
@@ -188,9 +198,15 @@ net::awaitable<void> relay_stream(RequestContext& ctx, upstream::UpstreamCall& c
   std::size_t streamed_chars = 0;
   CallError failure = CallError::none;
   std::optional<protocol::ApiError> stream_error;
+  // Chunks of unknown content are scanned for output; a translator says what its chunks carry.
   auto note_output = [&](std::string_view data) {
     if (ctx.ttft_ms < 0 && carries_output(data)) ctx.ttft_ms = ms_since(ctx.start);
     streamed_chars += content_chars(data);
+  };
+  auto count_output = [&](std::size_t chars) {
+    if (chars == 0) return;
+    if (ctx.ttft_ms < 0) ctx.ttft_ms = ms_since(ctx.start);
+    streamed_chars += chars;
   };
   // Appends one OpenAI chunk for the client; `raw` is the provider's own framing when it has one.
   auto send_chunk = [&](std::string_view data, std::string_view raw) {
@@ -220,6 +236,19 @@ net::awaitable<void> relay_stream(RequestContext& ctx, upstream::UpstreamCall& c
     blocked = !co_await guard->finish(guarded);
     for (const auto& c : guarded) send_chunk(c, {});
   };
+  // A translator's chunks arrive as views into its buffer. Unguarded, for an OpenAI client, each
+  // is framed here as one data line: a translator writes compact JSON, without raw line breaks.
+  auto on_translated = [&](std::string_view data, std::size_t output_chars) {
+    if (guard) return emit(data, {});
+    count_output(output_chars);
+    if (encoder) {
+      auto chunk = json::parse(data, nullptr, false);
+      if (chunk.is_object()) encoder->on_chunk(chunk, batch);
+      return;
+    }
+    batch.append("data: ", 6).append(data).append("\n\n", 2);
+  };
+  SinkFn translated(on_translated);
   while (pending || !call.done()) {
     if (!pending) {
       in.clear();
@@ -229,9 +258,7 @@ net::awaitable<void> relay_stream(RequestContext& ctx, upstream::UpstreamCall& c
     pending = false;
     batch.clear();
     if (translator) {
-      chunks.clear();
-      stream_error = translator->feed(in, chunks);
-      for (const auto& c : chunks) emit(c, {});
+      stream_error = translator->feed(in, translated);
       if (translator->done() && !saw_done) {
         co_await release_held();
         saw_done = true;

@@ -148,23 +148,30 @@ JsonWriter& JsonWriter::end_array() {
 }
 
 JsonWriter& JsonWriter::key(std::string_view name) {
-  // Keys are short literals: `,"name":` goes out in one append.
+  // Keys are short literals: `,"name":` is assembled on the stack while the name is copied and
+  // checked in one branch-free pass, then goes out in one append.
   char buf[64];
-  if (name.size() + 4 <= sizeof buf && plain_prefix(name) == name.size()) {
+  if (name.size() + 4 <= sizeof buf) {
     std::size_t n = 0;
     if (need_comma_) buf[n++] = ',';
     buf[n++] = '"';
-    std::memcpy(buf + n, name.data(), name.size());
-    n += name.size();
-    buf[n++] = '"';
-    buf[n++] = ':';
-    out_.append(buf, n);
-  } else {
-    separate();
-    out_.push_back('"');
-    append_json_escaped(out_, name);
-    out_.append("\":", 2);
+    bool special = false;
+    for (char c : name) {
+      special |= kSpecial[static_cast<unsigned char>(c)];
+      buf[n++] = c;
+    }
+    if (!special) {
+      buf[n++] = '"';
+      buf[n++] = ':';
+      out_.append(buf, n);
+      need_comma_ = false;
+      return *this;
+    }
   }
+  separate();
+  out_.push_back('"');
+  append_json_escaped(out_, name);
+  out_.append("\":", 2);
   need_comma_ = false;
   return *this;
 }

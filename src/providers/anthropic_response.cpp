@@ -1,5 +1,6 @@
 // Anthropic message -> OpenAI chat.completion text without a DOM: the body is read with the pull
 // reader and the answer written with JsonWriter (the translation path's hot half).
+#include <charconv>
 #include <string>
 
 #include "anthropic_internal.hpp"
@@ -96,10 +97,11 @@ bool is_string(std::string_view raw, std::string_view text) {
 }
 
 std::int64_t int_value(std::string_view raw, std::int64_t fallback) {
-  if (raw.empty()) return fallback;
-  JsonReader r(raw);
+  // A validated span: a JSON integer is exactly what from_chars reads, to the end ("1.0", "1e2",
+  // strings and out-of-range values stop it early or fail).
   std::int64_t v = 0;
-  return r.read_int64(v) ? v : fallback;
+  auto [end, ec] = std::from_chars(raw.data(), raw.data() + raw.size(), v);
+  return !raw.empty() && ec == std::errc{} && end == raw.data() + raw.size() ? v : fallback;
 }
 
 void append_arguments(std::string& out, std::string_view input) {

@@ -1,6 +1,6 @@
 // Anthropic Messages SSE stream -> OpenAI chat.completion.chunk objects (provider-formats.md 4.4).
-// Each event is read with the pull reader and each chunk written with JsonWriter into reused
-// buffers: no DOM per event.
+// Each event is read in one pass with the pull reader (nested objects included) and each chunk
+// written into one reused buffer from per-stream templates: no DOM, no allocation per event.
 #include <string>
 #include <utility>
 #include <vector>
@@ -29,21 +29,39 @@ struct Block {
   bool has_input = false;   // a non-empty partial_json arrived
 };
 
-// The members of an event this translator reads, as raw spans of its data.
+// The members of an event this translator reads, as raw spans of its data: the top level's and
+// those of its nested `message`, `content_block` and `delta` objects (the last duplicate wins).
 struct EventFields {
-  std::string_view type, index, message, content_block, delta, usage, error, text;
+  std::string_view type, index, usage, error;
+  struct Message {
+    std::string_view id, model, usage;
+  } message;
+  bool has_message = false;
+  struct ContentBlock {
+    std::string_view type, text, id, name, input;
+  } block;
+  bool has_block = false;
+  struct Delta {
+    std::string_view type, text, partial_json, stop_reason;
+  } delta;
+  bool has_delta = false;
 };
 
 class AnthropicStreamTranslator final : public StreamTranslator {
  public:
-  explicit AnthropicStreamTranslator(ResponseContext context) : context_(std::move(context)) {}
+  explicit AnthropicStreamTranslator(ResponseContext context) : context_(std::move(context)) {
+    // One allocation each at a size most chunks fit, rather than growing through several.
+    chunk_.reserve(512);
+    envelope_.reserve(192);
+    delta_open_.reserve(224);
+  }
 
-  std::optional<ApiError> feed(std::string_view bytes, std::vector<std::string>& chunks) override {
+  std::optional<ApiError> feed(std::string_view bytes, ChunkSink& sink) override {
     if (done_ || failed_) return std::nullopt;
     reader_.feed(bytes);
     while (!done_ && reader_.next(event_)) {
       if (event_.is_comment) continue;
-      if (auto err = on_event(event_.data, chunks)) {
+      if (auto err = on_event(event_.data, sink)) {
         failed_ = true;
         return err;
       }
@@ -64,16 +82,10 @@ class AnthropicStreamTranslator final : public StreamTranslator {
                                 "Anthropic sent a malformed stream: " + std::string(what));
   }
 
-  std::optional<ApiError> on_event(std::string_view data, std::vector<std::string>& chunks) {
+  std::optional<ApiError> on_event(std::string_view data, ChunkSink& sink) {
     EventFields f;
     JsonReader r(data);
-    bool object = read_fields(r, {{"type", &f.type},
-                                  {"index", &f.index},
-                                  {"message", &f.message},
-                                  {"content_block", &f.content_block},
-                                  {"delta", &f.delta},
-                                  {"usage", &f.usage},
-                                  {"error", &f.error}});
+    bool object = read_event(r, f);
     if (!r.finish() || !object) {
       if (r.ok()) return malformed("an event's data is not a JSON object");
       return malformed(std::string(protocol::describe(r.error())) + " at byte " +
@@ -83,44 +95,86 @@ class AnthropicStreamTranslator final : public StreamTranslator {
     if (type.empty()) type = event_.event;
     const std::int64_t index = int_value(f.index, -1);
     if (type == "error") return stream_error(f);
-    if (type == "message_start") {
-      std::string_view id, model, usage;
-      if (read_fields(f.message, {{"id", &id}, {"model", &model}, {"usage", &usage}})) {
-        id_ = string_value(id, scratch_);
-        provider_model_ = string_value(model, scratch_);
-        envelope_.clear();
-        update_usage(usage);
+    if (type == "content_block_delta") {  // the most frequent event first
+      start(sink);
+      if (f.has_delta) on_block_delta(index, f.delta, sink);
+    } else if (type == "message_start") {
+      if (f.has_message) {
+        id_ = string_value(f.message.id, scratch_);
+        provider_model_ = string_value(f.message.model, scratch_);
+        templates_ready_ = false;
+        update_usage(f.message.usage);
       }
-      start(chunks);
+      start(sink);
     } else if (type == "content_block_start") {
-      start(chunks);
-      on_block_start(index, f.content_block, chunks);
-    } else if (type == "content_block_delta") {
-      start(chunks);
-      on_block_delta(index, f.delta, chunks);
+      start(sink);
+      if (f.has_block) on_block_start(index, f.block, sink);
     } else if (type == "content_block_stop") {
-      on_block_stop(index, chunks);
+      on_block_stop(index, sink);
     } else if (type == "message_delta") {
-      start(chunks);
+      start(sink);
       update_usage(f.usage);
-      std::string_view stop_reason;
-      if (read_fields(f.delta, {{"stop_reason", &stop_reason}}) && !stop_reason.empty() &&
-          stop_reason.front() == '"')
-        finish(string_value(stop_reason, scratch_), chunks);
+      const std::string_view stop_reason = f.delta.stop_reason;
+      if (f.has_delta && !stop_reason.empty() && stop_reason.front() == '"')
+        finish(string_value(stop_reason, scratch_), sink);
     } else if (type == "message_stop") {
-      start(chunks);
-      finish("end_turn", chunks);  // no-op when message_delta already said why
+      start(sink);
+      finish("end_turn", sink);  // no-op when message_delta already said why
       if (context_.include_usage) {
-        JsonWriter w = begin_chunk();
-        w.key("choices").begin_array().end_array();
-        w.key("usage");
+        begin_chunk();
+        chunk_.append(R"("choices":[],"usage":)");
+        JsonWriter w(chunk_);
         write_openai_usage(w, usage_);
-        end_chunk(w, chunks);
+        end_chunk(sink, 0);
       }
       done_ = true;
     }
     // ping and event types newer than this adapter carry nothing for the client.
     return std::nullopt;
+  }
+
+  // At the event's value: reads its members, descending into the nested objects this translator
+  // reads rather than storing them to parse again. False when it is not an object (or on an
+  // error: see r.ok()).
+  static bool read_event(JsonReader& r, EventFields& f) {
+    if (!r.begin_object()) return false;
+    std::string_view key;
+    while (r.next_key(key)) {
+      bool ok = true;
+      if (key == "type") {
+        ok = r.raw_value(f.type);
+      } else if (key == "index") {
+        ok = r.raw_value(f.index);
+      } else if (key == "delta") {
+        f.delta = {};
+        f.has_delta = read_fields(r, {{"type", &f.delta.type},
+                                      {"text", &f.delta.text},
+                                      {"partial_json", &f.delta.partial_json},
+                                      {"stop_reason", &f.delta.stop_reason}});
+        ok = r.ok();
+      } else if (key == "content_block") {
+        f.block = {};
+        f.has_block = read_fields(r, {{"type", &f.block.type},
+                                      {"text", &f.block.text},
+                                      {"id", &f.block.id},
+                                      {"name", &f.block.name},
+                                      {"input", &f.block.input}});
+        ok = r.ok();
+      } else if (key == "message") {
+        f.message = {};
+        f.has_message = read_fields(
+            r, {{"id", &f.message.id}, {"model", &f.message.model}, {"usage", &f.message.usage}});
+        ok = r.ok();
+      } else if (key == "usage") {
+        ok = r.raw_value(f.usage);
+      } else if (key == "error") {
+        ok = r.raw_value(f.error);
+      } else {
+        ok = r.skip();
+      }
+      if (!ok) return false;
+    }
+    return r.ok();
   }
 
   ApiError stream_error(const EventFields& f) {
@@ -136,17 +190,12 @@ class AnthropicStreamTranslator final : public StreamTranslator {
                                     std::string(string_value(message, scratch_)));
   }
 
-  void on_block_start(std::int64_t index, std::string_view content_block,
-                      std::vector<std::string>& chunks) {
-    std::string_view type, text, id, name, input;
-    if (!read_fields(
-            content_block,
-            {{"type", &type}, {"text", &text}, {"id", &id}, {"name", &name}, {"input", &input}}))
-      return;
+  void on_block_start(std::int64_t index, const EventFields::ContentBlock& b, ChunkSink& sink) {
+    const std::string_view type = b.type, text = b.text, id = b.id, name = b.name, input = b.input;
     if (is_string(type, "text")) {
       open_block(index, Block::Kind::text);
       std::string_view piece = string_value(text, scratch_);
-      if (!piece.empty()) emit_content(piece, chunks);
+      if (!piece.empty()) emit_content(piece, sink);
     } else if (is_string(type, "tool_use") && is_string(name, kAnthropicJsonToolName)) {
       Block& block = open_block(index, Block::Kind::json_answer);
       append_arguments(block.start_input, input);
@@ -166,44 +215,40 @@ class AnthropicStreamTranslator final : public StreamTranslator {
       w.key("function").begin_object().key("name").string(tool_name);
       w.key("arguments").string("").end_object();
       w.end_object().end_array();
-      end_delta(w, chunks);
+      end_delta(sink, tool_name.size());
     }
     // thinking / redacted_thinking (never requested: reasoning_effort is refused) and server-tool
     // blocks have no Chat Completions form and are dropped.
   }
 
-  void on_block_delta(std::int64_t index, std::string_view delta_json,
-                      std::vector<std::string>& chunks) {
+  void on_block_delta(std::int64_t index, const EventFields::Delta& d, ChunkSink& sink) {
     Block* block = find_block(index);
     if (!block) return;
-    std::string_view type, text, partial_json;
-    if (!read_fields(delta_json,
-                     {{"type", &type}, {"text", &text}, {"partial_json", &partial_json}}))
-      return;
+    const std::string_view type = d.type, text = d.text, partial_json = d.partial_json;
     if (is_string(type, "text_delta")) {
       std::string_view piece = string_value(text, scratch_);
-      if (!piece.empty()) emit_content(piece, chunks);
+      if (!piece.empty()) emit_content(piece, sink);
     } else if (is_string(type, "input_json_delta")) {
       std::string_view part = string_value(partial_json, scratch_);
       if (part.empty()) return;  // the first partial_json is often ""
       block->has_input = true;
       if (block->kind == Block::Kind::json_answer) {
-        emit_content(part, chunks);
+        emit_content(part, sink);
       } else if (block->kind == Block::Kind::tool) {
-        emit_arguments(*block, part, chunks);
+        emit_arguments(*block, part, sink);
       }
     }
     // thinking_delta, signature_delta and citations_delta are dropped with their blocks.
   }
 
-  void on_block_stop(std::int64_t index, std::vector<std::string>& chunks) {
+  void on_block_stop(std::int64_t index, ChunkSink& sink) {
     Block* block = find_block(index);
     if (!block) return;
     // A tool without parameters streams no JSON at all; OpenAI clients parse the arguments, so
     // they get the (empty) object from content_block_start instead of "".
     if (!block->has_input) {
-      if (block->kind == Block::Kind::tool) emit_arguments(*block, block->start_input, chunks);
-      if (block->kind == Block::Kind::json_answer) emit_content(block->start_input, chunks);
+      if (block->kind == Block::Kind::tool) emit_arguments(*block, block->start_input, sink);
+      if (block->kind == Block::Kind::json_answer) emit_content(block->start_input, sink);
     }
     block->open = false;  // free for reuse
   }
@@ -238,89 +283,103 @@ class AnthropicStreamTranslator final : public StreamTranslator {
   }
 
   // The first chunk always carries the role, whatever event arrives first.
-  void start(std::vector<std::string>& chunks) {
+  void start(ChunkSink& sink) {
     if (started_) return;
     started_ = true;
-    JsonWriter w = begin_delta();
-    w.key("role").string("assistant").key("content").string("");
-    end_delta(w, chunks);
+    begin_delta_text();
+    chunk_.append(R"("role":"assistant","content":"")");
+    end_delta(sink, 0);
   }
 
-  void finish(std::string_view stop_reason, std::vector<std::string>& chunks) {
+  void finish(std::string_view stop_reason, ChunkSink& sink) {
     if (finished_) return;
     finished_ = true;
     auto reason = finish_reason(stop_reason, json_answer_ && tool_count_ == 0);
-    JsonWriter w = begin_chunk();
-    w.key("choices").begin_array().begin_object();
-    w.key("index").integer(0).key("delta").begin_object().end_object();
-    w.key("logprobs").null().key("finish_reason").string(reason);
-    w.end_object().end_array();
-    if (context_.include_usage) w.key("usage").null();
-    end_chunk(w, chunks);
+    begin_chunk();
+    chunk_.append(R"("choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":")");
+    observability::append_json_escaped(chunk_, reason);
+    chunk_.append(R"("}])");
+    if (context_.include_usage) chunk_.append(R"(,"usage":null)");
+    end_chunk(sink, 0);
   }
 
-  void emit_content(std::string_view text, std::vector<std::string>& chunks) {
-    JsonWriter w = begin_delta();
-    w.key("content").string(text);
-    end_delta(w, chunks);
+  void emit_content(std::string_view text, ChunkSink& sink) {
+    begin_delta_text();
+    chunk_.append(R"("content":")");
+    observability::append_json_escaped(chunk_, text);
+    chunk_.push_back('"');
+    end_delta(sink, text.size());
   }
 
-  void emit_arguments(const Block& block, std::string_view arguments,
-                      std::vector<std::string>& chunks) {
+  void emit_arguments(const Block& block, std::string_view arguments, ChunkSink& sink) {
     JsonWriter w = begin_delta();
     w.key("tool_calls").begin_array().begin_object();
     w.key("index").integer(block.tool_index);
     w.key("function").begin_object().key("arguments").string(arguments).end_object();
     w.end_object().end_array();
-    end_delta(w, chunks);
+    end_delta(sink, arguments.size());
   }
 
-  // A chunk is written into chunk_ (reused) and copied out once, at its final size. Its opening
-  // members are the same in every chunk of the stream: written once (again after message_start
-  // names the id and model), with the comma that follows them, so the writer returned here starts
-  // with no comma pending, as after a member.
-  JsonWriter begin_chunk() {
-    if (envelope_.empty()) {
-      JsonWriter e(envelope_);
-      e.begin_object();
-      e.key("id").string(id_.empty() ? context_.id : id_);
-      e.key("object").string("chat.completion.chunk");
-      e.key("created").integer(context_.created);
-      e.key("model").string(context_.model.empty() ? provider_model_ : context_.model);
-      envelope_.push_back(',');
-    }
+  // Every chunk is written into chunk_ (reused) and handed to the sink as a view. The text that is
+  // the same in every chunk of the stream is written once (again after message_start names the
+  // id and model), as JsonWriter would write it:
+  //   envelope_     `{"id":...,"object":"chat.completion.chunk","created":...,"model":...,`
+  //   delta_open_   envelope_ + `"choices":[{"index":0,"delta":{`
+  //   delta_close_  `},"logprobs":null,"finish_reason":null}]` [+ `,"usage":null`] + `}`
+  void write_templates() {
+    templates_ready_ = true;
+    envelope_.clear();
+    JsonWriter e(envelope_);
+    e.begin_object();
+    e.key("id").string(id_.empty() ? context_.id : id_);
+    e.key("object").string("chat.completion.chunk");
+    e.key("created").integer(context_.created);
+    e.key("model").string(context_.model.empty() ? provider_model_ : context_.model);
+    envelope_.push_back(',');
+    delta_open_.assign(envelope_).append(R"("choices":[{"index":0,"delta":{)");
+    delta_close_.assign(R"(},"logprobs":null,"finish_reason":null}])");
+    if (context_.include_usage) delta_close_.append(R"(,"usage":null)");
+    delta_close_.push_back('}');
+  }
+
+  // chunk_ = the envelope; the chunk's own members follow, then end_chunk.
+  void begin_chunk() {
+    if (!templates_ready_) write_templates();
     chunk_.assign(envelope_);
+  }
+
+  void end_chunk(ChunkSink& sink, std::size_t output_chars) {
+    chunk_.push_back('}');
+    sink.chunk(chunk_, output_chars);
+  }
+
+  // A content chunk: begin_delta(_text), the delta's members, end_delta.
+  void begin_delta_text() {
+    if (!templates_ready_) write_templates();
+    chunk_.assign(delta_open_);
+  }
+
+  // A writer positioned inside the delta object, before its first member.
+  JsonWriter begin_delta() {
+    begin_delta_text();
     return JsonWriter(chunk_);
   }
 
-  void end_chunk(JsonWriter& w, std::vector<std::string>& chunks) {
-    w.end_object();
-    chunks.emplace_back(chunk_);
-  }
-
-  // A content chunk: begin_delta, the delta's members, end_delta.
-  JsonWriter begin_delta() {
-    JsonWriter w = begin_chunk();
-    w.key("choices").begin_array().begin_object();
-    w.key("index").integer(0).key("delta").begin_object();
-    return w;
-  }
-
-  void end_delta(JsonWriter& w, std::vector<std::string>& chunks) {
-    w.end_object();
-    w.key("logprobs").null().key("finish_reason").null();
-    w.end_object().end_array();
-    if (context_.include_usage) w.key("usage").null();
-    end_chunk(w, chunks);
+  void end_delta(ChunkSink& sink, std::size_t output_chars) {
+    chunk_.append(delta_close_);
+    sink.chunk(chunk_, output_chars);
   }
 
   ResponseContext context_;
   protocol::SseReader reader_;
   protocol::SseEvent event_;
-  std::vector<Block> blocks_;  // open blocks, and free slots for the next ones
-  std::string envelope_;       // `{"id":...,"model":...,` of every chunk; empty: to write
-  std::string chunk_;          // the chunk being written
-  std::string scratch_;        // decoded strings of the current event
+  std::vector<Block> blocks_;     // open blocks, and free slots for the next ones
+  bool templates_ready_ = false;  // false: envelope_, delta_open_, delta_close_ to (re)write
+  std::string envelope_;
+  std::string delta_open_;
+  std::string delta_close_;
+  std::string chunk_;    // the chunk being written
+  std::string scratch_;  // decoded strings of the current event
   std::string id_scratch_;
   std::string id_;
   std::string provider_model_;

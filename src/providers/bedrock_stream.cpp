@@ -36,7 +36,7 @@ class BedrockStreamTranslator final : public StreamTranslator {
  public:
   explicit BedrockStreamTranslator(ResponseContext context) : context_(std::move(context)) {}
 
-  std::optional<ApiError> feed(std::string_view bytes, std::vector<std::string>& chunks) override {
+  std::optional<ApiError> feed(std::string_view bytes, ChunkSink& sink) override {
     if (done_ || failed_) return std::nullopt;
     decoder_.feed(bytes);
     while (!done_) {
@@ -47,7 +47,7 @@ class BedrockStreamTranslator final : public StreamTranslator {
         err = malformed(decoder_.error());
       } else {
         try {
-          err = on_message(chunks);
+          err = on_message(sink);
         } catch (const json::exception& e) {
           err = malformed(e.what());
         }
@@ -69,7 +69,7 @@ class BedrockStreamTranslator final : public StreamTranslator {
                                 "Bedrock sent a malformed stream: " + std::string(what));
   }
 
-  std::optional<ApiError> on_message(std::vector<std::string>& chunks) {
+  std::optional<ApiError> on_message(ChunkSink& sink) {
     std::string_view message_type = message_.header(":message-type");
     if (message_type == "exception") {
       std::string exception(message_.header(":exception-type"));
@@ -91,27 +91,27 @@ class BedrockStreamTranslator final : public StreamTranslator {
     auto j = json::parse(message_.payload, nullptr, false);
     if (!j.is_object()) return malformed("an event's payload is not a JSON object");
     if (type == "messageStart") {
-      start(chunks);
+      start(sink);
     } else if (type == "contentBlockStart") {
-      start(chunks);
-      on_block_start(j, chunks);
+      start(sink);
+      on_block_start(j, sink);
     } else if (type == "contentBlockDelta") {
-      start(chunks);
-      on_block_delta(j, chunks);
+      start(sink);
+      on_block_delta(j, sink);
     } else if (type == "contentBlockStop") {
-      on_block_stop(j, chunks);
+      on_block_stop(j, sink);
     } else if (type == "messageStop") {
-      start(chunks);
-      finish(string_at(j, "stopReason"), chunks);
+      start(sink);
+      finish(string_at(j, "stopReason"), sink);
     } else if (type == "metadata") {
-      start(chunks);
+      start(sink);
       usage_ = usage_from_converse(member(j, "usage"));
-      finish("end_turn", chunks);  // no-op when messageStop already said why
+      finish("end_turn", sink);  // no-op when messageStop already said why
       if (context_.include_usage) {
         ordered_json chunk = envelope();
         chunk["choices"] = ordered_json::array();
         chunk["usage"] = openai_usage(usage_);
-        chunks.push_back(dump(chunk));
+        sink.chunk(dump(chunk), 0);
       }
       done_ = true;
     }
@@ -119,7 +119,7 @@ class BedrockStreamTranslator final : public StreamTranslator {
     return std::nullopt;
   }
 
-  void on_block_start(const json& j, std::vector<std::string>& chunks) {
+  void on_block_start(const json& j, ChunkSink& sink) {
     const json& tool_use = member(member(j, "start"), "toolUse");
     if (!tool_use.is_object()) return;  // text blocks usually have no start; others are dropped
     ToolBlock& block = tools_[index_of(j)];
@@ -129,15 +129,15 @@ class BedrockStreamTranslator final : public StreamTranslator {
     call["id"] = string_at(tool_use, "toolUseId");
     call["type"] = "function";
     call["function"] = {{"name", string_at(tool_use, "name")}, {"arguments", ""}};
-    emit_delta({{"tool_calls", ordered_json::array({std::move(call)})}}, chunks);
+    emit_delta({{"tool_calls", ordered_json::array({std::move(call)})}}, sink);
   }
 
-  void on_block_delta(const json& j, std::vector<std::string>& chunks) {
+  void on_block_delta(const json& j, ChunkSink& sink) {
     const json& delta = member(j, "delta");
     if (!delta.is_object()) return;
     if (delta.contains("text") && delta["text"].is_string()) {
       std::string text = delta["text"].get<std::string>();
-      if (!text.empty()) emit_delta({{"content", std::move(text)}}, chunks);
+      if (!text.empty()) emit_delta({{"content", std::move(text)}}, sink);
       return;
     }
     const json& tool_use = member(delta, "toolUse");
@@ -147,15 +147,15 @@ class BedrockStreamTranslator final : public StreamTranslator {
     std::string input = string_at(tool_use, "input");
     if (input.empty()) return;
     it->second.has_input = true;
-    emit_arguments(it->second, std::move(input), chunks);
+    emit_arguments(it->second, std::move(input), sink);
   }
 
-  void on_block_stop(const json& j, std::vector<std::string>& chunks) {
+  void on_block_stop(const json& j, ChunkSink& sink) {
     auto it = tools_.find(index_of(j));
     if (it == tools_.end()) return;
     // A tool without parameters may stream no input at all; OpenAI clients parse the arguments,
     // so they get an empty object rather than "" (as the whole-body translation gives them).
-    if (!it->second.has_input) emit_arguments(it->second, "{}", chunks);
+    if (!it->second.has_input) emit_arguments(it->second, "{}", sink);
     tools_.erase(it);
   }
 
@@ -165,13 +165,13 @@ class BedrockStreamTranslator final : public StreamTranslator {
   }
 
   // The first chunk always carries the role, whatever event arrives first.
-  void start(std::vector<std::string>& chunks) {
+  void start(ChunkSink& sink) {
     if (started_) return;
     started_ = true;
-    emit_delta({{"role", "assistant"}, {"content", ""}}, chunks);
+    emit_delta({{"role", "assistant"}, {"content", ""}}, sink);
   }
 
-  void finish(const std::string& stop_reason, std::vector<std::string>& chunks) {
+  void finish(const std::string& stop_reason, ChunkSink& sink) {
     if (finished_) return;
     finished_ = true;
     ordered_json chunk = envelope();
@@ -180,25 +180,25 @@ class BedrockStreamTranslator final : public StreamTranslator {
                                              {"logprobs", nullptr},
                                              {"finish_reason", finish_reason(stop_reason)}}});
     if (context_.include_usage) chunk["usage"] = nullptr;
-    chunks.push_back(dump(chunk));
+    sink.chunk(dump(chunk), 0);
   }
 
-  void emit_arguments(const ToolBlock& block, std::string arguments,
-                      std::vector<std::string>& chunks) {
+  void emit_arguments(const ToolBlock& block, std::string arguments, ChunkSink& sink) {
     ordered_json call;
     call["index"] = block.tool_index;
     call["function"] = {{"arguments", std::move(arguments)}};
-    emit_delta({{"tool_calls", ordered_json::array({std::move(call)})}}, chunks);
+    emit_delta({{"tool_calls", ordered_json::array({std::move(call)})}}, sink);
   }
 
-  void emit_delta(ordered_json delta, std::vector<std::string>& chunks) {
+  void emit_delta(ordered_json delta, ChunkSink& sink) {
+    const std::size_t output = delta_output_chars(delta);
     ordered_json chunk = envelope();
     chunk["choices"] = ordered_json::array({{{"index", 0},
                                              {"delta", std::move(delta)},
                                              {"logprobs", nullptr},
                                              {"finish_reason", nullptr}}});
     if (context_.include_usage) chunk["usage"] = nullptr;
-    chunks.push_back(dump(chunk));
+    sink.chunk(dump(chunk), output);
   }
 
   ordered_json envelope() const {

@@ -21,7 +21,7 @@ class GeminiStreamTranslator final : public StreamTranslator {
  public:
   explicit GeminiStreamTranslator(ResponseContext context) : context_(std::move(context)) {}
 
-  std::optional<ApiError> feed(std::string_view bytes, std::vector<std::string>& chunks) override {
+  std::optional<ApiError> feed(std::string_view bytes, ChunkSink& sink) override {
     if (failed_) return std::nullopt;
     reader_.feed(bytes);
     while (reader_.next(event_)) {
@@ -37,7 +37,7 @@ class GeminiStreamTranslator final : public StreamTranslator {
       if (auto u = j.find("usageMetadata"); u != j.end() && u->is_object())
         usage_ = gemini_usage(*u);
       if (done_) continue;  // after the terminal event only usage may still change
-      on_response(j, chunks);
+      on_response(j, sink);
     }
     if (reader_.overflowed())
       return fail(
@@ -59,30 +59,30 @@ class GeminiStreamTranslator final : public StreamTranslator {
     return error;
   }
 
-  void on_response(const json& j, std::vector<std::string>& chunks) {
+  void on_response(const json& j, ChunkSink& sink) {
     if (response_id_.empty()) response_id_ = j.value("responseId", context_.id);
     auto candidates = j.find("candidates");
     if (candidates == j.end() || !candidates->is_array() || candidates->empty()) {
       if (j.contains("promptFeedback") && choices_.empty()) {  // the prompt itself was blocked
-        start_choice(0, chunks);
+        start_choice(0, sink);
         choices_[0].finished = true;
-        emit(0, json::object(), "content_filter", chunks);
-        finish(chunks);
+        emit(0, json::object(), "content_filter", sink);
+        finish(sink);
       }
       return;
     }
     for (std::size_t i = 0; i < candidates->size(); ++i) {
       const auto& c = (*candidates)[i];
-      if (c.is_object()) on_candidate(c, c.value("index", static_cast<int>(i)), chunks);
+      if (c.is_object()) on_candidate(c, c.value("index", static_cast<int>(i)), sink);
     }
     for (const auto& [index, state] : choices_) {
       if (!state.finished) return;
     }
-    finish(chunks);
+    finish(sink);
   }
 
-  void on_candidate(const json& c, int index, std::vector<std::string>& chunks) {
-    start_choice(index, chunks);
+  void on_candidate(const json& c, int index, ChunkSink& sink) {
+    start_choice(index, sink);
     auto& state = choices_[index];
     if (state.finished) return;
     if (auto content = c.find("content"); content != c.end() && content->is_object()) {
@@ -92,10 +92,10 @@ class GeminiStreamTranslator final : public StreamTranslator {
           if (p.contains("functionCall")) {
             auto call = gemini_tool_call(p, response_id_, index, state.tool_calls);
             call["index"] = state.tool_calls++;
-            emit(index, {{"tool_calls", json::array({std::move(call)})}}, nullptr, chunks);
+            emit(index, {{"tool_calls", json::array({std::move(call)})}}, nullptr, sink);
           } else if (p.contains("text") && p["text"].is_string() && !p.value("thought", false) &&
                      !p["text"].get_ref<const std::string&>().empty()) {
-            emit(index, {{"content", p["text"]}}, nullptr, chunks);
+            emit(index, {{"content", p["text"]}}, nullptr, sink);
           }
         }
       }
@@ -103,14 +103,14 @@ class GeminiStreamTranslator final : public StreamTranslator {
     if (auto reason = c.find("finishReason"); reason != c.end() && reason->is_string()) {
       state.finished = true;
       emit(index, json::object(),
-           json(gemini_finish_reason(reason->get<std::string>(), state.tool_calls > 0)), chunks);
+           json(gemini_finish_reason(reason->get<std::string>(), state.tool_calls > 0)), sink);
     }
   }
 
-  void start_choice(int index, std::vector<std::string>& chunks) {
+  void start_choice(int index, ChunkSink& sink) {
     if (choices_.contains(index)) return;
     choices_[index] = {};
-    emit(index, {{"role", "assistant"}, {"content", ""}}, nullptr, chunks);
+    emit(index, {{"role", "assistant"}, {"content", ""}}, nullptr, sink);
   }
 
   json chunk(json choices) const {
@@ -123,21 +123,23 @@ class GeminiStreamTranslator final : public StreamTranslator {
     return c;
   }
 
-  void emit(int index, json delta, json finish_reason, std::vector<std::string>& chunks) const {
+  void emit(int index, json delta, json finish_reason, ChunkSink& sink) const {
+    const std::size_t output = delta_output_chars(delta);
     json choice = {{"index", index},
                    {"delta", std::move(delta)},
                    {"logprobs", nullptr},
                    {"finish_reason", std::move(finish_reason)}};
-    chunks.push_back(chunk(json::array({std::move(choice)}))
-                         .dump(-1, ' ', false, json::error_handler_t::replace));
+    sink.chunk(chunk(json::array({std::move(choice)}))
+                   .dump(-1, ' ', false, json::error_handler_t::replace),
+               output);
   }
 
-  void finish(std::vector<std::string>& chunks) {
+  void finish(ChunkSink& sink) {
     done_ = true;
     if (!context_.include_usage || !usage_.known) return;
     auto c = chunk(json::array());
     c["usage"] = openai_usage_json(usage_);
-    chunks.push_back(c.dump(-1, ' ', false, json::error_handler_t::replace));
+    sink.chunk(c.dump(-1, ' ', false, json::error_handler_t::replace), 0);
   }
 
   ResponseContext context_;

@@ -169,13 +169,13 @@ class MistralStreamTranslator final : public StreamTranslator {
  public:
   explicit MistralStreamTranslator(ResponseContext context) : context_(std::move(context)) {}
 
-  std::optional<ApiError> feed(std::string_view bytes, std::vector<std::string>& chunks) override {
+  std::optional<ApiError> feed(std::string_view bytes, ChunkSink& sink) override {
     if (failed_ || done_) return std::nullopt;
     reader_.feed(bytes);
     while (reader_.next(event_)) {
       if (event_.is_comment || event_.data.empty()) continue;
       if (protocol::is_sse_done(event_.data)) {
-        finish(chunks);
+        finish(sink);
         return std::nullopt;
       }
       auto j = json::parse(event_.data, nullptr, false);
@@ -183,7 +183,7 @@ class MistralStreamTranslator final : public StreamTranslator {
         return fail(protocol::make_error(ErrorCode::upstream_error,
                                          "Mistral sent a malformed stream event"));
       if (auto e = error_object(j)) return fail(std::move(*e));
-      if (auto e = on_chunk(j, chunks)) return fail(std::move(*e));
+      if (auto e = on_chunk(j, sink)) return fail(std::move(*e));
     }
     if (reader_.overflowed())
       return fail(
@@ -205,13 +205,14 @@ class MistralStreamTranslator final : public StreamTranslator {
     return error;
   }
 
-  std::optional<ApiError> on_chunk(const json& j, std::vector<std::string>& chunks) {
+  std::optional<ApiError> on_chunk(const json& j, ChunkSink& sink) {
     if (j.contains("id") && j["id"].is_string()) id_ = j["id"].get<std::string>();
     if (auto u = j.find("usage"); u != j.end() && u->is_object())
       usage_ = accounting::usage_from_openai(*u);
     auto choices = j.find("choices");
     if (choices == j.end() || !choices->is_array() || choices->empty()) return std::nullopt;
     json out_choices = json::array();
+    std::size_t output = 0;
     for (const auto& c : *choices) {
       if (!c.is_object()) continue;
       int index = c.value("index", 0);
@@ -236,12 +237,13 @@ class MistralStreamTranslator final : public StreamTranslator {
         if (*f == "error") return finished_with_error();
         finish = mistral_finish_reason(f->get<std::string>());
       }
+      output += delta_output_chars(out_delta);
       out_choices.push_back({{"index", index},
                              {"delta", std::move(out_delta)},
                              {"logprobs", nullptr},
                              {"finish_reason", std::move(finish)}});
     }
-    if (!out_choices.empty()) chunks.push_back(dump(chunk(std::move(out_choices))));
+    if (!out_choices.empty()) sink.chunk(dump(chunk(std::move(out_choices))), output);
     return std::nullopt;
   }
 
@@ -282,12 +284,12 @@ class MistralStreamTranslator final : public StreamTranslator {
     return c;
   }
 
-  void finish(std::vector<std::string>& chunks) {
+  void finish(ChunkSink& sink) {
     done_ = true;
     if (!context_.include_usage || !usage_.known) return;
     auto c = chunk(json::array());
     c["usage"] = usage_json(usage_);
-    chunks.push_back(dump(c));
+    sink.chunk(dump(c), 0);
   }
 
   ResponseContext context_;

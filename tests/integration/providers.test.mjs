@@ -408,6 +408,12 @@ for (const name of NAMES) {
       const trace = await gw.waitForTrace((t) => t.request_id === requestId);
       assert.equal(trace.status, 502);
       assert.equal(trace.error, 'stream_interrupted');
+      // Output arrived, so there is a time to first token; a provider that had not yet reported
+      // usage gets the estimate from the characters streamed (about 4 a token).
+      assert.equal(typeof trace.ttft_ms, 'number', `ttft_ms: ${trace.ttft_ms}`);
+      if (trace.usage.estimated) {
+        assert.equal(trace.usage.output, Math.ceil(Buffer.byteLength(text) / 4), JSON.stringify(trace.usage));
+      }
     });
 
     if (['gemini', 'azure', 'mistral', 'bedrock'].includes(name)) {

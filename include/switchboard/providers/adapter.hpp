@@ -37,15 +37,63 @@ struct ResponseContext {
   bool include_usage = false;  // streaming: emit the final usage chunk
 };
 
+// Receives a stream translator's chunks as they are written. The view is valid only during the
+// call: translators write every chunk into one buffer they reuse, so a chunk costs no allocation.
+class ChunkSink {
+ public:
+  // `json` is one OpenAI chat.completion.chunk object as compact JSON text (no raw line breaks,
+  // no "data: " framing). `output_chars` counts the visible output it carries (content text,
+  // tool-call names and arguments, in decoded UTF-8 bytes); 0 for role, finish and usage chunks.
+  virtual void chunk(std::string_view json, std::size_t output_chars) = 0;
+
+ protected:
+  ~ChunkSink() = default;
+};
+
+// Collects chunks as strings, for callers that want them all (tests, tools).
+class ChunkCollector final : public ChunkSink {
+ public:
+  explicit ChunkCollector(std::vector<std::string>& out) : out_(out) {}
+  void chunk(std::string_view json, std::size_t) override { out_.emplace_back(json); }
+
+ private:
+  std::vector<std::string>& out_;
+};
+
+// The visible output an OpenAI chunk `delta` object carries, as ChunkSink::chunk counts it: for
+// the translators that build their chunks as DOMs (Json: nlohmann::json or ordered_json).
+template <typename Json>
+std::size_t delta_output_chars(const Json& delta) {
+  std::size_t n = 0;
+  if (!delta.is_object()) return 0;
+  if (auto c = delta.find("content"); c != delta.end() && c->is_string())
+    n += c->template get_ref<const std::string&>().size();
+  auto calls = delta.find("tool_calls");
+  if (calls == delta.end() || !calls->is_array()) return n;
+  for (const auto& call : *calls) {
+    auto f = call.find("function");
+    if (f == call.end() || !f->is_object()) continue;
+    for (const char* field : {"name", "arguments"}) {
+      if (auto v = f->find(field); v != f->end() && v->is_string())
+        n += v->template get_ref<const std::string&>().size();
+    }
+  }
+  return n;
+}
+
 // Turns a provider's streamed body into OpenAI chat.completion.chunk objects.
 class StreamTranslator {
  public:
   virtual ~StreamTranslator() = default;
-  // Feeds raw body bytes in arbitrary pieces; appends each complete OpenAI chunk
-  // (a JSON object text, no "data: " framing) to `chunks`. An error event from the
-  // provider, or a malformed frame, returns an ApiError (the stream ends there).
-  virtual std::optional<protocol::ApiError> feed(std::string_view bytes,
-                                                 std::vector<std::string>& chunks) = 0;
+  // Feeds raw body bytes in arbitrary pieces; hands each complete OpenAI chunk to `sink`, in
+  // order. An error event from the provider, or a malformed frame, returns an ApiError (the
+  // stream ends there).
+  virtual std::optional<protocol::ApiError> feed(std::string_view bytes, ChunkSink& sink) = 0;
+  // The same, appending each chunk to `chunks`.
+  std::optional<protocol::ApiError> feed(std::string_view bytes, std::vector<std::string>& chunks) {
+    ChunkCollector collector(chunks);
+    return feed(bytes, collector);
+  }
   // True once the provider's terminal event arrived.
   virtual bool done() const = 0;
   // Usage as far as the provider reported it (known=false if it never did).
