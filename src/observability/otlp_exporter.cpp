@@ -6,6 +6,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <pthread.h>
+
 #include <charconv>
 #include <cstdlib>
 #include <cstring>
@@ -152,7 +154,10 @@ OtlpExporter::OtlpExporter(OtlpExporterOptions options, OtlpMetrics metrics)
   }
   transport_->pool =
       std::make_unique<upstream::UpstreamPool>(transport_->io.get_executor(), std::move(pool));
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "swb-otlp");  // tells it apart in top and /proc
+    run();
+  });
 }
 
 OtlpExporter::~OtlpExporter() {

@@ -2,6 +2,8 @@
 // file I/O.
 #include "switchboard/observability/trace_sink.hpp"
 
+#include <pthread.h>
+
 #include <stdexcept>
 
 namespace switchboard::observability {
@@ -26,7 +28,10 @@ TraceSink::TraceSink(const std::string& file) {
     if (!out_) throw std::runtime_error("cannot open trace file " + file);
     owns_file_ = true;
   }
-  writer_ = std::thread([this] { writer_loop(); });
+  writer_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "swb-trace");  // tells it apart in top and /proc
+    writer_loop();
+  });
 }
 
 TraceSink::~TraceSink() {
