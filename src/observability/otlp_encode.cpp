@@ -2,6 +2,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <iterator>
 
 #include "switchboard/observability/json_writer.hpp"
 #include "switchboard/observability/otlp.hpp"
@@ -67,38 +68,99 @@ int hex_value(char c) {
 
 }  // namespace
 
-void append_otlp_span(std::string& out, const OtlpSpan& s) {
-  JsonWriter w(out);
-  w.begin_object();
-  w.key("traceId").string(s.trace_id);
-  w.key("spanId").string(s.span_id);
-  if (!s.parent_span_id.empty()) w.key("parentSpanId").string(s.parent_span_id);
-  // Semconv span name: "{gen_ai.operation.name} {gen_ai.request.model}", built on the stack
-  // when it fits (this runs on the request thread).
-  char name_buf[128];
-  std::string long_name;
-  std::string_view name = s.operation;
-  if (!s.request_model.empty()) {
-    std::size_t n = s.operation.size() + 1 + s.request_model.size();
-    if (n <= sizeof name_buf) {
-      std::memcpy(name_buf, s.operation.data(), s.operation.size());
-      name_buf[s.operation.size()] = ' ';
-      std::memcpy(name_buf + s.operation.size() + 1, s.request_model.data(),
-                  s.request_model.size());
-      name = std::string_view(name_buf, n);
-    } else {
-      long_name.append(s.operation).append(" ").append(s.request_model);
-      name = long_name;
-    }
-  }
-  w.key("name").string(name);
-  w.key("kind").integer(kSpanKindServer);
-  char buf[24];
-  w.key("startTimeUnixNano").string(decimal(buf, s.start_unix_nano));
-  w.key("endTimeUnixNano").string(decimal(buf, s.end_unix_nano));
+namespace {
 
-  w.key("attributes").begin_array();
-  Attributes a(w);
+// The span is mostly fixed text: it is written as literal fragments around the values, with no
+// per-key writer state. Every fragment below is exactly what a JsonWriter would have produced
+// (tests/unit/observability/otlp_test.cpp compares the two byte for byte).
+void append_quoted(std::string& out, std::string_view value) {
+  out.push_back('"');
+  append_json_escaped(out, value);
+  out.push_back('"');
+}
+
+void append_decimal(std::string& out, std::int64_t v) {
+  char buf[24];
+  auto [p, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, static_cast<std::size_t>(p - buf));
+}
+
+// Attributes: `head` is the literal {"key":"...","value":{"xxxValue": with its leading comma
+// when it is not the first; the value follows, then "}}".
+struct AttrList {
+  std::string& out;
+  bool first = true;
+
+  void open(std::string_view key, std::string_view type) {
+    if (!first) out.push_back(',');
+    first = false;
+    out.append(R"({"key":")", 8);
+    out.append(key);
+    out.append(R"(","value":{")", 12);
+    out.append(type);
+    out.append("\":", 2);
+  }
+  void str(std::string_view key, std::string_view value) {
+    open(key, "stringValue");
+    append_quoted(out, value);
+    out.append("}}", 2);
+  }
+  void str_if(std::string_view key, std::string_view value) {
+    if (!value.empty()) str(key, value);
+  }
+  void integer(std::string_view key, std::int64_t value) {
+    open(key, "intValue");
+    out.push_back('"');
+    append_decimal(out, value);
+    out.push_back('"');
+    out.append("}}", 2);
+  }
+  void dbl(std::string_view key, double value) {
+    if (!std::isfinite(value)) return;  // JSON has no NaN; the attribute is left out
+    open(key, "doubleValue");
+    JsonWriter(out).number(value);
+    out.append("}}", 2);
+  }
+  void boolean(std::string_view key, bool value) {
+    open(key, "boolValue");
+    if (value) {
+      out.append("true", 4);
+    } else {
+      out.append("false", 5);
+    }
+    out.append("}}", 2);
+  }
+};
+
+}  // namespace
+
+void append_otlp_span(std::string& out, const OtlpSpan& s) {
+  // Ids are hex from the gateway itself or a validated traceparent: escaped anyway, which for
+  // plain text is one scan and one append.
+  out.append(R"({"traceId":)");
+  append_quoted(out, s.trace_id);
+  out.append(R"(,"spanId":)");
+  append_quoted(out, s.span_id);
+  if (!s.parent_span_id.empty()) {
+    out.append(R"(,"parentSpanId":)");
+    append_quoted(out, s.parent_span_id);
+  }
+  // Semconv span name: "{gen_ai.operation.name} {gen_ai.request.model}".
+  out.append(R"(,"name":")");
+  append_json_escaped(out, s.operation);
+  if (!s.request_model.empty()) {
+    out.push_back(' ');
+    append_json_escaped(out, s.request_model);
+  }
+  out.append(R"(","kind":)");
+  append_decimal(out, kSpanKindServer);
+  out.append(R"(,"startTimeUnixNano":")");
+  append_decimal(out, s.start_unix_nano);
+  out.append(R"(","endTimeUnixNano":")");
+  append_decimal(out, s.end_unix_nano);
+  out.append(R"(","attributes":[)");
+
+  AttrList a{out};
   a.str("gen_ai.operation.name", s.operation);
   a.str_if("gen_ai.provider.name", s.provider_name);
   a.str_if("gen_ai.request.model", s.request_model);
@@ -118,6 +180,7 @@ void append_otlp_span(std::string& out, const OtlpSpan& s) {
     if (!s.error.empty()) {
       a.str("error.type", s.error);
     } else {
+      char buf[24];
       a.str("error.type", s.status ? decimal(buf, s.status) : std::string_view("_OTHER"));
     }
   }
@@ -136,17 +199,108 @@ void append_otlp_span(std::string& out, const OtlpSpan& s) {
   a.integer("switchboard.attempts", s.attempts);
   a.dbl("switchboard.cost_usd", s.cost_usd);
   if (s.ttft_ms >= 0) a.dbl("switchboard.ttft_ms", s.ttft_ms);
-  w.end_array();
 
-  w.key("status").begin_object();
   if (failed) {
-    w.key("code").integer(kStatusError);
-    w.key("message").string(s.error.empty() ? std::string_view("request failed") : s.error);
+    out.append(R"(],"status":{"code":)");
+    append_decimal(out, kStatusError);
+    out.append(R"(,"message":)");
+    append_quoted(out, s.error.empty() ? std::string_view("request failed") : s.error);
+    out.append("}}", 2);
   } else {
-    w.key("code").integer(kStatusOk);
+    out.append(R"(],"status":{"code":)");
+    append_decimal(out, kStatusOk);
+    out.append("}}", 2);
   }
-  w.end_object();
-  w.end_object();
+}
+
+namespace {
+
+// The fixed-size part of a packed span; the strings follow in kPackedStrings order.
+struct PackedHead {
+  std::int64_t start_unix_nano;
+  std::int64_t end_unix_nano;
+  std::int64_t input_tokens;
+  std::int64_t output_tokens;
+  std::int64_t cached_input_tokens;
+  std::int64_t cache_write_tokens;
+  double cost_usd;
+  double ttft_ms;
+  std::int32_t status;
+  std::int32_t attempts;
+  std::uint8_t usage_known;
+  std::uint8_t stream;
+};
+
+constexpr std::string_view OtlpSpan::*kPackedStrings[] = {
+    &OtlpSpan::trace_id,       &OtlpSpan::span_id,       &OtlpSpan::parent_span_id,
+    &OtlpSpan::operation,      &OtlpSpan::provider_name, &OtlpSpan::request_model,
+    &OtlpSpan::response_model, &OtlpSpan::request_id,    &OtlpSpan::endpoint,
+    &OtlpSpan::tenant,         &OtlpSpan::workflow,      &OtlpSpan::user,
+    &OtlpSpan::route,          &OtlpSpan::provider,      &OtlpSpan::model,
+    &OtlpSpan::error,
+};
+constexpr std::size_t kStringCount = std::size(kPackedStrings);
+
+}  // namespace
+
+void pack_otlp_span(std::string& out, const OtlpSpan& s) {
+  PackedHead head{s.start_unix_nano,
+                  s.end_unix_nano,
+                  s.input_tokens,
+                  s.output_tokens,
+                  s.cached_input_tokens,
+                  s.cache_write_tokens,
+                  s.cost_usd,
+                  s.ttft_ms,
+                  s.status,
+                  s.attempts,
+                  static_cast<std::uint8_t>(s.usage_known),
+                  static_cast<std::uint8_t>(s.stream)};
+  std::uint32_t lengths[kStringCount];
+  std::size_t total = sizeof head + sizeof lengths;
+  for (std::size_t i = 0; i < kStringCount; ++i) {
+    lengths[i] = static_cast<std::uint32_t>((s.*kPackedStrings[i]).size());
+    total += lengths[i];
+  }
+  // One resize, then plain copies: this runs on the request thread.
+  std::size_t at = out.size();
+  out.resize(at + total);
+  char* p = out.data() + at;
+  std::memcpy(p, &head, sizeof head);
+  p += sizeof head;
+  std::memcpy(p, lengths, sizeof lengths);
+  p += sizeof lengths;
+  for (std::size_t i = 0; i < kStringCount; ++i) {
+    std::memcpy(p, (s.*kPackedStrings[i]).data(), lengths[i]);
+    p += lengths[i];
+  }
+}
+
+std::size_t unpack_otlp_span(std::string_view in, OtlpSpan& s) {
+  PackedHead head;
+  std::uint32_t lengths[kStringCount];
+  if (in.size() < sizeof head + sizeof lengths) return 0;
+  std::memcpy(&head, in.data(), sizeof head);
+  std::memcpy(lengths, in.data() + sizeof head, sizeof lengths);
+  std::size_t at = sizeof head + sizeof lengths;
+  for (std::size_t i = 0; i < kStringCount; ++i) {
+    if (in.size() - at < lengths[i]) return 0;
+    s.*kPackedStrings[i] = in.substr(at, lengths[i]);
+    at += lengths[i];
+  }
+  s.start_unix_nano = head.start_unix_nano;
+  s.end_unix_nano = head.end_unix_nano;
+  s.input_tokens = head.input_tokens;
+  s.output_tokens = head.output_tokens;
+  s.cached_input_tokens = head.cached_input_tokens;
+  s.cache_write_tokens = head.cache_write_tokens;
+  s.cost_usd = head.cost_usd;
+  s.ttft_ms = head.ttft_ms;
+  s.status = head.status;
+  s.attempts = head.attempts;
+  s.usage_known = head.usage_known != 0;
+  s.stream = head.stream != 0;
+  return at;
 }
 
 void append_otlp_request(std::string& out, std::string_view spans, std::string_view version) {
