@@ -164,72 +164,148 @@ double billed_by_failed_attempts(const std::vector<Attempt>& attempts) {
   return total;
 }
 
+namespace {
+
+// The record is mostly fixed text: written as literal fragments around the values (the keys
+// and separators exactly as a JsonWriter would put them; tests/unit/gateway/record_test.cpp
+// holds it to nlohmann's output byte for byte).
+struct RecordWriter {
+  std::string& out;
+
+  void lit(std::string_view s) { out.append(s); }
+  void str(std::string_view v) {
+    out.push_back('"');
+    observability::append_json_escaped(out, v);
+    out.push_back('"');
+  }
+  void str_or_null(std::string_view v) {
+    if (v.empty()) {
+      out.append("null", 4);
+    } else {
+      str(v);
+    }
+  }
+  void integer(std::int64_t v) {
+    char buf[24];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+    out.append(buf, end);
+  }
+  void number(double v) { observability::JsonWriter(out).number(v); }  // null when not finite
+  void boolean(bool v) {
+    if (v) {
+      out.append("true", 4);
+    } else {
+      out.append("false", 5);
+    }
+  }
+};
+
+}  // namespace
+
 void append_trace_record(std::string& out, const RequestContext& ctx, double duration_ms,
                          double overhead_ms) {
-  observability::JsonWriter w(out);
-  w.begin_object();
-  w.key("trace_id").string(ctx.trace_id);
-  w.key("span_id").string(ctx.span_id);
-  w.key("parent_span_id").string_or_null(ctx.parent_span_id);
-  std::string time;  // fits the small-string buffer: no allocation
-  append_rfc3339(time, ctx.wall_start);
-  w.key("time").string(time);
-  w.key("request_id").string(ctx.request_id);
-  w.key("tenant").string(ctx.tenant_name);
-  w.key("workflow").string(ctx.workflow);
-  w.key("user").string_or_null(ctx.user);
-  w.key("endpoint").string(ctx.endpoint);
-  w.key("requested_model").string_or_null(ctx.requested_model);
-  w.key("route").string_or_null(ctx.route);
-  w.key("policies").begin_array();
-  for (const auto& p : ctx.policies) w.string(p);
-  w.end_array();
-  w.key("provider").string_or_null(ctx.provider);
-  w.key("model").string_or_null(ctx.model);
-  w.key("stream").boolean(ctx.stream);
-  w.key("status").integer(ctx.status);
-  w.key("error").string_or_null(ctx.error);
-  w.key("attempts").begin_array();
-  for (const auto& a : ctx.attempts) {
-    w.begin_object();
-    w.key("provider").string(a.provider);
-    w.key("model").string(a.model);
-    w.key("key_id").string_or_null(a.key_id);
-    w.key("status").integer(a.status);
-    w.key("error").string_or_null(a.error);
-    w.key("ms").number(round_ms(a.ms));
-    if (a.billed_usd > 0) w.key("billed_usd").number(a.billed_usd);
-    w.end_object();
+  RecordWriter w{out};
+  w.lit(R"({"trace_id":)");
+  w.str(ctx.trace_id);
+  w.lit(R"(,"span_id":)");
+  w.str(ctx.span_id);
+  w.lit(R"(,"parent_span_id":)");
+  w.str_or_null(ctx.parent_span_id);
+  w.lit(R"(,"time":")");
+  append_rfc3339(out, ctx.wall_start);  // digits and punctuation: nothing to escape
+  w.lit(R"(","request_id":)");
+  w.str(ctx.request_id);
+  w.lit(R"(,"tenant":)");
+  w.str(ctx.tenant_name);
+  w.lit(R"(,"workflow":)");
+  w.str(ctx.workflow);
+  w.lit(R"(,"user":)");
+  w.str_or_null(ctx.user);
+  w.lit(R"(,"endpoint":)");
+  w.str(ctx.endpoint);
+  w.lit(R"(,"requested_model":)");
+  w.str_or_null(ctx.requested_model);
+  w.lit(R"(,"route":)");
+  w.str_or_null(ctx.route);
+  w.lit(R"(,"policies":[)");
+  for (std::size_t i = 0; i < ctx.policies.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    w.str(ctx.policies[i]);
   }
-  w.end_array();
-  w.key("ttft_ms");
+  w.lit(R"(],"provider":)");
+  w.str_or_null(ctx.provider);
+  w.lit(R"(,"model":)");
+  w.str_or_null(ctx.model);
+  w.lit(R"(,"stream":)");
+  w.boolean(ctx.stream);
+  w.lit(R"(,"status":)");
+  w.integer(ctx.status);
+  w.lit(R"(,"error":)");
+  w.str_or_null(ctx.error);
+  w.lit(R"(,"attempts":[)");
+  for (std::size_t i = 0; i < ctx.attempts.size(); ++i) {
+    const auto& a = ctx.attempts[i];
+    w.lit(i > 0 ? R"(,{"provider":)" : R"({"provider":)");
+    w.str(a.provider);
+    w.lit(R"(,"model":)");
+    w.str(a.model);
+    w.lit(R"(,"key_id":)");
+    w.str_or_null(a.key_id);
+    w.lit(R"(,"status":)");
+    w.integer(a.status);
+    w.lit(R"(,"error":)");
+    w.str_or_null(a.error);
+    w.lit(R"(,"ms":)");
+    w.number(round_ms(a.ms));
+    if (a.billed_usd > 0) {
+      w.lit(R"(,"billed_usd":)");
+      w.number(a.billed_usd);
+    }
+    out.push_back('}');
+  }
+  w.lit(R"(],"ttft_ms":)");
   if (ctx.ttft_ms >= 0) {
     w.number(round_ms(ctx.ttft_ms));
   } else {
-    w.null();
+    w.lit("null");
   }
-  w.key("duration_ms").number(round_ms(duration_ms));
-  w.key("overhead_ms").number(round_ms(overhead_ms));
-  w.key("usage").begin_object();
-  w.key("input").integer(ctx.usage.input);
-  w.key("output").integer(ctx.usage.output);
-  w.key("cached_input").integer(ctx.usage.cached_input);
-  if (ctx.usage.cache_write) w.key("cache_write").integer(ctx.usage.cache_write);
-  if (ctx.usage.reasoning) w.key("reasoning").integer(ctx.usage.reasoning);
-  if (ctx.usage.estimated) w.key("estimated").boolean(true);
-  w.end_object();
-  w.key("cost_usd").number(ctx.cost_usd);
-  w.key("guardrails").begin_array();
-  for (const auto& g : ctx.guardrails) {
-    w.begin_object();
-    w.key("name").string(g.name);
-    w.key("stage").string(g.stage);
-    w.key("action").string(g.action);
-    if (!g.detail.empty()) w.key("detail").string(g.detail);
-    w.end_object();
+  w.lit(R"(,"duration_ms":)");
+  w.number(round_ms(duration_ms));
+  w.lit(R"(,"overhead_ms":)");
+  w.number(round_ms(overhead_ms));
+  w.lit(R"(,"usage":{"input":)");
+  w.integer(ctx.usage.input);
+  w.lit(R"(,"output":)");
+  w.integer(ctx.usage.output);
+  w.lit(R"(,"cached_input":)");
+  w.integer(ctx.usage.cached_input);
+  if (ctx.usage.cache_write) {
+    w.lit(R"(,"cache_write":)");
+    w.integer(ctx.usage.cache_write);
   }
-  w.end_array();
-  w.end_object();
+  if (ctx.usage.reasoning) {
+    w.lit(R"(,"reasoning":)");
+    w.integer(ctx.usage.reasoning);
+  }
+  if (ctx.usage.estimated) w.lit(R"(,"estimated":true)");
+  w.lit(R"(},"cost_usd":)");
+  w.number(ctx.cost_usd);
+  w.lit(R"(,"guardrails":[)");
+  for (std::size_t i = 0; i < ctx.guardrails.size(); ++i) {
+    const auto& g = ctx.guardrails[i];
+    w.lit(i > 0 ? R"(,{"name":)" : R"({"name":)");
+    w.str(g.name);
+    w.lit(R"(,"stage":)");
+    w.str(g.stage);
+    w.lit(R"(,"action":)");
+    w.str(g.action);
+    if (!g.detail.empty()) {
+      w.lit(R"(,"detail":)");
+      w.str(g.detail);
+    }
+    out.push_back('}');
+  }
+  w.lit("]}");
 }
 
 void finish_request(Services& services, RequestContext& ctx) {
@@ -286,11 +362,9 @@ void finish_request(Services& services, RequestContext& ctx) {
     export_span(*services.otlp, ctx, duration_ms);
   }
   if (!services.traces || !services.traces->enabled()) return;
-  // One buffer per thread: a record costs no allocation once it has grown.
-  thread_local std::string line;
-  line.clear();
-  append_trace_record(line, ctx, duration_ms, overhead_ms);
-  services.traces->write(line);
+  // Written in place into the sink's per-thread buffer: no copy, no allocation once warm.
+  append_trace_record(services.traces->buffer(), ctx, duration_ms, overhead_ms);
+  services.traces->commit();
 }
 
 }  // namespace switchboard::gateway

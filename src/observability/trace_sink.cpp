@@ -11,15 +11,21 @@ namespace switchboard::observability {
 namespace {
 constexpr std::size_t kFlushBytes = 64 * 1024;
 constexpr std::size_t kMaxQueuedBytes = 64 * 1024 * 1024;
+// Written buffers kept for the request threads (no 64 KB malloc per hand-over).
+constexpr std::size_t kMaxFreeBuffers = 8;
+
+// A sink is told from an earlier one by a generation, not its address: a new sink can be
+// allocated where a destroyed one was, and must not inherit its unflushed records.
+std::atomic<std::uint64_t> next_generation{1};
 
 struct ThreadBuffer {
-  const TraceSink* owner = nullptr;
+  std::uint64_t generation = 0;
   std::string data;
 };
 thread_local ThreadBuffer thread_buffer;
 }  // namespace
 
-TraceSink::TraceSink(const std::string& file) {
+TraceSink::TraceSink(const std::string& file) : generation_(next_generation.fetch_add(1)) {
   if (file.empty()) return;
   if (file == "-") {
     out_ = stdout;
@@ -47,23 +53,33 @@ TraceSink::~TraceSink() {
 
 void TraceSink::write(std::string_view line) {
   if (!out_) return;
+  buffer().append(line);
+  commit();
+}
+
+std::string& TraceSink::buffer() {
   auto& tb = thread_buffer;
-  if (tb.owner != this) {  // a thread-local left by an earlier sink
-    tb.owner = this;
+  if (tb.generation != generation_) {  // a thread-local left by an earlier sink
+    tb.generation = generation_;
     tb.data.clear();
   }
-  tb.data.append(line);
+  return tb.data;
+}
+
+void TraceSink::commit() {
+  auto& tb = thread_buffer;
   tb.data.push_back('\n');
   if (tb.data.size() >= kFlushBytes) hand_over(tb.data);
 }
 
 void TraceSink::flush_thread() {
   auto& tb = thread_buffer;
-  if (!out_ || tb.owner != this || tb.data.empty()) return;
+  if (!out_ || tb.generation != generation_ || tb.data.empty()) return;
   hand_over(tb.data);
 }
 
 void TraceSink::hand_over(std::string& buffer) {
+  std::string next;
   {
     std::lock_guard lock(mutex_);
     if (queued_bytes_ + buffer.size() > kMaxQueuedBytes) {
@@ -75,9 +91,13 @@ void TraceSink::hand_over(std::string& buffer) {
     }
     queued_bytes_ += buffer.size();
     queue_.push_back(std::move(buffer));
+    if (!free_.empty()) {
+      next = std::move(free_.back());
+      free_.pop_back();
+    }
   }
-  buffer = std::string();
-  buffer.reserve(kFlushBytes);
+  if (next.capacity() == 0) next.reserve(kFlushBytes + kFlushBytes / 4);
+  buffer = std::move(next);
   wake_.notify_one();
 }
 
@@ -93,6 +113,15 @@ void TraceSink::writer_loop() {
     }
     for (const auto& chunk : batch) std::fwrite(chunk.data(), 1, chunk.size(), out_);
     std::fflush(out_);
+    {
+      // Emptied buffers go back to the request threads, capacity kept.
+      std::lock_guard lock(mutex_);
+      for (auto& chunk : batch) {
+        if (free_.size() >= kMaxFreeBuffers || chunk.capacity() > 4 * kFlushBytes) continue;
+        chunk.clear();
+        free_.push_back(std::move(chunk));
+      }
+    }
     batch.clear();
   }
 }

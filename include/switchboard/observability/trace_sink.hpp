@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <cstdint>
 #include <cstdio>
 #include <mutex>
 #include <string>
@@ -23,6 +24,10 @@ class TraceSink {
   bool enabled() const { return out_ != nullptr; }
   // Appends one record (a JSON object, no newline) to the calling thread's buffer.
   void write(std::string_view line);
+  // The same without a copy: append one record to buffer() (only when enabled()), then call
+  // commit(), on the same thread, before anything else touches the sink.
+  std::string& buffer();
+  void commit();
   // Hands the calling thread's buffer to the writer; event loops call it on a short timer.
   void flush_thread();
   // Lines dropped because the writer fell behind (bounded queue).
@@ -32,12 +37,14 @@ class TraceSink {
   void hand_over(std::string& buffer);
   void writer_loop();
 
+  std::uint64_t generation_;  // tells this sink's thread-local buffers from a former one's
   std::FILE* out_ = nullptr;
   bool owns_file_ = false;
   std::mutex mutex_;
   std::condition_variable wake_;
   std::vector<std::string> queue_;
   std::size_t queued_bytes_ = 0;
+  std::vector<std::string> free_;  // written buffers, emptied, for hand_over to reuse
   bool stopping_ = false;
   std::atomic<std::uint64_t> dropped_{0};
   std::thread writer_;

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <ctime>
+#include <limits>
 
 #include "switchboard/gateway/pipeline.hpp"
 
@@ -146,4 +147,30 @@ TEST(TraceRecord, TimeIsRightAcrossSecondsAndThreadsCache) {
     ctx.wall_start = std::chrono::system_clock::time_point(std::chrono::milliseconds(ms));
     EXPECT_EQ(ours(ctx, 1, 1), nlohmann_record(ctx, 1, 1)) << ms;
   }
+}
+
+TEST(TraceRecord, FailedAttemptBillingGuardrailsAndNonFiniteNumbersAsBefore) {
+  // Captured from the JsonWriter-based writer: billed_usd, guardrail events with and without
+  // detail, an empty policy list, and non-finite numbers (null).
+  auto ctx = served_request();
+  ctx.attempts[0].billed_usd = 0.00042;
+  ctx.attempts[1].key_id = "";
+  ctx.guardrails.push_back({"pii", "input", "redact", "email,credit_card"});
+  ctx.guardrails.push_back({"kw\"x", "output", "flag", ""});
+  ctx.policies.clear();
+  ctx.cost_usd = std::nan("");
+  EXPECT_EQ(
+      ours(ctx, 1.23456789, std::numeric_limits<double>::infinity()),
+      R"({"trace_id":"0af7651916cd43dd8448eb211c80319c","span_id":"b7ad6b7169203331",)"
+      R"("parent_span_id":null,"time":"2025-11-24T16:00:00.123Z","request_id":"req-1",)"
+      R"("tenant":"acme","workflow":"summarize","user":null,"endpoint":"/v1/chat/completions",)"
+      R"("requested_model":"fast","route":"fast","policies":[],"provider":"openai",)"
+      R"("model":"gpt-4o-mini","stream":false,"status":200,"error":null,"attempts":[)"
+      R"({"provider":"azure","model":"gpt-4o-mini","key_id":"key-2","status":503,)"
+      R"("error":"http_503","ms":12.346,"billed_usd":0.00042},{"provider":"openai",)"
+      R"("model":"gpt-4o-mini","key_id":null,"status":200,"error":null,"ms":250.0}],)"
+      R"("ttft_ms":261.124,"duration_ms":1.235,"overhead_ms":null,"usage":{"input":27,)"
+      R"("output":26,"cached_input":4,"cache_write":2,"reasoning":9},"cost_usd":null,)"
+      R"("guardrails":[{"name":"pii","stage":"input","action":"redact",)"
+      R"("detail":"email,credit_card"},{"name":"kw\"x","stage":"output","action":"flag"}]})");
 }
