@@ -1,4 +1,5 @@
-// The "account" stage: metrics and the trace record, written once from the finished RequestContext.
+// The "account" stage: metrics, the OTLP span and the trace record, written once from the
+// finished RequestContext.
 #include <array>
 #include <charconv>
 #include <cmath>
@@ -7,8 +8,9 @@
 
 #include "switchboard/gateway/admit.hpp"
 #include "switchboard/gateway/pipeline.hpp"
-#include "switchboard/observability/json_writer.hpp"
+#include "switchboard/gateway/trace_record.hpp"
 #include "switchboard/observability/otlp.hpp"
+#include "switchboard/observability/trace_sink.hpp"
 
 namespace switchboard::gateway {
 
@@ -55,39 +57,6 @@ namespace {
 std::string_view decimal(char (&buf)[16], int v) {
   auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
   return {buf, static_cast<std::size_t>(end - buf)};
-}
-
-// "2026-11-24T10:00:00.123Z". The date and time of day change once a second: formatted once
-// per second and thread, not per record.
-void append_rfc3339(std::string& out, std::chrono::system_clock::time_point t) {
-  auto secs = std::chrono::time_point_cast<std::chrono::seconds>(t);
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t - secs).count();
-  thread_local std::int64_t cached_secs = std::numeric_limits<std::int64_t>::min();
-  thread_local std::array<char, 40> cached{};
-  thread_local int cached_len = 0;
-  if (secs.time_since_epoch().count() != cached_secs) {
-    std::time_t tt = std::chrono::system_clock::to_time_t(secs);
-    std::tm tm{};
-    gmtime_r(&tt, &tm);
-    cached_len = std::snprintf(cached.data(), cached.size(), "%04d-%02d-%02dT%02d:%02d:%02d",
-                               tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                               tm.tm_sec);
-    cached_secs = secs.time_since_epoch().count();
-  }
-  out.append(cached.data(), static_cast<std::size_t>(cached_len));
-  if (ms >= 0 && ms < 1000) {
-    char frac[6] = {'.', static_cast<char>('0' + ms / 100), static_cast<char>('0' + ms / 10 % 10),
-                    static_cast<char>('0' + ms % 10), 'Z'};
-    out.append(frac, 5);
-  } else {  // before 1970 the cast truncates towards zero: kept as printf wrote it
-    char frac[24];
-    int n = std::snprintf(frac, sizeof frac, ".%03dZ", static_cast<int>(ms));
-    out.append(frac, static_cast<std::size_t>(n));
-  }
-}
-
-double round_ms(double ms) {
-  return std::round(ms * 1000) / 1000;
 }
 
 // gen_ai.provider.name: the semconv's well-known value for a provider type; for an
@@ -164,150 +133,6 @@ double billed_by_failed_attempts(const std::vector<Attempt>& attempts) {
   return total;
 }
 
-namespace {
-
-// The record is mostly fixed text: written as literal fragments around the values (the keys
-// and separators exactly as a JsonWriter would put them; tests/unit/gateway/record_test.cpp
-// holds it to nlohmann's output byte for byte).
-struct RecordWriter {
-  std::string& out;
-
-  void lit(std::string_view s) { out.append(s); }
-  void str(std::string_view v) {
-    out.push_back('"');
-    observability::append_json_escaped(out, v);
-    out.push_back('"');
-  }
-  void str_or_null(std::string_view v) {
-    if (v.empty()) {
-      out.append("null", 4);
-    } else {
-      str(v);
-    }
-  }
-  void integer(std::int64_t v) {
-    char buf[24];
-    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
-    out.append(buf, end);
-  }
-  void number(double v) { observability::JsonWriter(out).number(v); }  // null when not finite
-  void boolean(bool v) {
-    if (v) {
-      out.append("true", 4);
-    } else {
-      out.append("false", 5);
-    }
-  }
-};
-
-}  // namespace
-
-void append_trace_record(std::string& out, const RequestContext& ctx, double duration_ms,
-                         double overhead_ms) {
-  RecordWriter w{out};
-  w.lit(R"({"trace_id":)");
-  w.str(ctx.trace_id);
-  w.lit(R"(,"span_id":)");
-  w.str(ctx.span_id);
-  w.lit(R"(,"parent_span_id":)");
-  w.str_or_null(ctx.parent_span_id);
-  w.lit(R"(,"time":")");
-  append_rfc3339(out, ctx.wall_start);  // digits and punctuation: nothing to escape
-  w.lit(R"(","request_id":)");
-  w.str(ctx.request_id);
-  w.lit(R"(,"tenant":)");
-  w.str(ctx.tenant_name);
-  w.lit(R"(,"workflow":)");
-  w.str(ctx.workflow);
-  w.lit(R"(,"user":)");
-  w.str_or_null(ctx.user);
-  w.lit(R"(,"endpoint":)");
-  w.str(ctx.endpoint);
-  w.lit(R"(,"requested_model":)");
-  w.str_or_null(ctx.requested_model);
-  w.lit(R"(,"route":)");
-  w.str_or_null(ctx.route);
-  w.lit(R"(,"policies":[)");
-  for (std::size_t i = 0; i < ctx.policies.size(); ++i) {
-    if (i > 0) out.push_back(',');
-    w.str(ctx.policies[i]);
-  }
-  w.lit(R"(],"provider":)");
-  w.str_or_null(ctx.provider);
-  w.lit(R"(,"model":)");
-  w.str_or_null(ctx.model);
-  w.lit(R"(,"stream":)");
-  w.boolean(ctx.stream);
-  w.lit(R"(,"status":)");
-  w.integer(ctx.status);
-  w.lit(R"(,"error":)");
-  w.str_or_null(ctx.error);
-  w.lit(R"(,"attempts":[)");
-  for (std::size_t i = 0; i < ctx.attempts.size(); ++i) {
-    const auto& a = ctx.attempts[i];
-    w.lit(i > 0 ? R"(,{"provider":)" : R"({"provider":)");
-    w.str(a.provider);
-    w.lit(R"(,"model":)");
-    w.str(a.model);
-    w.lit(R"(,"key_id":)");
-    w.str_or_null(a.key_id);
-    w.lit(R"(,"status":)");
-    w.integer(a.status);
-    w.lit(R"(,"error":)");
-    w.str_or_null(a.error);
-    w.lit(R"(,"ms":)");
-    w.number(round_ms(a.ms));
-    if (a.billed_usd > 0) {
-      w.lit(R"(,"billed_usd":)");
-      w.number(a.billed_usd);
-    }
-    out.push_back('}');
-  }
-  w.lit(R"(],"ttft_ms":)");
-  if (ctx.ttft_ms >= 0) {
-    w.number(round_ms(ctx.ttft_ms));
-  } else {
-    w.lit("null");
-  }
-  w.lit(R"(,"duration_ms":)");
-  w.number(round_ms(duration_ms));
-  w.lit(R"(,"overhead_ms":)");
-  w.number(round_ms(overhead_ms));
-  w.lit(R"(,"usage":{"input":)");
-  w.integer(ctx.usage.input);
-  w.lit(R"(,"output":)");
-  w.integer(ctx.usage.output);
-  w.lit(R"(,"cached_input":)");
-  w.integer(ctx.usage.cached_input);
-  if (ctx.usage.cache_write) {
-    w.lit(R"(,"cache_write":)");
-    w.integer(ctx.usage.cache_write);
-  }
-  if (ctx.usage.reasoning) {
-    w.lit(R"(,"reasoning":)");
-    w.integer(ctx.usage.reasoning);
-  }
-  if (ctx.usage.estimated) w.lit(R"(,"estimated":true)");
-  w.lit(R"(},"cost_usd":)");
-  w.number(ctx.cost_usd);
-  w.lit(R"(,"guardrails":[)");
-  for (std::size_t i = 0; i < ctx.guardrails.size(); ++i) {
-    const auto& g = ctx.guardrails[i];
-    w.lit(i > 0 ? R"(,{"name":)" : R"({"name":)");
-    w.str(g.name);
-    w.lit(R"(,"stage":)");
-    w.str(g.stage);
-    w.lit(R"(,"action":)");
-    w.str(g.action);
-    if (!g.detail.empty()) {
-      w.lit(R"(,"detail":)");
-      w.str(g.detail);
-    }
-    out.push_back('}');
-  }
-  w.lit("]}");
-}
-
 void finish_request(Services& services, RequestContext& ctx) {
   double duration_ms = std::chrono::duration<double, std::milli>(Clock::now() - ctx.start).count();
   double overhead_ms = std::max(0.0, duration_ms - ctx.upstream_ms);
@@ -362,9 +187,11 @@ void finish_request(Services& services, RequestContext& ctx) {
     export_span(*services.otlp, ctx, duration_ms);
   }
   if (!services.traces || !services.traces->enabled()) return;
-  // Written in place into the sink's per-thread buffer: no copy, no allocation once warm.
-  append_trace_record(services.traces->buffer(), ctx, duration_ms, overhead_ms);
-  services.traces->commit();
+  // Packed in place into the sink's per-thread buffer (no JSON here, no allocation once warm);
+  // the writer thread encodes the line.
+  pack_trace_record(services.traces->begin_record(&append_packed_trace_record), ctx, duration_ms,
+                    overhead_ms);
+  services.traces->end_record();
 }
 
 }  // namespace switchboard::gateway

@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "switchboard/gateway/pipeline.hpp"
+#include "switchboard/gateway/trace_record.hpp"
 
 namespace gw = switchboard::gateway;
 using json = nlohmann::ordered_json;
@@ -173,4 +174,19 @@ TEST(TraceRecord, FailedAttemptBillingGuardrailsAndNonFiniteNumbersAsBefore) {
       R"("output":26,"cached_input":4,"cache_write":2,"reasoning":9},"cost_usd":null,)"
       R"("guardrails":[{"name":"pii","stage":"input","action":"redact",)"
       R"("detail":"email,credit_card"},{"name":"kw\"x","stage":"output","action":"flag"}]})");
+}
+
+TEST(TraceRecord, PackedRecordCutShortIsReadSafelyAndStaysValidJson) {
+  auto ctx = served_request();
+  ctx.guardrails.push_back({"pii", "input", "redact", "email"});
+  std::string packed;
+  gw::pack_trace_record(packed, ctx, 300.25, 1.5);
+  std::string whole;
+  gw::append_packed_trace_record(whole, packed);
+  EXPECT_EQ(whole, ours(ctx, 300.25, 1.5));
+  for (std::size_t n = 0; n < packed.size(); ++n) {
+    std::string out;
+    gw::append_packed_trace_record(out, std::string_view(packed).substr(0, n));
+    EXPECT_NO_THROW((void)json::parse(out)) << n << ": " << out;
+  }
 }

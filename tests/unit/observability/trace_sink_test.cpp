@@ -62,8 +62,8 @@ TEST_F(TraceSinkTest, InPlaceAndCopiedRecordsAllArriveInOrderAcrossHandOvers) {
           if (i % 2) {
             sink.write(record(t, i));
           } else {
-            sink.buffer().append(record(t, i));
-            sink.commit();
+            sink.begin_record(nullptr).append(record(t, i));
+            sink.end_record();
           }
           if (i % 500 == 0) sink.flush_thread();
         }
@@ -92,8 +92,8 @@ TEST_F(TraceSinkTest, ASecondSinkOnTheSameThreadDoesNotSeeTheFirstOnesBuffer) {
   std::string second_path = path_ + ".2";
   {
     TraceSink second(second_path);
-    second.buffer().append(record(1, 1));
-    second.commit();
+    second.begin_record(nullptr).append(record(1, 1));
+    second.end_record();
     second.flush_thread();
   }
   std::ifstream in(second_path);
