@@ -118,6 +118,30 @@ struct RecordWriter {
     out.append(buf, end);
   }
   void number(double v) { observability::JsonWriter(out).number(v); }  // null when not finite
+  // round_ms(raw): milliseconds to the microsecond. The double nearest n/1000 prints as n/1000
+  // with trailing zeros cut (".0" when whole), which is what nlohmann's Grisu2 writes for every
+  // such value (checked on all of 0..20,000,000 thousandths and 25 M random values up to 1e12)
+  // at a fraction of the cost; anything else takes the general path.
+  void ms(double raw) {
+    double v = round_ms(raw);
+    if (!(v >= 0 && v < 1e12) || std::signbit(v)) return number(v);
+    auto n = static_cast<std::int64_t>(std::nearbyint(v * 1000));
+    if (static_cast<double>(n) / 1000 != v) return number(v);
+    char buf[32];
+    auto [p, ec] = std::to_chars(buf, buf + 20, n / 1000);
+    *p++ = '.';
+    auto frac = static_cast<int>(n % 1000);
+    if (frac == 0) {
+      *p++ = '0';
+    } else {
+      p[0] = static_cast<char>('0' + frac / 100);
+      p[1] = static_cast<char>('0' + frac / 10 % 10);
+      p[2] = static_cast<char>('0' + frac % 10);
+      p += 3;
+      while (p[-1] == '0') --p;
+    }
+    out.append(buf, p);
+  }
   void boolean(bool v) {
     if (v) {
       out.append("true", 4);
@@ -236,7 +260,7 @@ void append_packed_trace_record(std::string& out, std::string_view packed) {
     w.lit(R"(,"error":)");
     w.str_or_null(in.str());
     w.lit(R"(,"ms":)");
-    w.number(round_ms(in.pod<double>()));
+    w.ms(in.pod<double>());
     auto billed_usd = in.pod<double>();
     if (billed_usd > 0) {
       w.lit(R"(,"billed_usd":)");
@@ -247,14 +271,14 @@ void append_packed_trace_record(std::string& out, std::string_view packed) {
   w.lit(R"(],"ttft_ms":)");
   auto ttft_ms = in.pod<double>();
   if (ttft_ms >= 0) {
-    w.number(round_ms(ttft_ms));
+    w.ms(ttft_ms);
   } else {
     w.lit("null");
   }
   w.lit(R"(,"duration_ms":)");
-  w.number(round_ms(in.pod<double>()));
+  w.ms(in.pod<double>());
   w.lit(R"(,"overhead_ms":)");
-  w.number(round_ms(in.pod<double>()));
+  w.ms(in.pod<double>());
   w.lit(R"(,"usage":{"input":)");
   w.integer(in.pod<std::int64_t>());
   w.lit(R"(,"output":)");

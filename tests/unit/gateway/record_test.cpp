@@ -6,6 +6,7 @@
 #include <cmath>
 #include <ctime>
 #include <limits>
+#include <random>
 
 #include "switchboard/gateway/pipeline.hpp"
 #include "switchboard/gateway/trace_record.hpp"
@@ -189,4 +190,22 @@ TEST(TraceRecord, PackedRecordCutShortIsReadSafelyAndStaysValidJson) {
     gw::append_packed_trace_record(out, std::string_view(packed).substr(0, n));
     EXPECT_NO_THROW((void)json::parse(out)) << n << ": " << out;
   }
+}
+
+TEST(TraceRecord, MillisecondsPrintAsNlohmannDoesOverTheirWholeRange) {
+  // The record writes round_ms values with a fast path of its own: every one must read exactly
+  // as nlohmann's Grisu2 wrote it.
+  auto ctx = served_request();
+  ctx.attempts.resize(1);
+  std::mt19937_64 rng(7);
+  std::uniform_real_distribution<double> small(0, 100), large(0, 1e11);
+  auto check = [&](double d) {
+    ctx.ttft_ms = d;
+    ctx.attempts[0].ms = d / 3;
+    double overhead = d * 0.001;
+    ASSERT_EQ(ours(ctx, d, overhead), nlohmann_record(ctx, d, overhead)) << d;
+  };
+  for (int n = 0; n < 30000; ++n) check(n / 1000.0);  // the first 30 ms, every microsecond
+  for (int i = 0; i < 10000; ++i) check(i % 2 ? small(rng) : large(rng));
+  for (double d : {0.0005, 0.0004999, 999.9995, 1e12 - 1, 1e12, 3e15, 1e300}) check(d);
 }
