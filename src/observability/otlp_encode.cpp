@@ -1,4 +1,5 @@
 // OTLP/JSON encoding of a request span (GenAI semantic conventions), sampling and endpoint rules.
+#include <array>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -70,97 +71,147 @@ int hex_value(char c) {
 
 namespace {
 
-// The span is mostly fixed text: it is written as literal fragments around the values, with no
-// per-key writer state. Every fragment below is exactly what a JsonWriter would have produced
+// Every string of a span, in the packed order.
+constexpr std::string_view OtlpSpan::*kSpanStrings[] = {
+    &OtlpSpan::trace_id,       &OtlpSpan::span_id,       &OtlpSpan::parent_span_id,
+    &OtlpSpan::operation,      &OtlpSpan::provider_name, &OtlpSpan::request_model,
+    &OtlpSpan::response_model, &OtlpSpan::request_id,    &OtlpSpan::endpoint,
+    &OtlpSpan::tenant,         &OtlpSpan::workflow,      &OtlpSpan::user,
+    &OtlpSpan::route,          &OtlpSpan::provider,      &OtlpSpan::model,
+    &OtlpSpan::error,
+};
+
+// The span is mostly fixed text: it is written as literal fragments around the values through a
+// raw cursor into space reserved once per span (no per-append capacity and length upkeep).
+// Every fragment below is exactly what a JsonWriter would have produced
 // (tests/unit/observability/otlp_test.cpp compares the two byte for byte).
-void append_quoted(std::string& out, std::string_view value) {
-  out.push_back('"');
-  append_json_escaped(out, value);
-  out.push_back('"');
-}
 
-void append_decimal(std::string& out, std::int64_t v) {
-  char buf[24];
-  auto [p, ec] = std::to_chars(buf, buf + sizeof buf, v);
-  out.append(buf, static_cast<std::size_t>(p - buf));
-}
+// Bytes that need escaping (controls, '"', '\\') or a UTF-8 check (>= 0x80).
+constexpr std::array<bool, 256> kSpecial = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0; c < 256; ++c) t[c] = c < 0x20 || c == '"' || c == '\\' || c >= 0x80;
+  return t;
+}();
 
-// Attributes: `head` is the literal {"key":"...","value":{"xxxValue": with its leading comma
-// when it is not the first; the value follows, then "}}".
+// The fixed text of a span is under 2.5 KB; an escaped value takes at most 6 bytes per byte
+// (\u00XX), and a value appears at most three times (the error code).
+constexpr std::size_t kFixedBound = 3072;
+constexpr std::size_t kEscapeFactor = 6 * 3;
+
+struct Cursor {
+  char* p;
+
+  void lit(std::string_view s) {
+    std::memcpy(p, s.data(), s.size());
+    p += s.size();
+  }
+  void ch(char c) { *p++ = c; }
+  void esc(std::string_view v) {
+    for (char c : v) {
+      if (kSpecial[static_cast<unsigned char>(c)]) return esc_slow(v);
+    }
+    lit(v);
+  }
+  void esc_slow(std::string_view v) {
+    thread_local std::string escaped;
+    escaped.clear();
+    append_json_escaped(escaped, v);
+    lit(escaped);
+  }
+  void quoted(std::string_view v) {
+    ch('"');
+    esc(v);
+    ch('"');
+  }
+  void dec(std::int64_t v) {
+    auto [end, ec] = std::to_chars(p, p + 24, v);
+    p = end;
+  }
+  void dbl(double v) {
+    thread_local std::string text;
+    text.clear();
+    JsonWriter(text).number(v);
+    lit(text);
+  }
+};
+
+// Attributes: {"key":"...","value":{"xxxValue":...}} with a comma between them.
 struct AttrList {
-  std::string& out;
+  Cursor& c;
   bool first = true;
 
   void open(std::string_view key, std::string_view type) {
-    if (!first) out.push_back(',');
+    if (!first) c.ch(',');
     first = false;
-    out.append(R"({"key":")", 8);
-    out.append(key);
-    out.append(R"(","value":{")", 12);
-    out.append(type);
-    out.append("\":", 2);
+    c.lit(R"({"key":")");
+    c.lit(key);
+    c.lit(R"(","value":{")");
+    c.lit(type);
+    c.lit("\":");
   }
   void str(std::string_view key, std::string_view value) {
     open(key, "stringValue");
-    append_quoted(out, value);
-    out.append("}}", 2);
+    c.quoted(value);
+    c.lit("}}");
   }
   void str_if(std::string_view key, std::string_view value) {
     if (!value.empty()) str(key, value);
   }
   void integer(std::string_view key, std::int64_t value) {
     open(key, "intValue");
-    out.push_back('"');
-    append_decimal(out, value);
-    out.push_back('"');
-    out.append("}}", 2);
+    c.ch('"');
+    c.dec(value);
+    c.ch('"');
+    c.lit("}}");
   }
   void dbl(std::string_view key, double value) {
     if (!std::isfinite(value)) return;  // JSON has no NaN; the attribute is left out
     open(key, "doubleValue");
-    JsonWriter(out).number(value);
-    out.append("}}", 2);
+    c.dbl(value);
+    c.lit("}}");
   }
   void boolean(std::string_view key, bool value) {
     open(key, "boolValue");
-    if (value) {
-      out.append("true", 4);
-    } else {
-      out.append("false", 5);
-    }
-    out.append("}}", 2);
+    c.lit(value ? std::string_view("true") : std::string_view("false"));
+    c.lit("}}");
   }
 };
 
 }  // namespace
 
 void append_otlp_span(std::string& out, const OtlpSpan& s) {
+  std::size_t values = 0;
+  for (auto field : kSpanStrings) values += (s.*field).size();
+  std::size_t at = out.size();
+  out.resize(at + kFixedBound + kEscapeFactor * values);
+  Cursor c{out.data() + at};
+
   // Ids are hex from the gateway itself or a validated traceparent: escaped anyway, which for
-  // plain text is one scan and one append.
-  out.append(R"({"traceId":)");
-  append_quoted(out, s.trace_id);
-  out.append(R"(,"spanId":)");
-  append_quoted(out, s.span_id);
+  // plain text is one scan and one copy.
+  c.lit(R"({"traceId":)");
+  c.quoted(s.trace_id);
+  c.lit(R"(,"spanId":)");
+  c.quoted(s.span_id);
   if (!s.parent_span_id.empty()) {
-    out.append(R"(,"parentSpanId":)");
-    append_quoted(out, s.parent_span_id);
+    c.lit(R"(,"parentSpanId":)");
+    c.quoted(s.parent_span_id);
   }
   // Semconv span name: "{gen_ai.operation.name} {gen_ai.request.model}".
-  out.append(R"(,"name":")");
-  append_json_escaped(out, s.operation);
+  c.lit(R"(,"name":")");
+  c.esc(s.operation);
   if (!s.request_model.empty()) {
-    out.push_back(' ');
-    append_json_escaped(out, s.request_model);
+    c.ch(' ');
+    c.esc(s.request_model);
   }
-  out.append(R"(","kind":)");
-  append_decimal(out, kSpanKindServer);
-  out.append(R"(,"startTimeUnixNano":")");
-  append_decimal(out, s.start_unix_nano);
-  out.append(R"(","endTimeUnixNano":")");
-  append_decimal(out, s.end_unix_nano);
-  out.append(R"(","attributes":[)");
+  c.lit(R"(","kind":)");
+  c.dec(kSpanKindServer);
+  c.lit(R"(,"startTimeUnixNano":")");
+  c.dec(s.start_unix_nano);
+  c.lit(R"(","endTimeUnixNano":")");
+  c.dec(s.end_unix_nano);
+  c.lit(R"(","attributes":[)");
 
-  AttrList a{out};
+  AttrList a{c};
   a.str("gen_ai.operation.name", s.operation);
   a.str_if("gen_ai.provider.name", s.provider_name);
   a.str_if("gen_ai.request.model", s.request_model);
@@ -201,21 +252,22 @@ void append_otlp_span(std::string& out, const OtlpSpan& s) {
   if (s.ttft_ms >= 0) a.dbl("switchboard.ttft_ms", s.ttft_ms);
 
   if (failed) {
-    out.append(R"(],"status":{"code":)");
-    append_decimal(out, kStatusError);
-    out.append(R"(,"message":)");
-    append_quoted(out, s.error.empty() ? std::string_view("request failed") : s.error);
-    out.append("}}", 2);
+    c.lit(R"(],"status":{"code":)");
+    c.dec(kStatusError);
+    c.lit(R"(,"message":)");
+    c.quoted(s.error.empty() ? std::string_view("request failed") : s.error);
+    c.lit("}}");
   } else {
-    out.append(R"(],"status":{"code":)");
-    append_decimal(out, kStatusOk);
-    out.append("}}", 2);
+    c.lit(R"(],"status":{"code":)");
+    c.dec(kStatusOk);
+    c.lit("}}");
   }
+  out.resize(static_cast<std::size_t>(c.p - out.data()));
 }
 
 namespace {
 
-// The fixed-size part of a packed span; the strings follow in kPackedStrings order.
+// The fixed-size part of a packed span; the strings follow in kSpanStrings order.
 struct PackedHead {
   std::int64_t start_unix_nano;
   std::int64_t end_unix_nano;
@@ -231,15 +283,7 @@ struct PackedHead {
   std::uint8_t stream;
 };
 
-constexpr std::string_view OtlpSpan::*kPackedStrings[] = {
-    &OtlpSpan::trace_id,       &OtlpSpan::span_id,       &OtlpSpan::parent_span_id,
-    &OtlpSpan::operation,      &OtlpSpan::provider_name, &OtlpSpan::request_model,
-    &OtlpSpan::response_model, &OtlpSpan::request_id,    &OtlpSpan::endpoint,
-    &OtlpSpan::tenant,         &OtlpSpan::workflow,      &OtlpSpan::user,
-    &OtlpSpan::route,          &OtlpSpan::provider,      &OtlpSpan::model,
-    &OtlpSpan::error,
-};
-constexpr std::size_t kStringCount = std::size(kPackedStrings);
+constexpr std::size_t kStringCount = std::size(kSpanStrings);
 
 }  // namespace
 
@@ -259,7 +303,7 @@ void pack_otlp_span(std::string& out, const OtlpSpan& s) {
   std::uint32_t lengths[kStringCount];
   std::size_t total = sizeof head + sizeof lengths;
   for (std::size_t i = 0; i < kStringCount; ++i) {
-    lengths[i] = static_cast<std::uint32_t>((s.*kPackedStrings[i]).size());
+    lengths[i] = static_cast<std::uint32_t>((s.*kSpanStrings[i]).size());
     total += lengths[i];
   }
   // One resize, then plain copies: this runs on the request thread.
@@ -271,7 +315,7 @@ void pack_otlp_span(std::string& out, const OtlpSpan& s) {
   std::memcpy(p, lengths, sizeof lengths);
   p += sizeof lengths;
   for (std::size_t i = 0; i < kStringCount; ++i) {
-    std::memcpy(p, (s.*kPackedStrings[i]).data(), lengths[i]);
+    std::memcpy(p, (s.*kSpanStrings[i]).data(), lengths[i]);
     p += lengths[i];
   }
 }
@@ -285,7 +329,7 @@ std::size_t unpack_otlp_span(std::string_view in, OtlpSpan& s) {
   std::size_t at = sizeof head + sizeof lengths;
   for (std::size_t i = 0; i < kStringCount; ++i) {
     if (in.size() - at < lengths[i]) return 0;
-    s.*kPackedStrings[i] = in.substr(at, lengths[i]);
+    s.*kSpanStrings[i] = in.substr(at, lengths[i]);
     at += lengths[i];
   }
   s.start_unix_nano = head.start_unix_nano;

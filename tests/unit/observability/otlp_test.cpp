@@ -152,7 +152,8 @@ std::string reference_span(const OtlpSpan& s) {
 
 // Spans that take every branch of the encoder.
 std::vector<OtlpSpan> varied_spans(std::vector<std::string>& storage) {
-  storage = {"a\"b\\c\nd\x01", "\xff\xfe", std::string(300, 'm'), "caf\xc3\xa9 \xe2\x82"};
+  storage = {"a\"b\\c\nd\x01", "\xff\xfe", std::string(300, 'm'), "caf\xc3\xa9 \xe2\x82",
+             std::string(200, '\x01')};
   std::vector<OtlpSpan> out;
   OtlpSpan s = sample_span();
   out.push_back(s);
@@ -196,6 +197,28 @@ std::vector<OtlpSpan> varied_spans(std::vector<std::string>& storage) {
   out.push_back(s);
   s.request_model = storage[1];  // invalid UTF-8 in the name
   s.cost_usd = std::numeric_limits<double>::infinity();
+  out.push_back(s);
+  // The worst case for the space the encoder reserves: every string escapes to six times its
+  // length, the error code appears three times, every number at its widest.
+  s = {};
+  for (auto field : {&OtlpSpan::trace_id, &OtlpSpan::span_id, &OtlpSpan::parent_span_id,
+                     &OtlpSpan::operation, &OtlpSpan::provider_name, &OtlpSpan::request_model,
+                     &OtlpSpan::response_model, &OtlpSpan::request_id, &OtlpSpan::endpoint,
+                     &OtlpSpan::tenant, &OtlpSpan::workflow, &OtlpSpan::user, &OtlpSpan::route,
+                     &OtlpSpan::provider, &OtlpSpan::model, &OtlpSpan::error}) {
+    s.*field = storage[4];
+  }
+  s.start_unix_nano = s.end_unix_nano = std::numeric_limits<std::int64_t>::min();
+  s.usage_known = true;
+  s.input_tokens = s.output_tokens = s.cached_input_tokens = s.cache_write_tokens =
+      std::numeric_limits<std::int64_t>::max();
+  s.status = s.attempts = std::numeric_limits<int>::min();
+  s.cost_usd = s.ttft_ms = -1.2345678901234567e-300;
+  out.push_back(s);
+  s.status = 599;
+  s.attempts = 7;
+  s.ttft_ms = 1.2345678901234567e-300;
+  for (auto field : {&OtlpSpan::trace_id, &OtlpSpan::user, &OtlpSpan::error}) s.*field = "x";
   out.push_back(s);
   return out;
 }
