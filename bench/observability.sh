@@ -14,6 +14,8 @@ ROUNDS=${ROUNDS:-3}              # measured runs per variant, alternating; media
 GATEWAY_THREADS=${GATEWAY_THREADS:-1}
 PORT=${PORT:-18280}              # the upstream
 ON_OTLP=${ON_OTLP:-1}            # 0 = "on" writes the trace file only (splits the cost)
+SINK=${SINK:-nginx}              # the OTLP receiver: nginx (answers 200, costs little) | node
+SINK_PORT=${SINK_PORT:-$((PORT + 1))}  # the nginx sink
 SWITCHBOARD=${SWITCHBOARD:-$ROOT/build/switchboard}
 
 die() { echo "bench: $*" >&2; exit 1; }
@@ -62,13 +64,52 @@ else
   UPSTREAM_DESC="switchboard --mock-upstream (1 thread)"
 fi
 
-# ---- the fake collector (count mode: no validation, answers 200 at once) --------------------------
-node tests/integration/fakes/otlp_collector.mjs count >"$WORK/collector.port" 2>"$WORK/collector.log" &
-PIDS+=($!)
-SINK_PID=$!
-for _ in $(seq 1 100); do [ -s "$WORK/collector.port" ] && break; sleep 0.05; done
-COLLECTOR_PORT=$(head -1 "$WORK/collector.port")
-[ -n "$COLLECTOR_PORT" ] || die "the fake collector did not start"
+# ---- the OTLP receiver ------------------------------------------------------------------------------
+# In production the collector runs on another machine; here it shares the 2 cores with
+# everything else, so the default is the cheapest honest receiver: nginx reading each POST and
+# answering 200 (one process, no master). Delivery is proven by the gateway's own counters
+# (exported, failed, dropped) printed at the end. SINK=node uses the fake collector in count
+# mode (node decoding ~1.5 KB of JSON text a span), which costs the box several us a span.
+if [ "$SINK" = nginx ]; then
+  command -v nginx >/dev/null || die "SINK=nginx needs nginx (or SINK=node)"
+  if (exec 3<>"/dev/tcp/127.0.0.1/$SINK_PORT") 2>/dev/null; then die "port $SINK_PORT is in use (set SINK_PORT)"; fi
+  mkdir -p "$WORK/sink"
+  cat >"$WORK/sink/nginx.conf" <<EOF
+master_process off;
+worker_processes 1;
+pid nginx.pid;
+error_log error.log warn;
+events { worker_connections 64; }
+http {
+  access_log off;
+  client_max_body_size 0;
+  client_body_buffer_size 1m;
+  keepalive_requests 1000000;
+  keepalive_timeout 300s;
+  server {
+    listen 127.0.0.1:$SINK_PORT;
+    location = /v1/traces { default_type application/json; return 200 '{"partialSuccess":{}}'; }
+  }
+}
+EOF
+  nginx -p "$WORK/sink" -c nginx.conf -e "$WORK/sink/error.log" -g 'daemon off;' >/dev/null 2>&1 </dev/null &
+  PIDS+=($!)
+  SINK_PID=$!
+  COLLECTOR_PORT=$SINK_PORT
+  SINK_DESC="nginx answering 200 (1 process)"
+  for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$SINK_PORT") 2>/dev/null && break; sleep 0.05; done
+elif [ "$SINK" = node ]; then
+  # count mode: no validation, counts spans, answers 200 at once
+  node tests/integration/fakes/otlp_collector.mjs count >"$WORK/collector.port" 2>"$WORK/collector.log" &
+  PIDS+=($!)
+  SINK_PID=$!
+  for _ in $(seq 1 100); do [ -s "$WORK/collector.port" ] && break; sleep 0.05; done
+  COLLECTOR_PORT=$(head -1 "$WORK/collector.port")
+  [ -n "$COLLECTOR_PORT" ] || die "the fake collector did not start"
+  SINK_DESC="the fake collector (node, count mode)"
+else
+  die "SINK must be nginx or node"
+fi
 
 # ---- the two gateways -------------------------------------------------------------------------------
 start_gateway() {  # $1 = name, $2 = traces file, $3 = OTLP endpoint; sets ADDR and GW_PID
@@ -115,7 +156,7 @@ done
   echo "host: $(uname -srm), $(nproc) cores; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "upstream: $UPSTREAM_DESC; gateway: server.threads $GATEWAY_THREADS"
   echo "wrk: -t1 -c$CONNECTIONS -d$DURATION (warm-up $WARMUP), $ROUNDS rounds, off/on alternating"
-  echo "off: traces.file \"\", no OTLP | on: traces.file (a file)$([ "$ON_OTLP" = 1 ] && echo " + OTLP/HTTP JSON to a local fake collector, sample_ratio 1")"
+  echo "off: traces.file \"\", no OTLP | on: traces.file (a file)$([ "$ON_OTLP" = 1 ] && echo " + OTLP/HTTP JSON to $SINK_DESC, sample_ratio 1")"
   echo "metrics are on in both (they cannot be turned off)"
 }
 
