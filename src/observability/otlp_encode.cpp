@@ -18,43 +18,6 @@ constexpr int kSpanKindServer = 2;
 constexpr int kStatusOk = 1;
 constexpr int kStatusError = 2;
 
-class Attributes {
- public:
-  explicit Attributes(JsonWriter& w) : w_(w) {}
-
-  void str(std::string_view key, std::string_view value) {
-    begin(key).key("stringValue").string(value);
-    end();
-  }
-  void str_if(std::string_view key, std::string_view value) {
-    if (!value.empty()) str(key, value);
-  }
-  void integer(std::string_view key, std::int64_t value) {
-    char buf[24];
-    auto [p, ec] = std::to_chars(buf, buf + sizeof buf, value);
-    begin(key).key("intValue").string(std::string_view(buf, static_cast<std::size_t>(p - buf)));
-    end();
-  }
-  void dbl(std::string_view key, double value) {
-    if (!std::isfinite(value)) return;  // JSON has no NaN; the attribute is left out
-    begin(key).key("doubleValue").number(value);
-    end();
-  }
-  void boolean(std::string_view key, bool value) {
-    begin(key).key("boolValue").boolean(value);
-    end();
-  }
-
- private:
-  JsonWriter& begin(std::string_view key) {
-    w_.begin_object().key("key").string(key).key("value").begin_object();
-    return w_;
-  }
-  void end() { w_.end_object().end_object(); }
-
-  JsonWriter& w_;
-};
-
 std::string_view decimal(char (&buf)[24], std::int64_t v) {
   auto [p, ec] = std::to_chars(buf, buf + sizeof buf, v);
   return {buf, static_cast<std::size_t>(p - buf)};
@@ -354,12 +317,11 @@ void append_otlp_request(std::string& out, std::string_view spans, std::string_v
 }
 
 void append_otlp_request_head(std::string& out, std::string_view version) {
-  out.append(R"({"resourceSpans":[{"resource":{"attributes":[)");
-  JsonWriter w(out);
-  Attributes a(w);
-  a.str("service.name", "switchboard");
-  a.str("service.version", version);
-  out.append(R"(]},"scopeSpans":[{"scope":{"name":"switchboard","version":)");
+  out.append(R"({"resourceSpans":[{"resource":{"attributes":[)"
+             R"({"key":"service.name","value":{"stringValue":"switchboard"}},)"
+             R"({"key":"service.version","value":{"stringValue":)");
+  JsonWriter(out).string(version);
+  out.append(R"(}}]},"scopeSpans":[{"scope":{"name":"switchboard","version":)");
   JsonWriter(out).string(version);
   out.append(R"(},"spans":[)");
 }
