@@ -14,6 +14,8 @@ ROUNDS=${ROUNDS:-3}              # measured runs per variant, alternating; media
 GATEWAY_THREADS=${GATEWAY_THREADS:-1}
 PORT=${PORT:-18280}              # the upstream
 ON_OTLP=${ON_OTLP:-1}            # 0 = "on" writes the trace file only (splits the cost)
+SINK=${SINK:-nginx}              # the OTLP receiver: nginx (answers 200, costs little) | node
+SINK_PORT=${SINK_PORT:-$((PORT + 1))}  # the nginx sink
 SWITCHBOARD=${SWITCHBOARD:-$ROOT/build/switchboard}
 
 die() { echo "bench: $*" >&2; exit 1; }
@@ -62,12 +64,52 @@ else
   UPSTREAM_DESC="switchboard --mock-upstream (1 thread)"
 fi
 
-# ---- the fake collector (count mode: no validation, answers 200 at once) --------------------------
-node tests/integration/fakes/otlp_collector.mjs count >"$WORK/collector.port" 2>"$WORK/collector.log" &
-PIDS+=($!)
-for _ in $(seq 1 100); do [ -s "$WORK/collector.port" ] && break; sleep 0.05; done
-COLLECTOR_PORT=$(head -1 "$WORK/collector.port")
-[ -n "$COLLECTOR_PORT" ] || die "the fake collector did not start"
+# ---- the OTLP receiver ------------------------------------------------------------------------------
+# In production the collector runs on another machine; here it shares the 2 cores with
+# everything else, so the default is the cheapest honest receiver: nginx reading each POST and
+# answering 200 (one process, no master). Delivery is proven by the gateway's own counters
+# (exported, failed, dropped) printed at the end. SINK=node uses the fake collector in count
+# mode (node decoding ~1.5 KB of JSON text a span), which costs the box several us a span.
+if [ "$SINK" = nginx ]; then
+  command -v nginx >/dev/null || die "SINK=nginx needs nginx (or SINK=node)"
+  if (exec 3<>"/dev/tcp/127.0.0.1/$SINK_PORT") 2>/dev/null; then die "port $SINK_PORT is in use (set SINK_PORT)"; fi
+  mkdir -p "$WORK/sink"
+  cat >"$WORK/sink/nginx.conf" <<EOF
+master_process off;
+worker_processes 1;
+pid nginx.pid;
+error_log error.log warn;
+events { worker_connections 64; }
+http {
+  access_log off;
+  client_max_body_size 0;
+  client_body_buffer_size 1m;
+  keepalive_requests 1000000;
+  keepalive_timeout 300s;
+  server {
+    listen 127.0.0.1:$SINK_PORT;
+    location = /v1/traces { default_type application/json; return 200 '{"partialSuccess":{}}'; }
+  }
+}
+EOF
+  nginx -p "$WORK/sink" -c nginx.conf -e "$WORK/sink/error.log" -g 'daemon off;' >/dev/null 2>&1 </dev/null &
+  PIDS+=($!)
+  SINK_PID=$!
+  COLLECTOR_PORT=$SINK_PORT
+  SINK_DESC="nginx answering 200 (1 process)"
+  for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$SINK_PORT") 2>/dev/null && break; sleep 0.05; done
+elif [ "$SINK" = node ]; then
+  # count mode: no validation, counts spans, answers 200 at once
+  node tests/integration/fakes/otlp_collector.mjs count >"$WORK/collector.port" 2>"$WORK/collector.log" &
+  PIDS+=($!)
+  SINK_PID=$!
+  for _ in $(seq 1 100); do [ -s "$WORK/collector.port" ] && break; sleep 0.05; done
+  COLLECTOR_PORT=$(head -1 "$WORK/collector.port")
+  [ -n "$COLLECTOR_PORT" ] || die "the fake collector did not start"
+  SINK_DESC="the fake collector (node, count mode)"
+else
+  die "SINK must be nginx or node"
+fi
 
 # ---- the two gateways -------------------------------------------------------------------------------
 start_gateway() {  # $1 = name, $2 = traces file, $3 = OTLP endpoint; sets ADDR and GW_PID
@@ -94,6 +136,13 @@ ON=http://$ADDR
 ON_PID=$GW_PID
 HZ=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }  # utime + stime, all threads
+# utime + stime per thread name ("name ticks" lines; the comm field may hold spaces).
+thread_ticks() {
+  local f
+  for f in /proc/"$1"/task/*/stat; do
+    sed -E 's/^[0-9]+ \((.*)\) (.*)$/\1|\2/' "$f" 2>/dev/null | awk -F'|' '{split($2, v, " "); gsub(/ /, "_", $1); print $1, v[12] + v[13]}'
+  done | awk '{t[$1] += $2} END {for (n in t) print n, t[n]}' | sort
+}
 
 REQ=$(sed -n "s/^wrk.body = '\(.*\)'$/\1/p" bench/post_chat.lua)
 for url in "$OFF" "$ON"; do
@@ -107,20 +156,25 @@ done
   echo "host: $(uname -srm), $(nproc) cores; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "upstream: $UPSTREAM_DESC; gateway: server.threads $GATEWAY_THREADS"
   echo "wrk: -t1 -c$CONNECTIONS -d$DURATION (warm-up $WARMUP), $ROUNDS rounds, off/on alternating"
-  echo "off: traces.file \"\", no OTLP | on: traces.file (a file)$([ "$ON_OTLP" = 1 ] && echo " + OTLP/HTTP JSON to a local fake collector, sample_ratio 1")"
+  echo "off: traces.file \"\", no OTLP | on: traces.file (a file)$([ "$ON_OTLP" = 1 ] && echo " + OTLP/HTTP JSON to $SINK_DESC, sample_ratio 1")"
   echo "metrics are on in both (they cannot be turned off)"
 }
 
 # One line per measured run in $WORK/runs: variant rps p50_ms cpu_us_per_request
 : >"$WORK/runs"
+: >"$WORK/threads"
 measure() {  # $1 = variant, $2 = URL, $3 = the gateway's pid
   wrk -t1 -c"$CONNECTIONS" -d"$WARMUP" -s bench/post_chat.lua "$2" >/dev/null 2>&1 || die "wrk warm-up failed"
   : >"$TRACE_FILE"  # keep the trace file small; the gateway appends (O_APPEND)
-  local t0 t1 rps p50 errors requests cpu
+  local t0 t1 rps p50 errors requests cpu s0 s1
   t0=$(cpu_ticks "$3")
+  thread_ticks "$3" >"$WORK/threads.0"
+  s0=$(cpu_ticks "$SINK_PID")
   wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/post_chat.lua "$2" >"$WORK/wrk.out" 2>&1 \
     || { cat "$WORK/wrk.out" >&2; die "wrk failed"; }
   t1=$(cpu_ticks "$3")
+  thread_ticks "$3" >"$WORK/threads.1"
+  s1=$(cpu_ticks "$SINK_PID")
   rps=$(awk '/^Requests\/sec:/ {print $2}' "$WORK/wrk.out")
   p50=$(awk '$1 == "50%" {v = $2; if (v ~ /us$/) {sub(/us/, "", v); v /= 1000} else if (v ~ /ms$/) sub(/ms/, "", v); else if (v ~ /s$/) {sub(/s/, "", v); v *= 1000}; print v}' "$WORK/wrk.out")
   errors=$(awk '/Non-2xx|Socket errors/ {e = 1} END {print e + 0}' "$WORK/wrk.out")
@@ -128,7 +182,21 @@ measure() {  # $1 = variant, $2 = URL, $3 = the gateway's pid
   requests=$(awk '/requests in/ {print $1}' "$WORK/wrk.out")
   cpu=$(awk -v t=$((t1 - t0)) -v n="$requests" -v hz="$HZ" 'BEGIN { printf "%.1f", t * 1e6 / hz / n }')
   echo "$1 $rps $p50 $cpu" >>"$WORK/runs"
-  printf '  %-4s %10.0f req/s  p50 %.3f ms  gateway CPU %s us/request\n' "$1" "$rps" "$p50" "$cpu"
+  # Per thread name, and the OTLP sink's process, in us per request.
+  local split
+  split=$( { cat "$WORK/threads.0"; echo --; cat "$WORK/threads.1"; echo "sink $((s1 - s0))"; } | awk -v n="$requests" -v hz="$HZ" '
+    $1 == "--" { after = 1; next }
+    $1 == "sink" { sink = $2; next }
+    !after { t0[$1] = $2; next }
+    { names[$1] = 1; t1[$1] = $2 }
+    END {
+      for (k in names) printf "%s=%.1f ", k, (t1[k] - t0[k]) * 1e6 / hz / n
+      if (sink != "") printf "[otlp sink %.1f]", sink * 1e6 / hz / n
+    }')
+  for kv in $split; do
+    case $kv in *=*) echo "$1 ${kv%%=*} ${kv#*=}" >>"$WORK/threads" ;; esac
+  done
+  printf '  %-4s %10.0f req/s  p50 %.3f ms  gateway CPU %s us/request: %s\n' "$1" "$rps" "$p50" "$cpu" "$split"
 }
 for round in $(seq 1 "$ROUNDS"); do
   echo "round $round/$ROUNDS"
@@ -156,3 +224,14 @@ awk '
     c_off = median(offc, no); c_on = median(onc, nn)
     printf "median gateway CPU per request: off %.1f us, on %.1f us -> +%.1f%% (the steadier figure on a shared machine)\n", c_off, c_on, (c_on / c_off - 1) * 100
   }' "$WORK/runs"
+echo "median CPU per request by gateway thread (us; the worker threads share the process name):"
+awk '
+  { k = $1 " " $2; n = ++c[k]; v[k, n] = $3 }
+  END {
+    for (k in c) {
+      m = c[k]
+      for (i = 1; i <= m; i++) a[i] = v[k, i]
+      for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+      printf "  %-4s %-16s %.1f\n", substr(k, 1, index(k, " ") - 1), substr(k, index(k, " ") + 1), m % 2 ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
+    }
+  }' "$WORK/threads" | sort

@@ -1,4 +1,5 @@
-// The "account" stage: metrics and the trace record, written once from the finished RequestContext.
+// The "account" stage: metrics, the OTLP span and the trace record, written once from the
+// finished RequestContext.
 #include <array>
 #include <charconv>
 #include <cmath>
@@ -7,8 +8,9 @@
 
 #include "switchboard/gateway/admit.hpp"
 #include "switchboard/gateway/pipeline.hpp"
-#include "switchboard/observability/json_writer.hpp"
+#include "switchboard/gateway/trace_record.hpp"
 #include "switchboard/observability/otlp.hpp"
+#include "switchboard/observability/trace_sink.hpp"
 
 namespace switchboard::gateway {
 
@@ -55,39 +57,6 @@ namespace {
 std::string_view decimal(char (&buf)[16], int v) {
   auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
   return {buf, static_cast<std::size_t>(end - buf)};
-}
-
-// "2026-11-24T10:00:00.123Z". The date and time of day change once a second: formatted once
-// per second and thread, not per record.
-void append_rfc3339(std::string& out, std::chrono::system_clock::time_point t) {
-  auto secs = std::chrono::time_point_cast<std::chrono::seconds>(t);
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t - secs).count();
-  thread_local std::int64_t cached_secs = std::numeric_limits<std::int64_t>::min();
-  thread_local std::array<char, 40> cached{};
-  thread_local int cached_len = 0;
-  if (secs.time_since_epoch().count() != cached_secs) {
-    std::time_t tt = std::chrono::system_clock::to_time_t(secs);
-    std::tm tm{};
-    gmtime_r(&tt, &tm);
-    cached_len = std::snprintf(cached.data(), cached.size(), "%04d-%02d-%02dT%02d:%02d:%02d",
-                               tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                               tm.tm_sec);
-    cached_secs = secs.time_since_epoch().count();
-  }
-  out.append(cached.data(), static_cast<std::size_t>(cached_len));
-  if (ms >= 0 && ms < 1000) {
-    char frac[6] = {'.', static_cast<char>('0' + ms / 100), static_cast<char>('0' + ms / 10 % 10),
-                    static_cast<char>('0' + ms % 10), 'Z'};
-    out.append(frac, 5);
-  } else {  // before 1970 the cast truncates towards zero: kept as printf wrote it
-    char frac[24];
-    int n = std::snprintf(frac, sizeof frac, ".%03dZ", static_cast<int>(ms));
-    out.append(frac, static_cast<std::size_t>(n));
-  }
-}
-
-double round_ms(double ms) {
-  return std::round(ms * 1000) / 1000;
 }
 
 // gen_ai.provider.name: the semconv's well-known value for a provider type; for an
@@ -164,74 +133,6 @@ double billed_by_failed_attempts(const std::vector<Attempt>& attempts) {
   return total;
 }
 
-void append_trace_record(std::string& out, const RequestContext& ctx, double duration_ms,
-                         double overhead_ms) {
-  observability::JsonWriter w(out);
-  w.begin_object();
-  w.key("trace_id").string(ctx.trace_id);
-  w.key("span_id").string(ctx.span_id);
-  w.key("parent_span_id").string_or_null(ctx.parent_span_id);
-  std::string time;  // fits the small-string buffer: no allocation
-  append_rfc3339(time, ctx.wall_start);
-  w.key("time").string(time);
-  w.key("request_id").string(ctx.request_id);
-  w.key("tenant").string(ctx.tenant_name);
-  w.key("workflow").string(ctx.workflow);
-  w.key("user").string_or_null(ctx.user);
-  w.key("endpoint").string(ctx.endpoint);
-  w.key("requested_model").string_or_null(ctx.requested_model);
-  w.key("route").string_or_null(ctx.route);
-  w.key("policies").begin_array();
-  for (const auto& p : ctx.policies) w.string(p);
-  w.end_array();
-  w.key("provider").string_or_null(ctx.provider);
-  w.key("model").string_or_null(ctx.model);
-  w.key("stream").boolean(ctx.stream);
-  w.key("status").integer(ctx.status);
-  w.key("error").string_or_null(ctx.error);
-  w.key("attempts").begin_array();
-  for (const auto& a : ctx.attempts) {
-    w.begin_object();
-    w.key("provider").string(a.provider);
-    w.key("model").string(a.model);
-    w.key("key_id").string_or_null(a.key_id);
-    w.key("status").integer(a.status);
-    w.key("error").string_or_null(a.error);
-    w.key("ms").number(round_ms(a.ms));
-    if (a.billed_usd > 0) w.key("billed_usd").number(a.billed_usd);
-    w.end_object();
-  }
-  w.end_array();
-  w.key("ttft_ms");
-  if (ctx.ttft_ms >= 0) {
-    w.number(round_ms(ctx.ttft_ms));
-  } else {
-    w.null();
-  }
-  w.key("duration_ms").number(round_ms(duration_ms));
-  w.key("overhead_ms").number(round_ms(overhead_ms));
-  w.key("usage").begin_object();
-  w.key("input").integer(ctx.usage.input);
-  w.key("output").integer(ctx.usage.output);
-  w.key("cached_input").integer(ctx.usage.cached_input);
-  if (ctx.usage.cache_write) w.key("cache_write").integer(ctx.usage.cache_write);
-  if (ctx.usage.reasoning) w.key("reasoning").integer(ctx.usage.reasoning);
-  if (ctx.usage.estimated) w.key("estimated").boolean(true);
-  w.end_object();
-  w.key("cost_usd").number(ctx.cost_usd);
-  w.key("guardrails").begin_array();
-  for (const auto& g : ctx.guardrails) {
-    w.begin_object();
-    w.key("name").string(g.name);
-    w.key("stage").string(g.stage);
-    w.key("action").string(g.action);
-    if (!g.detail.empty()) w.key("detail").string(g.detail);
-    w.end_object();
-  }
-  w.end_array();
-  w.end_object();
-}
-
 void finish_request(Services& services, RequestContext& ctx) {
   double duration_ms = std::chrono::duration<double, std::milli>(Clock::now() - ctx.start).count();
   double overhead_ms = std::max(0.0, duration_ms - ctx.upstream_ms);
@@ -286,11 +187,11 @@ void finish_request(Services& services, RequestContext& ctx) {
     export_span(*services.otlp, ctx, duration_ms);
   }
   if (!services.traces || !services.traces->enabled()) return;
-  // One buffer per thread: a record costs no allocation once it has grown.
-  thread_local std::string line;
-  line.clear();
-  append_trace_record(line, ctx, duration_ms, overhead_ms);
-  services.traces->write(line);
+  // Packed in place into the sink's per-thread buffer (no JSON here, no allocation once warm);
+  // the writer thread encodes the line.
+  pack_trace_record(services.traces->begin_record(&append_packed_trace_record), ctx, duration_ms,
+                    overhead_ms);
+  services.traces->end_record();
 }
 
 }  // namespace switchboard::gateway

@@ -1,7 +1,9 @@
 // OTLP/JSON encoding of a request span (GenAI semantic conventions), sampling and endpoint rules.
+#include <array>
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <iterator>
 
 #include "switchboard/observability/json_writer.hpp"
 #include "switchboard/observability/otlp.hpp"
@@ -15,43 +17,6 @@ namespace {
 constexpr int kSpanKindServer = 2;
 constexpr int kStatusOk = 1;
 constexpr int kStatusError = 2;
-
-class Attributes {
- public:
-  explicit Attributes(JsonWriter& w) : w_(w) {}
-
-  void str(std::string_view key, std::string_view value) {
-    begin(key).key("stringValue").string(value);
-    end();
-  }
-  void str_if(std::string_view key, std::string_view value) {
-    if (!value.empty()) str(key, value);
-  }
-  void integer(std::string_view key, std::int64_t value) {
-    char buf[24];
-    auto [p, ec] = std::to_chars(buf, buf + sizeof buf, value);
-    begin(key).key("intValue").string(std::string_view(buf, static_cast<std::size_t>(p - buf)));
-    end();
-  }
-  void dbl(std::string_view key, double value) {
-    if (!std::isfinite(value)) return;  // JSON has no NaN; the attribute is left out
-    begin(key).key("doubleValue").number(value);
-    end();
-  }
-  void boolean(std::string_view key, bool value) {
-    begin(key).key("boolValue").boolean(value);
-    end();
-  }
-
- private:
-  JsonWriter& begin(std::string_view key) {
-    w_.begin_object().key("key").string(key).key("value").begin_object();
-    return w_;
-  }
-  void end() { w_.end_object().end_object(); }
-
-  JsonWriter& w_;
-};
 
 std::string_view decimal(char (&buf)[24], std::int64_t v) {
   auto [p, ec] = std::to_chars(buf, buf + sizeof buf, v);
@@ -67,38 +32,149 @@ int hex_value(char c) {
 
 }  // namespace
 
-void append_otlp_span(std::string& out, const OtlpSpan& s) {
-  JsonWriter w(out);
-  w.begin_object();
-  w.key("traceId").string(s.trace_id);
-  w.key("spanId").string(s.span_id);
-  if (!s.parent_span_id.empty()) w.key("parentSpanId").string(s.parent_span_id);
-  // Semconv span name: "{gen_ai.operation.name} {gen_ai.request.model}", built on the stack
-  // when it fits (this runs on the request thread).
-  char name_buf[128];
-  std::string long_name;
-  std::string_view name = s.operation;
-  if (!s.request_model.empty()) {
-    std::size_t n = s.operation.size() + 1 + s.request_model.size();
-    if (n <= sizeof name_buf) {
-      std::memcpy(name_buf, s.operation.data(), s.operation.size());
-      name_buf[s.operation.size()] = ' ';
-      std::memcpy(name_buf + s.operation.size() + 1, s.request_model.data(),
-                  s.request_model.size());
-      name = std::string_view(name_buf, n);
-    } else {
-      long_name.append(s.operation).append(" ").append(s.request_model);
-      name = long_name;
-    }
-  }
-  w.key("name").string(name);
-  w.key("kind").integer(kSpanKindServer);
-  char buf[24];
-  w.key("startTimeUnixNano").string(decimal(buf, s.start_unix_nano));
-  w.key("endTimeUnixNano").string(decimal(buf, s.end_unix_nano));
+namespace {
 
-  w.key("attributes").begin_array();
-  Attributes a(w);
+// Every string of a span, in the packed order.
+constexpr std::string_view OtlpSpan::*kSpanStrings[] = {
+    &OtlpSpan::trace_id,       &OtlpSpan::span_id,       &OtlpSpan::parent_span_id,
+    &OtlpSpan::operation,      &OtlpSpan::provider_name, &OtlpSpan::request_model,
+    &OtlpSpan::response_model, &OtlpSpan::request_id,    &OtlpSpan::endpoint,
+    &OtlpSpan::tenant,         &OtlpSpan::workflow,      &OtlpSpan::user,
+    &OtlpSpan::route,          &OtlpSpan::provider,      &OtlpSpan::model,
+    &OtlpSpan::error,
+};
+
+// The span is mostly fixed text: it is written as literal fragments around the values through a
+// raw cursor into space reserved once per span (no per-append capacity and length upkeep).
+// Every fragment below is exactly what a JsonWriter would have produced
+// (tests/unit/observability/otlp_test.cpp compares the two byte for byte).
+
+// Bytes that need escaping (controls, '"', '\\') or a UTF-8 check (>= 0x80).
+constexpr std::array<bool, 256> kSpecial = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0; c < 256; ++c) t[c] = c < 0x20 || c == '"' || c == '\\' || c >= 0x80;
+  return t;
+}();
+
+// The fixed text of a span is under 2.5 KB; an escaped value takes at most 6 bytes per byte
+// (\u00XX), and a value appears at most three times (the error code).
+constexpr std::size_t kFixedBound = 3072;
+constexpr std::size_t kEscapeFactor = 6 * 3;
+
+struct Cursor {
+  char* p;
+
+  void lit(std::string_view s) {
+    std::memcpy(p, s.data(), s.size());
+    p += s.size();
+  }
+  void ch(char c) { *p++ = c; }
+  void esc(std::string_view v) {
+    for (char c : v) {
+      if (kSpecial[static_cast<unsigned char>(c)]) return esc_slow(v);
+    }
+    lit(v);
+  }
+  void esc_slow(std::string_view v) {
+    thread_local std::string escaped;
+    escaped.clear();
+    append_json_escaped(escaped, v);
+    lit(escaped);
+  }
+  void quoted(std::string_view v) {
+    ch('"');
+    esc(v);
+    ch('"');
+  }
+  void dec(std::int64_t v) {
+    auto [end, ec] = std::to_chars(p, p + 24, v);
+    p = end;
+  }
+  void dbl(double v) {
+    thread_local std::string text;
+    text.clear();
+    JsonWriter(text).number(v);
+    lit(text);
+  }
+};
+
+// Attributes: {"key":"...","value":{"xxxValue":...}} with a comma between them.
+struct AttrList {
+  Cursor& c;
+  bool first = true;
+
+  void open(std::string_view key, std::string_view type) {
+    if (!first) c.ch(',');
+    first = false;
+    c.lit(R"({"key":")");
+    c.lit(key);
+    c.lit(R"(","value":{")");
+    c.lit(type);
+    c.lit("\":");
+  }
+  void str(std::string_view key, std::string_view value) {
+    open(key, "stringValue");
+    c.quoted(value);
+    c.lit("}}");
+  }
+  void str_if(std::string_view key, std::string_view value) {
+    if (!value.empty()) str(key, value);
+  }
+  void integer(std::string_view key, std::int64_t value) {
+    open(key, "intValue");
+    c.ch('"');
+    c.dec(value);
+    c.ch('"');
+    c.lit("}}");
+  }
+  void dbl(std::string_view key, double value) {
+    if (!std::isfinite(value)) return;  // JSON has no NaN; the attribute is left out
+    open(key, "doubleValue");
+    c.dbl(value);
+    c.lit("}}");
+  }
+  void boolean(std::string_view key, bool value) {
+    open(key, "boolValue");
+    c.lit(value ? std::string_view("true") : std::string_view("false"));
+    c.lit("}}");
+  }
+};
+
+}  // namespace
+
+void append_otlp_span(std::string& out, const OtlpSpan& s) {
+  std::size_t values = 0;
+  for (auto field : kSpanStrings) values += (s.*field).size();
+  std::size_t at = out.size();
+  out.resize(at + kFixedBound + kEscapeFactor * values);
+  Cursor c{out.data() + at};
+
+  // Ids are hex from the gateway itself or a validated traceparent: escaped anyway, which for
+  // plain text is one scan and one copy.
+  c.lit(R"({"traceId":)");
+  c.quoted(s.trace_id);
+  c.lit(R"(,"spanId":)");
+  c.quoted(s.span_id);
+  if (!s.parent_span_id.empty()) {
+    c.lit(R"(,"parentSpanId":)");
+    c.quoted(s.parent_span_id);
+  }
+  // Semconv span name: "{gen_ai.operation.name} {gen_ai.request.model}".
+  c.lit(R"(,"name":")");
+  c.esc(s.operation);
+  if (!s.request_model.empty()) {
+    c.ch(' ');
+    c.esc(s.request_model);
+  }
+  c.lit(R"(","kind":)");
+  c.dec(kSpanKindServer);
+  c.lit(R"(,"startTimeUnixNano":")");
+  c.dec(s.start_unix_nano);
+  c.lit(R"(","endTimeUnixNano":")");
+  c.dec(s.end_unix_nano);
+  c.lit(R"(","attributes":[)");
+
+  AttrList a{c};
   a.str("gen_ai.operation.name", s.operation);
   a.str_if("gen_ai.provider.name", s.provider_name);
   a.str_if("gen_ai.request.model", s.request_model);
@@ -118,6 +194,7 @@ void append_otlp_span(std::string& out, const OtlpSpan& s) {
     if (!s.error.empty()) {
       a.str("error.type", s.error);
     } else {
+      char buf[24];
       a.str("error.type", s.status ? decimal(buf, s.status) : std::string_view("_OTHER"));
     }
   }
@@ -136,17 +213,101 @@ void append_otlp_span(std::string& out, const OtlpSpan& s) {
   a.integer("switchboard.attempts", s.attempts);
   a.dbl("switchboard.cost_usd", s.cost_usd);
   if (s.ttft_ms >= 0) a.dbl("switchboard.ttft_ms", s.ttft_ms);
-  w.end_array();
 
-  w.key("status").begin_object();
   if (failed) {
-    w.key("code").integer(kStatusError);
-    w.key("message").string(s.error.empty() ? std::string_view("request failed") : s.error);
+    c.lit(R"(],"status":{"code":)");
+    c.dec(kStatusError);
+    c.lit(R"(,"message":)");
+    c.quoted(s.error.empty() ? std::string_view("request failed") : s.error);
+    c.lit("}}");
   } else {
-    w.key("code").integer(kStatusOk);
+    c.lit(R"(],"status":{"code":)");
+    c.dec(kStatusOk);
+    c.lit("}}");
   }
-  w.end_object();
-  w.end_object();
+  out.resize(static_cast<std::size_t>(c.p - out.data()));
+}
+
+namespace {
+
+// The fixed-size part of a packed span; the strings follow in kSpanStrings order.
+struct PackedHead {
+  std::int64_t start_unix_nano;
+  std::int64_t end_unix_nano;
+  std::int64_t input_tokens;
+  std::int64_t output_tokens;
+  std::int64_t cached_input_tokens;
+  std::int64_t cache_write_tokens;
+  double cost_usd;
+  double ttft_ms;
+  std::int32_t status;
+  std::int32_t attempts;
+  std::uint8_t usage_known;
+  std::uint8_t stream;
+};
+
+constexpr std::size_t kStringCount = std::size(kSpanStrings);
+
+}  // namespace
+
+void pack_otlp_span(std::string& out, const OtlpSpan& s) {
+  PackedHead head{s.start_unix_nano,
+                  s.end_unix_nano,
+                  s.input_tokens,
+                  s.output_tokens,
+                  s.cached_input_tokens,
+                  s.cache_write_tokens,
+                  s.cost_usd,
+                  s.ttft_ms,
+                  s.status,
+                  s.attempts,
+                  static_cast<std::uint8_t>(s.usage_known),
+                  static_cast<std::uint8_t>(s.stream)};
+  std::uint32_t lengths[kStringCount];
+  std::size_t total = sizeof head + sizeof lengths;
+  for (std::size_t i = 0; i < kStringCount; ++i) {
+    lengths[i] = static_cast<std::uint32_t>((s.*kSpanStrings[i]).size());
+    total += lengths[i];
+  }
+  // One resize, then plain copies: this runs on the request thread.
+  std::size_t at = out.size();
+  out.resize(at + total);
+  char* p = out.data() + at;
+  std::memcpy(p, &head, sizeof head);
+  p += sizeof head;
+  std::memcpy(p, lengths, sizeof lengths);
+  p += sizeof lengths;
+  for (std::size_t i = 0; i < kStringCount; ++i) {
+    std::memcpy(p, (s.*kSpanStrings[i]).data(), lengths[i]);
+    p += lengths[i];
+  }
+}
+
+std::size_t unpack_otlp_span(std::string_view in, OtlpSpan& s) {
+  PackedHead head;
+  std::uint32_t lengths[kStringCount];
+  if (in.size() < sizeof head + sizeof lengths) return 0;
+  std::memcpy(&head, in.data(), sizeof head);
+  std::memcpy(lengths, in.data() + sizeof head, sizeof lengths);
+  std::size_t at = sizeof head + sizeof lengths;
+  for (std::size_t i = 0; i < kStringCount; ++i) {
+    if (in.size() - at < lengths[i]) return 0;
+    s.*kSpanStrings[i] = in.substr(at, lengths[i]);
+    at += lengths[i];
+  }
+  s.start_unix_nano = head.start_unix_nano;
+  s.end_unix_nano = head.end_unix_nano;
+  s.input_tokens = head.input_tokens;
+  s.output_tokens = head.output_tokens;
+  s.cached_input_tokens = head.cached_input_tokens;
+  s.cache_write_tokens = head.cache_write_tokens;
+  s.cost_usd = head.cost_usd;
+  s.ttft_ms = head.ttft_ms;
+  s.status = head.status;
+  s.attempts = head.attempts;
+  s.usage_known = head.usage_known != 0;
+  s.stream = head.stream != 0;
+  return at;
 }
 
 void append_otlp_request(std::string& out, std::string_view spans, std::string_view version) {
@@ -156,12 +317,11 @@ void append_otlp_request(std::string& out, std::string_view spans, std::string_v
 }
 
 void append_otlp_request_head(std::string& out, std::string_view version) {
-  out.append(R"({"resourceSpans":[{"resource":{"attributes":[)");
-  JsonWriter w(out);
-  Attributes a(w);
-  a.str("service.name", "switchboard");
-  a.str("service.version", version);
-  out.append(R"(]},"scopeSpans":[{"scope":{"name":"switchboard","version":)");
+  out.append(R"({"resourceSpans":[{"resource":{"attributes":[)"
+             R"({"key":"service.name","value":{"stringValue":"switchboard"}},)"
+             R"({"key":"service.version","value":{"stringValue":)");
+  JsonWriter(out).string(version);
+  out.append(R"(}}]},"scopeSpans":[{"scope":{"name":"switchboard","version":)");
   JsonWriter(out).string(version);
   out.append(R"(},"spans":[)");
 }

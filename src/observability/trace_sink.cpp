@@ -1,7 +1,10 @@
-// Trace JSON-lines writer: the request path appends to a thread-local buffer; a thread does the
-// file I/O.
+// Trace JSON-lines writer: the request path appends records (lines, or packed forms to be
+// encoded) to a thread-local buffer; a thread does the JSON encoding and the file I/O.
 #include "switchboard/observability/trace_sink.hpp"
 
+#include <pthread.h>
+
+#include <cstring>
 #include <stdexcept>
 
 namespace switchboard::observability {
@@ -9,15 +12,29 @@ namespace switchboard::observability {
 namespace {
 constexpr std::size_t kFlushBytes = 64 * 1024;
 constexpr std::size_t kMaxQueuedBytes = 64 * 1024 * 1024;
+// Written buffers kept for the request threads (no 64 KB malloc per hand-over).
+constexpr std::size_t kMaxFreeBuffers = 8;
+// The writer's output buffer: one fwrite per this many bytes of lines.
+constexpr std::size_t kWriteBytes = 256 * 1024;
+
+// Each record in a thread buffer is framed: its length, the encoder (null: the bytes are the
+// line), then the bytes.
+constexpr std::size_t kFrameHead = sizeof(std::uint32_t) + sizeof(TraceSink::Encoder);
+
+// A sink is told from an earlier one by a generation, not its address: a new sink can be
+// allocated where a destroyed one was, and must not inherit its unflushed records.
+std::atomic<std::uint64_t> next_generation{1};
 
 struct ThreadBuffer {
-  const TraceSink* owner = nullptr;
+  std::uint64_t generation = 0;
   std::string data;
+  std::size_t records = 0;
+  std::size_t open_at = 0;  // the frame begin_record() started
 };
 thread_local ThreadBuffer thread_buffer;
 }  // namespace
 
-TraceSink::TraceSink(const std::string& file) {
+TraceSink::TraceSink(const std::string& file) : generation_(next_generation.fetch_add(1)) {
   if (file.empty()) return;
   if (file == "-") {
     out_ = stdout;
@@ -26,7 +43,10 @@ TraceSink::TraceSink(const std::string& file) {
     if (!out_) throw std::runtime_error("cannot open trace file " + file);
     owns_file_ = true;
   }
-  writer_ = std::thread([this] { writer_loop(); });
+  writer_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "swb-trace");  // tells it apart in top and /proc
+    writer_loop();
+  });
 }
 
 TraceSink::~TraceSink() {
@@ -42,42 +62,65 @@ TraceSink::~TraceSink() {
 
 void TraceSink::write(std::string_view line) {
   if (!out_) return;
+  begin_record(nullptr).append(line);
+  end_record();
+}
+
+std::string& TraceSink::begin_record(Encoder encode) {
   auto& tb = thread_buffer;
-  if (tb.owner != this) {  // a thread-local left by an earlier sink
-    tb.owner = this;
+  if (tb.generation != generation_) {  // a thread-local left by an earlier sink
+    tb.generation = generation_;
     tb.data.clear();
+    tb.records = 0;
   }
-  tb.data.append(line);
-  tb.data.push_back('\n');
-  if (tb.data.size() >= kFlushBytes) hand_over(tb.data);
+  tb.open_at = tb.data.size();
+  char head[kFrameHead] = {};
+  std::memcpy(head + sizeof(std::uint32_t), &encode, sizeof encode);
+  tb.data.append(head, kFrameHead);
+  return tb.data;
+}
+
+void TraceSink::end_record() {
+  auto& tb = thread_buffer;
+  auto length = static_cast<std::uint32_t>(tb.data.size() - tb.open_at - kFrameHead);
+  std::memcpy(tb.data.data() + tb.open_at, &length, sizeof length);
+  ++tb.records;
+  if (tb.data.size() >= kFlushBytes) hand_over(tb.data, tb.records);
 }
 
 void TraceSink::flush_thread() {
   auto& tb = thread_buffer;
-  if (!out_ || tb.owner != this || tb.data.empty()) return;
-  hand_over(tb.data);
+  if (!out_ || tb.generation != generation_ || tb.records == 0) return;
+  hand_over(tb.data, tb.records);
 }
 
-void TraceSink::hand_over(std::string& buffer) {
+void TraceSink::hand_over(std::string& buffer, std::size_t& records) {
+  std::string next;
   {
     std::lock_guard lock(mutex_);
     if (queued_bytes_ + buffer.size() > kMaxQueuedBytes) {
-      std::uint64_t lines = 0;
-      for (char c : buffer) lines += c == '\n';
-      dropped_.fetch_add(lines, std::memory_order_relaxed);
+      dropped_.fetch_add(records, std::memory_order_relaxed);
       buffer.clear();
+      records = 0;
       return;
     }
     queued_bytes_ += buffer.size();
-    queue_.push_back(std::move(buffer));
+    queue_.push_back(Chunk{std::move(buffer), records});
+    if (!free_.empty()) {
+      next = std::move(free_.back());
+      free_.pop_back();
+    }
   }
-  buffer = std::string();
-  buffer.reserve(kFlushBytes);
+  if (next.capacity() == 0) next.reserve(kFlushBytes + kFlushBytes / 4);
+  buffer = std::move(next);
+  records = 0;
   wake_.notify_one();
 }
 
 void TraceSink::writer_loop() {
-  std::vector<std::string> batch;
+  std::vector<Chunk> batch;
+  std::string lines;
+  lines.reserve(kWriteBytes + kFlushBytes);
   for (;;) {
     {
       std::unique_lock lock(mutex_);
@@ -86,8 +129,39 @@ void TraceSink::writer_loop() {
       queued_bytes_ = 0;
       if (batch.empty() && stopping_) break;
     }
-    for (const auto& chunk : batch) std::fwrite(chunk.data(), 1, chunk.size(), out_);
+    for (const auto& chunk : batch) {
+      std::string_view in = chunk.frames;
+      while (in.size() >= kFrameHead) {
+        std::uint32_t length = 0;
+        Encoder encode = nullptr;
+        std::memcpy(&length, in.data(), sizeof length);
+        std::memcpy(&encode, in.data() + sizeof length, sizeof encode);
+        std::string_view bytes = in.substr(kFrameHead, length);
+        in.remove_prefix(kFrameHead + bytes.size());
+        if (encode) {
+          encode(lines, bytes);
+        } else {
+          lines.append(bytes);
+        }
+        lines.push_back('\n');
+        if (lines.size() >= kWriteBytes) {
+          std::fwrite(lines.data(), 1, lines.size(), out_);
+          lines.clear();
+        }
+      }
+    }
+    std::fwrite(lines.data(), 1, lines.size(), out_);
+    lines.clear();
     std::fflush(out_);
+    {
+      // Emptied buffers go back to the request threads, capacity kept.
+      std::lock_guard lock(mutex_);
+      for (auto& chunk : batch) {
+        if (free_.size() >= kMaxFreeBuffers || chunk.frames.capacity() > 4 * kFlushBytes) continue;
+        chunk.frames.clear();
+        free_.push_back(std::move(chunk.frames));
+      }
+    }
     batch.clear();
   }
 }

@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 namespace switchboard::observability {
 
@@ -58,6 +59,13 @@ struct OtlpSpan {
 // The span as one OTLP/JSON Span object (hex ids, int64 and fixed64 as decimal strings, enum
 // values as integers, kind SERVER, status ERROR for status >= 400 or an error code).
 void append_otlp_span(std::string& out, const OtlpSpan& span);
+
+// The span as a compact binary record (the numbers, then each string as length + bytes), so
+// the request thread only copies it and the exporter thread does the JSON. Appends to `out`.
+void pack_otlp_span(std::string& out, const OtlpSpan& span);
+// Reads one record packed by pack_otlp_span from the front of `in`: `span` then views into
+// `in`. Returns the bytes it took, or 0 when `in` does not start with a whole record.
+std::size_t unpack_otlp_span(std::string_view in, OtlpSpan& span);
 
 // Wraps comma-separated Span objects in an ExportTraceServiceRequest with the resource
 // (service.name=switchboard, service.version) and the instrumentation scope.
@@ -106,11 +114,12 @@ struct OtlpExporterOptions {
 // OTEL_BSP_MAX_EXPORT_BATCH_SIZE; invalid values are ignored with a warning.
 void apply_otel_environment(OtlpExporterOptions& options);
 
-// Request threads encode spans into a thread-local buffer (no lock, no allocation once warm);
-// full buffers, and every buffer on flush_thread(), go to one bounded queue under a short lock;
-// a thread of its own batches the queue and POSTs it with the project's upstream client on a
-// private io_context. When the queue is full the spans are dropped and counted: a slow or dead
-// collector never slows requests, it costs only the spans.
+// Request threads pack spans into a thread-local buffer (a copy of the values: no JSON, no lock,
+// no allocation once warm); full buffers, and every buffer on flush_thread(), go to one bounded
+// queue under a short lock, and come back emptied for reuse; a thread of its own encodes the
+// batch as OTLP/JSON straight into the POST body and sends it with the project's upstream
+// client on a private io_context. When the queue is full the spans are dropped and counted: a slow
+// or dead collector never slows requests, it costs only the spans.
 class OtlpExporter {
  public:
   // Throws std::invalid_argument for an invalid endpoint or header (the message never
@@ -125,7 +134,7 @@ class OtlpExporter {
   bool sampled(std::string_view trace_id) const {
     return otlp_sampled(trace_id, options_.sample_ratio);
   }
-  // Encodes the span into the calling thread's buffer; never blocks on the network.
+  // Packs the span into the calling thread's buffer; never blocks on the network.
   void submit(const OtlpSpan& span);
   // Hands the calling thread's buffer to the exporter thread (event loops call it on a timer).
   void flush_thread();
@@ -134,7 +143,7 @@ class OtlpExporter {
 
  private:
   struct Chunk {
-    std::string spans;  // comma-separated Span objects
+    std::string spans;  // packed spans (pack_otlp_span)
     std::size_t count = 0;
   };
   struct Transport;  // the upstream pool and io_context, defined in otlp_exporter.cpp
@@ -155,6 +164,7 @@ class OtlpExporter {
   std::condition_variable wake_;
   std::deque<Chunk> queue_;
   std::size_t queued_spans_ = 0;
+  std::vector<std::string> free_;  // emptied chunk buffers, for hand_over to reuse
   bool stopping_ = false;
   std::chrono::steady_clock::time_point stop_deadline_;  // set once, before stop_requested_
   std::atomic<bool> stop_requested_{false};

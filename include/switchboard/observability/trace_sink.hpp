@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <cstdint>
 #include <cstdio>
 #include <mutex>
 #include <string>
@@ -14,6 +15,10 @@ namespace switchboard::observability {
 
 class TraceSink {
  public:
+  // Turns a packed record into its JSON line (no newline), appending to `out`. Runs on the
+  // writer thread.
+  using Encoder = void (*)(std::string& out, std::string_view packed);
+
   // "-" = stdout, "" = off, otherwise a file opened for appending. Throws if it cannot open.
   explicit TraceSink(const std::string& file);
   ~TraceSink();
@@ -23,21 +28,33 @@ class TraceSink {
   bool enabled() const { return out_ != nullptr; }
   // Appends one record (a JSON object, no newline) to the calling thread's buffer.
   void write(std::string_view line);
+  // A record whose JSON the writer thread produces: append its packed form to the returned
+  // buffer, then call end_record() on the same thread before anything else touches the sink.
+  // With `encode` null the appended bytes are the line itself. Only when enabled().
+  std::string& begin_record(Encoder encode);
+  void end_record();
   // Hands the calling thread's buffer to the writer; event loops call it on a short timer.
   void flush_thread();
   // Lines dropped because the writer fell behind (bounded queue).
   std::uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
 
  private:
-  void hand_over(std::string& buffer);
+  struct Chunk {
+    std::string frames;  // [u32 length][Encoder][bytes] per record
+    std::size_t records = 0;
+  };
+
+  void hand_over(std::string& buffer, std::size_t& records);
   void writer_loop();
 
+  std::uint64_t generation_;  // tells this sink's thread-local buffers from a former one's
   std::FILE* out_ = nullptr;
   bool owns_file_ = false;
   std::mutex mutex_;
   std::condition_variable wake_;
-  std::vector<std::string> queue_;
+  std::vector<Chunk> queue_;
   std::size_t queued_bytes_ = 0;
+  std::vector<std::string> free_;  // written buffers, emptied, for hand_over to reuse
   bool stopping_ = false;
   std::atomic<std::uint64_t> dropped_{0};
   std::thread writer_;

@@ -5,8 +5,11 @@
 
 #include <cmath>
 #include <ctime>
+#include <limits>
+#include <random>
 
 #include "switchboard/gateway/pipeline.hpp"
+#include "switchboard/gateway/trace_record.hpp"
 
 namespace gw = switchboard::gateway;
 using json = nlohmann::ordered_json;
@@ -146,4 +149,63 @@ TEST(TraceRecord, TimeIsRightAcrossSecondsAndThreadsCache) {
     ctx.wall_start = std::chrono::system_clock::time_point(std::chrono::milliseconds(ms));
     EXPECT_EQ(ours(ctx, 1, 1), nlohmann_record(ctx, 1, 1)) << ms;
   }
+}
+
+TEST(TraceRecord, FailedAttemptBillingGuardrailsAndNonFiniteNumbersAsBefore) {
+  // Captured from the JsonWriter-based writer: billed_usd, guardrail events with and without
+  // detail, an empty policy list, and non-finite numbers (null).
+  auto ctx = served_request();
+  ctx.attempts[0].billed_usd = 0.00042;
+  ctx.attempts[1].key_id = "";
+  ctx.guardrails.push_back({"pii", "input", "redact", "email,credit_card"});
+  ctx.guardrails.push_back({"kw\"x", "output", "flag", ""});
+  ctx.policies.clear();
+  ctx.cost_usd = std::nan("");
+  EXPECT_EQ(
+      ours(ctx, 1.23456789, std::numeric_limits<double>::infinity()),
+      R"({"trace_id":"0af7651916cd43dd8448eb211c80319c","span_id":"b7ad6b7169203331",)"
+      R"("parent_span_id":null,"time":"2025-11-24T16:00:00.123Z","request_id":"req-1",)"
+      R"("tenant":"acme","workflow":"summarize","user":null,"endpoint":"/v1/chat/completions",)"
+      R"("requested_model":"fast","route":"fast","policies":[],"provider":"openai",)"
+      R"("model":"gpt-4o-mini","stream":false,"status":200,"error":null,"attempts":[)"
+      R"({"provider":"azure","model":"gpt-4o-mini","key_id":"key-2","status":503,)"
+      R"("error":"http_503","ms":12.346,"billed_usd":0.00042},{"provider":"openai",)"
+      R"("model":"gpt-4o-mini","key_id":null,"status":200,"error":null,"ms":250.0}],)"
+      R"("ttft_ms":261.124,"duration_ms":1.235,"overhead_ms":null,"usage":{"input":27,)"
+      R"("output":26,"cached_input":4,"cache_write":2,"reasoning":9},"cost_usd":null,)"
+      R"("guardrails":[{"name":"pii","stage":"input","action":"redact",)"
+      R"("detail":"email,credit_card"},{"name":"kw\"x","stage":"output","action":"flag"}]})");
+}
+
+TEST(TraceRecord, PackedRecordCutShortIsReadSafelyAndStaysValidJson) {
+  auto ctx = served_request();
+  ctx.guardrails.push_back({"pii", "input", "redact", "email"});
+  std::string packed;
+  gw::pack_trace_record(packed, ctx, 300.25, 1.5);
+  std::string whole;
+  gw::append_packed_trace_record(whole, packed);
+  EXPECT_EQ(whole, ours(ctx, 300.25, 1.5));
+  for (std::size_t n = 0; n < packed.size(); ++n) {
+    std::string out;
+    gw::append_packed_trace_record(out, std::string_view(packed).substr(0, n));
+    EXPECT_NO_THROW((void)json::parse(out)) << n << ": " << out;
+  }
+}
+
+TEST(TraceRecord, MillisecondsPrintAsNlohmannDoesOverTheirWholeRange) {
+  // The record writes round_ms values with a fast path of its own: every one must read exactly
+  // as nlohmann's Grisu2 wrote it.
+  auto ctx = served_request();
+  ctx.attempts.resize(1);
+  std::mt19937_64 rng(7);
+  std::uniform_real_distribution<double> small(0, 100), large(0, 1e11);
+  auto check = [&](double d) {
+    ctx.ttft_ms = d;
+    ctx.attempts[0].ms = d / 3;
+    double overhead = d * 0.001;
+    ASSERT_EQ(ours(ctx, d, overhead), nlohmann_record(ctx, d, overhead)) << d;
+  };
+  for (int n = 0; n < 30000; ++n) check(n / 1000.0);  // the first 30 ms, every microsecond
+  for (int i = 0; i < 10000; ++i) check(i % 2 ? small(rng) : large(rng));
+  for (double d : {0.0005, 0.0004999, 999.9995, 1e12 - 1, 1e12, 3e15, 1e300}) check(d);
 }

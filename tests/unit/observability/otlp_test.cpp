@@ -7,11 +7,15 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
+#include <vector>
 
+#include "switchboard/observability/json_writer.hpp"
 #include "switchboard/observability/metrics.hpp"
 
 namespace switchboard::observability {
@@ -64,6 +68,200 @@ std::map<std::string, json> attrs(const json& span) {
         << "duplicate " << kv.dump();
   }
   return out;
+}
+
+// The span as the JsonWriter-based encoder wrote it before the fragment encoder: the output
+// must not change by a byte.
+std::string reference_span(const OtlpSpan& s) {
+  std::string out;
+  JsonWriter w(out);
+  auto attr = [&](std::string_view key, std::string_view type) -> JsonWriter& {
+    return w.begin_object().key("key").string(key).key("value").begin_object().key(type);
+  };
+  auto str = [&](std::string_view key, std::string_view v) {
+    attr(key, "stringValue").string(v).end_object().end_object();
+  };
+  auto str_if = [&](std::string_view key, std::string_view v) {
+    if (!v.empty()) str(key, v);
+  };
+  auto integer = [&](std::string_view key, std::int64_t v) {
+    attr(key, "intValue").string(std::to_string(v)).end_object().end_object();
+  };
+  auto dbl = [&](std::string_view key, double v) {
+    if (std::isfinite(v)) attr(key, "doubleValue").number(v).end_object().end_object();
+  };
+  w.begin_object();
+  w.key("traceId").string(s.trace_id);
+  w.key("spanId").string(s.span_id);
+  if (!s.parent_span_id.empty()) w.key("parentSpanId").string(s.parent_span_id);
+  std::string name(s.operation);
+  if (!s.request_model.empty()) name.append(" ").append(s.request_model);
+  w.key("name").string(name);
+  w.key("kind").integer(2);
+  w.key("startTimeUnixNano").string(std::to_string(s.start_unix_nano));
+  w.key("endTimeUnixNano").string(std::to_string(s.end_unix_nano));
+  w.key("attributes").begin_array();
+  str("gen_ai.operation.name", s.operation);
+  str_if("gen_ai.provider.name", s.provider_name);
+  str_if("gen_ai.request.model", s.request_model);
+  str_if("gen_ai.response.model", s.response_model);
+  if (s.usage_known) {
+    integer("gen_ai.usage.input_tokens", s.input_tokens);
+    integer("gen_ai.usage.output_tokens", s.output_tokens);
+    if (s.cached_input_tokens > 0) {
+      integer("gen_ai.usage.cache_read.input_tokens", s.cached_input_tokens);
+    }
+    if (s.cache_write_tokens > 0) {
+      integer("gen_ai.usage.cache_creation.input_tokens", s.cache_write_tokens);
+    }
+  }
+  bool failed = s.status >= 400 || s.status == 0 || !s.error.empty();
+  if (failed) {
+    std::string type = !s.error.empty() ? std::string(s.error)
+                       : s.status       ? std::to_string(s.status)
+                                        : "_OTHER";
+    str("error.type", type);
+  }
+  if (s.status) integer("http.response.status_code", s.status);
+  str_if("url.path", s.endpoint);
+  str_if("switchboard.request_id", s.request_id);
+  str_if("switchboard.tenant", s.tenant);
+  str_if("switchboard.workflow", s.workflow);
+  str_if("switchboard.user", s.user);
+  str_if("switchboard.route", s.route);
+  str_if("switchboard.provider", s.provider);
+  str_if("switchboard.model", s.model);
+  attr("switchboard.stream", "boolValue").boolean(s.stream).end_object().end_object();
+  integer("switchboard.status", s.status);
+  str_if("switchboard.error", s.error);
+  integer("switchboard.attempts", s.attempts);
+  dbl("switchboard.cost_usd", s.cost_usd);
+  if (s.ttft_ms >= 0) dbl("switchboard.ttft_ms", s.ttft_ms);
+  w.end_array();
+  w.key("status").begin_object();
+  if (failed) {
+    w.key("code").integer(2);
+    w.key("message").string(s.error.empty() ? std::string_view("request failed") : s.error);
+  } else {
+    w.key("code").integer(1);
+  }
+  w.end_object();
+  w.end_object();
+  return out;
+}
+
+// Spans that take every branch of the encoder.
+std::vector<OtlpSpan> varied_spans(std::vector<std::string>& storage) {
+  storage = {"a\"b\\c\nd\x01", "\xff\xfe", std::string(300, 'm'), "caf\xc3\xa9 \xe2\x82",
+             std::string(200, '\x01')};
+  std::vector<OtlpSpan> out;
+  OtlpSpan s = sample_span();
+  out.push_back(s);
+  s.parent_span_id = {};
+  s.usage_known = false;
+  s.ttft_ms = -1;
+  s.cache_write_tokens = 7;
+  out.push_back(s);
+  s = sample_span();
+  s.status = 502;
+  s.error = "upstream_error";
+  s.stream = true;
+  s.cache_write_tokens = 5;
+  out.push_back(s);
+  s.status = 429;
+  s.error = {};
+  out.push_back(s);
+  s.status = 0;
+  out.push_back(s);
+  s = sample_span();
+  s.operation = "embeddings";
+  s.request_model = "text-embedding-3-small";
+  s.workflow = storage[0];
+  s.user = storage[1];
+  s.tenant = storage[3];
+  s.cost_usd = std::nan("");
+  out.push_back(s);
+  s = sample_span();
+  s.request_model = storage[2];
+  s.cost_usd = 0;
+  s.ttft_ms = 0.1;
+  s.start_unix_nano = 0;
+  s.end_unix_nano = -5;
+  s.input_tokens = std::numeric_limits<std::int64_t>::min();
+  out.push_back(s);
+  s.request_model = {};
+  s.response_model = {};
+  s.provider_name = {};
+  s.cost_usd = 1e-7;
+  s.ttft_ms = 1e21;
+  out.push_back(s);
+  s.request_model = storage[1];  // invalid UTF-8 in the name
+  s.cost_usd = std::numeric_limits<double>::infinity();
+  out.push_back(s);
+  // The worst case for the space the encoder reserves: every string escapes to six times its
+  // length, the error code appears three times, every number at its widest.
+  s = {};
+  for (auto field : {&OtlpSpan::trace_id, &OtlpSpan::span_id, &OtlpSpan::parent_span_id,
+                     &OtlpSpan::operation, &OtlpSpan::provider_name, &OtlpSpan::request_model,
+                     &OtlpSpan::response_model, &OtlpSpan::request_id, &OtlpSpan::endpoint,
+                     &OtlpSpan::tenant, &OtlpSpan::workflow, &OtlpSpan::user, &OtlpSpan::route,
+                     &OtlpSpan::provider, &OtlpSpan::model, &OtlpSpan::error}) {
+    s.*field = storage[4];
+  }
+  s.start_unix_nano = s.end_unix_nano = std::numeric_limits<std::int64_t>::min();
+  s.usage_known = true;
+  s.input_tokens = s.output_tokens = s.cached_input_tokens = s.cache_write_tokens =
+      std::numeric_limits<std::int64_t>::max();
+  s.status = s.attempts = std::numeric_limits<int>::min();
+  s.cost_usd = s.ttft_ms = -1.2345678901234567e-300;
+  out.push_back(s);
+  s.status = 599;
+  s.attempts = 7;
+  s.ttft_ms = 1.2345678901234567e-300;
+  for (auto field : {&OtlpSpan::trace_id, &OtlpSpan::user, &OtlpSpan::error}) s.*field = "x";
+  out.push_back(s);
+  return out;
+}
+
+TEST(OtlpSpan, EncodingIsByteForByteTheJsonWriterOne) {
+  std::vector<std::string> storage;
+  for (const auto& s : varied_spans(storage)) {
+    std::string out = "prefix,";
+    append_otlp_span(out, s);
+    EXPECT_EQ(out, "prefix," + reference_span(s));
+    EXPECT_NO_THROW((void)json::parse(out.substr(7)));
+  }
+}
+
+TEST(OtlpSpan, PackedRecordsUnpackToTheSameSpan) {
+  std::vector<std::string> storage;
+  auto spans = varied_spans(storage);
+  std::string packed = "";
+  for (const auto& s : spans) pack_otlp_span(packed, s);
+  std::string_view in = packed;
+  for (const auto& s : spans) {
+    OtlpSpan back;
+    std::size_t used = unpack_otlp_span(in, back);
+    ASSERT_GT(used, 0u);
+    std::string a, b;
+    append_otlp_span(a, s);
+    append_otlp_span(b, back);
+    EXPECT_EQ(a, b);
+    EXPECT_EQ(back.user, s.user);
+    EXPECT_EQ(back.usage_known, s.usage_known);
+    EXPECT_EQ(back.stream, s.stream);
+    EXPECT_EQ(back.cache_write_tokens, s.cache_write_tokens);
+    in.remove_prefix(used);
+  }
+  EXPECT_TRUE(in.empty());
+  // A cut record is not read.
+  std::string one;
+  pack_otlp_span(one, spans[0]);
+  OtlpSpan back;
+  for (std::size_t n : {std::size_t{0}, std::size_t{10}, one.size() - 1}) {
+    EXPECT_EQ(unpack_otlp_span(std::string_view(one).substr(0, n), back), 0u) << n;
+  }
+  EXPECT_EQ(unpack_otlp_span(one, back), one.size());
 }
 
 TEST(OtlpSpan, EncodesIdsTimesKindAndStatusAsOtlpJson) {

@@ -1,0 +1,325 @@
+// The trace record: packed on the request thread in the order of its JSON fields, streamed out
+// as the JSON line on the trace writer thread.
+#include "switchboard/gateway/trace_record.hpp"
+
+#include <array>
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <ctime>
+#include <limits>
+
+#include "switchboard/gateway/pipeline.hpp"
+#include "switchboard/observability/json_writer.hpp"
+
+namespace switchboard::gateway {
+
+namespace {
+
+// "2026-11-24T10:00:00.123Z". The date and time of day change once a second: formatted once
+// per second and thread, not per record.
+void append_rfc3339(std::string& out, std::chrono::system_clock::time_point t) {
+  auto secs = std::chrono::time_point_cast<std::chrono::seconds>(t);
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t - secs).count();
+  thread_local std::int64_t cached_secs = std::numeric_limits<std::int64_t>::min();
+  thread_local std::array<char, 40> cached{};
+  thread_local int cached_len = 0;
+  if (secs.time_since_epoch().count() != cached_secs) {
+    std::time_t tt = std::chrono::system_clock::to_time_t(secs);
+    std::tm tm{};
+    gmtime_r(&tt, &tm);
+    cached_len = std::snprintf(cached.data(), cached.size(), "%04d-%02d-%02dT%02d:%02d:%02d",
+                               tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                               tm.tm_sec);
+    cached_secs = secs.time_since_epoch().count();
+  }
+  out.append(cached.data(), static_cast<std::size_t>(cached_len));
+  if (ms >= 0 && ms < 1000) {
+    char frac[6] = {'.', static_cast<char>('0' + ms / 100), static_cast<char>('0' + ms / 10 % 10),
+                    static_cast<char>('0' + ms % 10), 'Z'};
+    out.append(frac, 5);
+  } else {  // before 1970 the cast truncates towards zero: kept as printf wrote it
+    char frac[24];
+    int n = std::snprintf(frac, sizeof frac, ".%03dZ", static_cast<int>(ms));
+    out.append(frac, static_cast<std::size_t>(n));
+  }
+}
+
+double round_ms(double ms) {
+  return std::round(ms * 1000) / 1000;
+}
+
+// Packs values as they are: strings as a 32-bit length and the bytes, numbers in machine form
+// (the record never leaves the process).
+struct Packer {
+  std::string& out;
+
+  template <class T>
+  void pod(T v) {
+    out.append(reinterpret_cast<const char*>(&v), sizeof v);
+  }
+  void str(std::string_view s) {
+    pod(static_cast<std::uint32_t>(s.size()));
+    out.append(s);
+  }
+};
+
+// Reads what Packer wrote; past the end it yields zeros and empty strings (never reads beyond).
+struct Unpacker {
+  std::string_view in;
+
+  template <class T>
+  T pod() {
+    T v{};
+    if (in.size() < sizeof v) {
+      in = {};
+      return v;
+    }
+    std::memcpy(&v, in.data(), sizeof v);
+    in.remove_prefix(sizeof v);
+    return v;
+  }
+  std::string_view str() {
+    auto n = pod<std::uint32_t>();
+    auto s = in.substr(0, n);
+    in.remove_prefix(s.size());
+    return s;
+  }
+  // A count of items that each take at least `min_bytes`: capped by what is left.
+  std::uint32_t count(std::size_t min_bytes) {
+    auto n = pod<std::uint32_t>();
+    return static_cast<std::uint32_t>(std::min<std::size_t>(n, in.size() / min_bytes));
+  }
+};
+
+// Writes the JSON as literal fragments around the values: the keys and separators exactly as a
+// JsonWriter would put them (tests/unit/gateway/record_test.cpp holds the line to nlohmann's
+// output byte for byte).
+struct RecordWriter {
+  std::string& out;
+
+  void lit(std::string_view s) { out.append(s); }
+  void str(std::string_view v) {
+    out.push_back('"');
+    observability::append_json_escaped(out, v);
+    out.push_back('"');
+  }
+  void str_or_null(std::string_view v) {
+    if (v.empty()) {
+      out.append("null", 4);
+    } else {
+      str(v);
+    }
+  }
+  void integer(std::int64_t v) {
+    char buf[24];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+    out.append(buf, end);
+  }
+  void number(double v) { observability::JsonWriter(out).number(v); }  // null when not finite
+  // round_ms(raw): milliseconds to the microsecond. The double nearest n/1000 prints as n/1000
+  // with trailing zeros cut (".0" when whole), which is what nlohmann's Grisu2 writes for every
+  // such value (checked on all of 0..20,000,000 thousandths and 25 M random values up to 1e12)
+  // at a fraction of the cost; anything else takes the general path.
+  void ms(double raw) {
+    double v = round_ms(raw);
+    if (!(v >= 0 && v < 1e12) || std::signbit(v)) return number(v);
+    auto n = static_cast<std::int64_t>(std::nearbyint(v * 1000));
+    if (static_cast<double>(n) / 1000 != v) return number(v);
+    char buf[32];
+    auto [p, ec] = std::to_chars(buf, buf + 20, n / 1000);
+    *p++ = '.';
+    auto frac = static_cast<int>(n % 1000);
+    if (frac == 0) {
+      *p++ = '0';
+    } else {
+      p[0] = static_cast<char>('0' + frac / 100);
+      p[1] = static_cast<char>('0' + frac / 10 % 10);
+      p[2] = static_cast<char>('0' + frac % 10);
+      p += 3;
+      while (p[-1] == '0') --p;
+    }
+    out.append(buf, p);
+  }
+  void boolean(bool v) {
+    if (v) {
+      out.append("true", 4);
+    } else {
+      out.append("false", 5);
+    }
+  }
+};
+
+}  // namespace
+
+void pack_trace_record(std::string& out, const RequestContext& ctx, double duration_ms,
+                       double overhead_ms) {
+  Packer p{out};
+  p.str(ctx.trace_id);
+  p.str(ctx.span_id);
+  p.str(ctx.parent_span_id);
+  p.pod(static_cast<std::int64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(ctx.wall_start.time_since_epoch())
+          .count()));
+  p.str(ctx.request_id);
+  p.str(ctx.tenant_name);
+  p.str(ctx.workflow);
+  p.str(ctx.user);
+  p.str(ctx.endpoint);
+  p.str(ctx.requested_model);
+  p.str(ctx.route);
+  p.pod(static_cast<std::uint32_t>(ctx.policies.size()));
+  for (const auto& policy : ctx.policies) p.str(policy);
+  p.str(ctx.provider);
+  p.str(ctx.model);
+  p.pod(static_cast<std::uint8_t>(ctx.stream));
+  p.pod(static_cast<std::int32_t>(ctx.status));
+  p.str(ctx.error);
+  p.pod(static_cast<std::uint32_t>(ctx.attempts.size()));
+  for (const auto& a : ctx.attempts) {
+    p.str(a.provider);
+    p.str(a.model);
+    p.str(a.key_id);
+    p.pod(static_cast<std::int32_t>(a.status));
+    p.str(a.error);
+    p.pod(a.ms);
+    p.pod(a.billed_usd);
+  }
+  p.pod(ctx.ttft_ms);
+  p.pod(duration_ms);
+  p.pod(overhead_ms);
+  p.pod(ctx.usage.input);
+  p.pod(ctx.usage.output);
+  p.pod(ctx.usage.cached_input);
+  p.pod(ctx.usage.cache_write);
+  p.pod(ctx.usage.reasoning);
+  p.pod(static_cast<std::uint8_t>(ctx.usage.estimated));
+  p.pod(ctx.cost_usd);
+  p.pod(static_cast<std::uint32_t>(ctx.guardrails.size()));
+  for (const auto& g : ctx.guardrails) {
+    p.str(g.name);
+    p.str(g.stage);
+    p.str(g.action);
+    p.str(g.detail);
+  }
+}
+
+void append_packed_trace_record(std::string& out, std::string_view packed) {
+  Unpacker in{packed};
+  RecordWriter w{out};
+  w.lit(R"({"trace_id":)");
+  w.str(in.str());
+  w.lit(R"(,"span_id":)");
+  w.str(in.str());
+  w.lit(R"(,"parent_span_id":)");
+  w.str_or_null(in.str());
+  w.lit(R"(,"time":")");
+  append_rfc3339(out, std::chrono::system_clock::time_point(
+                          std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                              std::chrono::nanoseconds(in.pod<std::int64_t>()))));
+  w.lit(R"(","request_id":)");  // the time is digits and punctuation: nothing to escape
+  w.str(in.str());
+  w.lit(R"(,"tenant":)");
+  w.str(in.str());
+  w.lit(R"(,"workflow":)");
+  w.str(in.str());
+  w.lit(R"(,"user":)");
+  w.str_or_null(in.str());
+  w.lit(R"(,"endpoint":)");
+  w.str(in.str());
+  w.lit(R"(,"requested_model":)");
+  w.str_or_null(in.str());
+  w.lit(R"(,"route":)");
+  w.str_or_null(in.str());
+  w.lit(R"(,"policies":[)");
+  for (std::uint32_t i = 0, n = in.count(4); i < n; ++i) {
+    if (i > 0) out.push_back(',');
+    w.str(in.str());
+  }
+  w.lit(R"(],"provider":)");
+  w.str_or_null(in.str());
+  w.lit(R"(,"model":)");
+  w.str_or_null(in.str());
+  w.lit(R"(,"stream":)");
+  w.boolean(in.pod<std::uint8_t>() != 0);
+  w.lit(R"(,"status":)");
+  w.integer(in.pod<std::int32_t>());
+  w.lit(R"(,"error":)");
+  w.str_or_null(in.str());
+  w.lit(R"(,"attempts":[)");
+  for (std::uint32_t i = 0, n = in.count(36); i < n; ++i) {
+    w.lit(i > 0 ? R"(,{"provider":)" : R"({"provider":)");
+    w.str(in.str());
+    w.lit(R"(,"model":)");
+    w.str(in.str());
+    w.lit(R"(,"key_id":)");
+    w.str_or_null(in.str());
+    w.lit(R"(,"status":)");
+    w.integer(in.pod<std::int32_t>());
+    w.lit(R"(,"error":)");
+    w.str_or_null(in.str());
+    w.lit(R"(,"ms":)");
+    w.ms(in.pod<double>());
+    auto billed_usd = in.pod<double>();
+    if (billed_usd > 0) {
+      w.lit(R"(,"billed_usd":)");
+      w.number(billed_usd);
+    }
+    out.push_back('}');
+  }
+  w.lit(R"(],"ttft_ms":)");
+  auto ttft_ms = in.pod<double>();
+  if (ttft_ms >= 0) {
+    w.ms(ttft_ms);
+  } else {
+    w.lit("null");
+  }
+  w.lit(R"(,"duration_ms":)");
+  w.ms(in.pod<double>());
+  w.lit(R"(,"overhead_ms":)");
+  w.ms(in.pod<double>());
+  w.lit(R"(,"usage":{"input":)");
+  w.integer(in.pod<std::int64_t>());
+  w.lit(R"(,"output":)");
+  w.integer(in.pod<std::int64_t>());
+  w.lit(R"(,"cached_input":)");
+  w.integer(in.pod<std::int64_t>());
+  if (auto cache_write = in.pod<std::int64_t>()) {
+    w.lit(R"(,"cache_write":)");
+    w.integer(cache_write);
+  }
+  if (auto reasoning = in.pod<std::int64_t>()) {
+    w.lit(R"(,"reasoning":)");
+    w.integer(reasoning);
+  }
+  if (in.pod<std::uint8_t>() != 0) w.lit(R"(,"estimated":true)");
+  w.lit(R"(},"cost_usd":)");
+  w.number(in.pod<double>());
+  w.lit(R"(,"guardrails":[)");
+  for (std::uint32_t i = 0, n = in.count(16); i < n; ++i) {
+    w.lit(i > 0 ? R"(,{"name":)" : R"({"name":)");
+    w.str(in.str());
+    w.lit(R"(,"stage":)");
+    w.str(in.str());
+    w.lit(R"(,"action":)");
+    w.str(in.str());
+    auto detail = in.str();
+    if (!detail.empty()) {
+      w.lit(R"(,"detail":)");
+      w.str(detail);
+    }
+    out.push_back('}');
+  }
+  w.lit("]}");
+}
+
+void append_trace_record(std::string& out, const RequestContext& ctx, double duration_ms,
+                         double overhead_ms) {
+  thread_local std::string packed;
+  packed.clear();
+  pack_trace_record(packed, ctx, duration_ms, overhead_ms);
+  append_packed_trace_record(out, packed);
+}
+
+}  // namespace switchboard::gateway
