@@ -145,9 +145,12 @@ struct AttrList {
 void append_otlp_span(std::string& out, const OtlpSpan& s) {
   std::size_t values = 0;
   for (auto field : kSpanStrings) values += (s.*field).size();
-  std::size_t at = out.size();
-  out.resize(at + kFixedBound + kEscapeFactor * values);
-  Cursor c{out.data() + at};
+  // Written into a per-thread scratch that keeps its size, then appended: resizing `out` up to
+  // the bound for every span zero-filled ~7 KB a span (half the exporter's instructions).
+  thread_local std::string scratch;
+  const std::size_t bound = kFixedBound + kEscapeFactor * values;
+  if (scratch.size() < bound) scratch.resize(bound);
+  Cursor c{scratch.data()};
 
   // Ids are hex from the gateway itself or a validated traceparent: escaped anyway, which for
   // plain text is one scan and one copy.
@@ -225,7 +228,7 @@ void append_otlp_span(std::string& out, const OtlpSpan& s) {
     c.dec(kStatusOk);
     c.lit("}}");
   }
-  out.resize(static_cast<std::size_t>(c.p - out.data()));
+  out.append(scratch.data(), static_cast<std::size_t>(c.p - scratch.data()));
 }
 
 namespace {
