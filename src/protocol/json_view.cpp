@@ -94,7 +94,10 @@ std::int64_t JsonValue::int64() const {
     return i;
   }
   double d = to_double(text);
-  if (!(d > -9.3e18 && d < 9.3e18)) return 0;  // not representable: nlohmann's cast is UB there
+  // Out of int64's range nlohmann's cast is UB; on x86 it gives INT64_MIN, which this returns
+  // without the UB (so a huge count reads the same through either). 2^63 itself is out.
+  constexpr double kLimit = 9223372036854775808.0;
+  if (!(d >= -kLimit && d < kLimit)) return std::numeric_limits<std::int64_t>::min();
   return static_cast<std::int64_t>(d);
 }
 

@@ -55,7 +55,8 @@ class JsonValue {
   // The value's exact text (strings with their quotes, containers whole); empty when missing.
   std::string_view raw() const;
   // An integer as nlohmann's get<std::int64_t>() gives it (a uint64 above INT64_MAX wraps);
-  // a floating point number truncated; 0 when not a number.
+  // a floating point number truncated, INT64_MIN beyond int64's range (as x86 converts it);
+  // 0 when not a number.
   std::int64_t int64() const;
   // Any number as a double (nlohmann's get<double>()); 0 when not a number.
   double number() const;

@@ -92,7 +92,7 @@ TEST(JsonView, MissingValuesReadAsNull) {
   EXPECT_FALSE(root.find("s").find("x").present());  // not an object
   EXPECT_FALSE(root.find("s")[0].present());         // not a container
   EXPECT_EQ(root.find("a").find("0").present(), false);
-  EXPECT_EQ(root.find("s").size(), 1u);  // as nlohmann counts a scalar
+  EXPECT_EQ(root.find("s").size(), 1u);                     // as nlohmann counts a scalar
   EXPECT_EQ(root.find("s").begin(), root.find("s").end());  // but it has no elements
 }
 
@@ -146,6 +146,17 @@ TEST(JsonView, NumberKindsAreNlohmanns) {
   EXPECT_EQ(a[6].int64(), -1);
   EXPECT_EQ(a[10].int64(), 1);  // truncated
   EXPECT_FALSE(doc.number_overflow());
+}
+
+TEST(JsonView, FloatsBeyondInt64ReadAsX86ConvertsThem) {
+  JsonDocument doc;
+  ASSERT_TRUE(doc.parse("[99999999999999999999999,9.25e18,-1e19,9.2e18,1e2]"));
+  JsonValue a = doc.root();
+  EXPECT_EQ(a[0].int64(), INT64_MIN);  // an integer too large for uint64: a double, out of range
+  EXPECT_EQ(a[1].int64(), INT64_MIN);  // just above 2^63
+  EXPECT_EQ(a[2].int64(), INT64_MIN);
+  EXPECT_EQ(a[3].int64(), 9200000000000000000);
+  EXPECT_EQ(a[4].int64(), 100);
 }
 
 TEST(JsonView, FlagsNumbersBeyondDoubleThatNlohmannRefuses) {
