@@ -72,8 +72,8 @@ net::awaitable<void> route_and_forward(Services& services, RequestContext& ctx, 
   traits.requested = ctx.requested_model;
   traits.kind =
       options.kind == CallKind::chat ? config::ModelKind::chat : config::ModelKind::embedding;
-  traits.prompt_tokens = options.prompt_tokens >= 0 ? options.prompt_tokens
-                                                    : routing::estimate_prompt_tokens(body);
+  traits.prompt_tokens =
+      options.prompt_tokens >= 0 ? options.prompt_tokens : routing::estimate_prompt_tokens(body);
   ctx.prompt_tokens_estimate = traits.prompt_tokens;
   traits.max_output_tokens =
       options.max_output_tokens >= 0 ? options.max_output_tokens : max_output_tokens(body);
