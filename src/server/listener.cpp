@@ -7,9 +7,10 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/http/basic_parser.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/rfc7230.hpp>
 
 #include <algorithm>
 #include <array>
@@ -17,7 +18,9 @@
 #include <stdexcept>
 
 #include "switchboard/server/address.hpp"
+#include "switchboard/server/deadline.hpp"
 #include "switchboard/server/http_head.hpp"
+#include "switchboard/server/read_buffer.hpp"
 
 namespace switchboard::server {
 
@@ -32,6 +35,14 @@ namespace {
 constexpr std::size_t kHeaderLimit = 64 * 1024;
 constexpr auto kWriteTimeout = std::chrono::seconds(60);
 constexpr std::size_t kReadBufferBytes = 16 * 1024;
+
+using TlsStream = net::ssl::stream<tcp::socket>;
+tcp::socket& lowest_layer(tcp::socket& s) {
+  return s;
+}
+tcp::socket& lowest_layer(TlsStream& s) {
+  return s.next_layer();
+}
 
 // Parses a request straight into the project's HttpRequest: names lower-cased as they arrive,
 // no Beast field container built and then copied (one allocation per field fewer).
@@ -118,8 +129,9 @@ template <class Stream>
 class SessionWriter final : public ResponseWriter {
  public:
   // `head` is the session's buffer for rendered response heads, reused across requests.
-  SessionWriter(Stream& stream, std::string& head, bool keep_alive, const ServerState& state)
-      : stream_(stream), head_(head), keep_alive_(keep_alive), state_(state) {}
+  SessionWriter(Stream& stream, ConnectionDeadline& deadline, std::string& head, bool keep_alive,
+                const ServerState& state)
+      : stream_(stream), deadline_(deadline), head_(head), keep_alive_(keep_alive), state_(state) {}
 
   ~SessionWriter() override { stop_watch(); }
 
@@ -128,8 +140,9 @@ class SessionWriter final : public ResponseWriter {
     if (gone_) co_return false;
     render_response_head(head_, status, headers, keep_alive(), body.size());
     std::array<net::const_buffer, 2> message{net::buffer(head_), net::buffer(body)};
-    beast::get_lowest_layer(stream_).expires_after(kWriteTimeout);
+    deadline_.expires_after(kWriteTimeout);
     auto [ec, n] = co_await net::async_write(stream_, message, kTuple);
+    deadline_.expires_never();
     if (ec) gone_ = true;
     co_return !gone_;
   }
@@ -138,8 +151,9 @@ class SessionWriter final : public ResponseWriter {
     started_ = true;
     if (gone_) co_return false;
     render_response_head(head_, status, headers, keep_alive(), std::nullopt);
-    beast::get_lowest_layer(stream_).expires_after(kWriteTimeout);
+    deadline_.expires_after(kWriteTimeout);
     auto [ec, n] = co_await net::async_write(stream_, net::buffer(head_), kTuple);
+    deadline_.expires_never();
     if (ec) gone_ = true;
     co_return !gone_;
   }
@@ -155,8 +169,9 @@ class SessionWriter final : public ResponseWriter {
     std::array<net::const_buffer, 3> chunk{
         net::buffer(size_line, static_cast<std::size_t>(end - size_line)), net::buffer(data),
         net::buffer("\r\n", 2)};
-    beast::get_lowest_layer(stream_).expires_after(kWriteTimeout);
+    deadline_.expires_after(kWriteTimeout);
     auto [ec, n] = co_await net::async_write(stream_, chunk, kTuple);
+    deadline_.expires_never();
     if (ec) mark_gone();
     co_return !gone_;
   }
@@ -164,8 +179,9 @@ class SessionWriter final : public ResponseWriter {
   net::awaitable<bool> finish() override {
     stop_watch();
     if (gone_) co_return false;
-    beast::get_lowest_layer(stream_).expires_after(kWriteTimeout);
+    deadline_.expires_after(kWriteTimeout);
     auto [ec, n] = co_await net::async_write(stream_, net::buffer("0\r\n\r\n", 5), kTuple);
+    deadline_.expires_never();
     if (ec) gone_ = true;
     co_return !gone_;
   }
@@ -191,8 +207,8 @@ class SessionWriter final : public ResponseWriter {
     stop_watch();
     gone_ = true;
     boost::system::error_code ignored;
-    beast::get_lowest_layer(stream_).socket().shutdown(tcp::socket::shutdown_both, ignored);
-    beast::get_lowest_layer(stream_).socket().close(ignored);
+    lowest_layer(stream_).shutdown(tcp::socket::shutdown_both, ignored);
+    lowest_layer(stream_).close(ignored);
   }
 
   bool keep_alive() const {
@@ -201,11 +217,11 @@ class SessionWriter final : public ResponseWriter {
 
  private:
   void arm_watch() {
-    auto& socket = beast::get_lowest_layer(stream_).socket();
+    auto& socket = lowest_layer(stream_);
     socket.async_wait(tcp::socket::wait_read, [this, watch = watch_](boost::system::error_code ec) {
       if (watch->done || ec == net::error::operation_aborted) return;
       // Readable: either the client closed (EOF/reset) or it pipelined bytes.
-      auto& sock = beast::get_lowest_layer(stream_).socket();
+      auto& sock = lowest_layer(stream_);
       char byte;
       boost::system::error_code peek_ec;
       sock.non_blocking(true);
@@ -232,10 +248,11 @@ class SessionWriter final : public ResponseWriter {
     if (!watch_ || watch_->done) return;
     watch_->done = true;
     boost::system::error_code ignored;
-    beast::get_lowest_layer(stream_).socket().cancel(ignored);
+    lowest_layer(stream_).cancel(ignored);
   }
 
   Stream& stream_;
+  ConnectionDeadline& deadline_;
   std::string& head_;
   bool keep_alive_;
   const ServerState& state_;
@@ -311,103 +328,149 @@ struct Listener::Impl : std::enable_shared_from_this<Listener::Impl> {
     auto ep = socket.remote_endpoint(ec);
     if (!ec) remote = ep.address().to_string();
     if (self->tls) {
-      beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)), *self->tls);
-      beast::get_lowest_layer(stream).expires_after(self->options.header_timeout);
+      TlsStream stream(std::move(socket), *self->tls);
+      ConnectionDeadline deadline(stream.get_executor(), stream.next_layer());
+      deadline.expires_after(self->options.header_timeout);
       auto [hec] = co_await stream.async_handshake(net::ssl::stream_base::server, kTuple);
       if (!hec) {
-        co_await serve(*self, stream, remote);
-        beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(2));
+        co_await serve(*self, stream, deadline, remote);
+        deadline.expires_after(std::chrono::seconds(2));
         co_await stream.async_shutdown(kTuple);
       }
     } else {
-      beast::tcp_stream stream(std::move(socket));
-      co_await serve(*self, stream, remote);
-      stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+      ConnectionDeadline deadline(socket.get_executor(), socket);
+      co_await serve(*self, socket, deadline, remote);
+      socket.shutdown(tcp::socket::shutdown_send, ec);
     }
     self->state->connections.fetch_sub(1, std::memory_order_relaxed);
   }
 
   template <class Stream>
-  static net::awaitable<bool> reply_and_close(Stream& stream, http::status status,
-                                              std::string_view body) {
-    http::response<http::string_body> res{status, 11};
-    res.set(http::field::server, "switchboard");
-    res.set(http::field::content_type, "application/json");
-    res.keep_alive(false);
-    res.body() = std::string(body);
-    res.prepare_payload();
-    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(5));
-    co_await http::async_write(stream, res, kTuple);
+  static net::awaitable<bool> reply_and_close(Stream& stream, ConnectionDeadline& deadline,
+                                              int status, std::string_view body) {
+    std::string head;
+    HttpHeaders headers{{"Content-Type", "application/json"}};
+    render_response_head(head, status, headers, /*keep_alive=*/false, body.size());
+    std::array<net::const_buffer, 2> message{net::buffer(head), net::buffer(body)};
+    deadline.expires_after(std::chrono::seconds(5));
+    co_await net::async_write(stream, message, kTuple);
     co_return false;
   }
 
+  // Reads more bytes into `buffer`. An error is the deadline's timeout when it closed the
+  // socket, else the read's own.
   template <class Stream>
-  static net::awaitable<void> serve(Impl& self, Stream& stream, const std::string& remote) {
-    beast::flat_buffer buffer;
-    buffer.reserve(kReadBufferBytes);
+  static net::awaitable<beast::error_code> read_more(Stream& stream, ReadBuffer& buffer,
+                                                     ConnectionDeadline& deadline) {
+    std::size_t room = 0;
+    char* at = buffer.prepare(kReadBufferBytes, room);
+    auto [ec, n] = co_await stream.async_read_some(net::buffer(at, room), kTuple);
+    if (ec && deadline.expired()) ec = beast::error::timeout;
+    buffer.commit(n);
+    co_return ec;
+  }
+
+  // Feeds `parser` from `buffer`, reading more as needed, until `done` (the head, or the whole
+  // message) or an error; an end of stream is Beast's: end_of_stream before any byte, else
+  // what put_eof() says.
+  template <class Stream, class Done>
+  static net::awaitable<beast::error_code> parse(Stream& stream, ReadBuffer& buffer,
+                                                 ConnectionDeadline& deadline,
+                                                 RequestReader& parser, Done done) {
+    beast::error_code ec;
+    for (;;) {
+      if (!buffer.empty()) {
+        std::size_t used = parser.put(net::const_buffer(buffer.data(), buffer.size()), ec);
+        buffer.consume(used);
+        if (ec == http::error::need_more) {
+          ec = {};
+        } else if (ec) {
+          co_return ec;
+        }
+        if (done()) co_return ec;
+        if (used > 0 && !buffer.empty()) continue;
+      }
+      ec = co_await read_more(stream, buffer, deadline);
+      if (ec == net::error::eof) {
+        ec = {};
+        if (!parser.got_some()) co_return beast::error_code(http::error::end_of_stream);
+        parser.put_eof(ec);
+        if (!ec && !done()) ec = http::error::partial_message;
+        co_return ec;
+      }
+      if (ec) co_return ec;
+    }
+  }
+
+  template <class Stream>
+  static net::awaitable<void> serve(Impl& self, Stream& stream, ConnectionDeadline& deadline,
+                                    const std::string& remote) {
+    ReadBuffer buffer(kReadBufferBytes);
     std::string response_head;  // rendered into one buffer per session
     response_head.reserve(512);
     bool first = true;
     for (;;) {
-      auto& tcp_layer = beast::get_lowest_layer(stream);
-      if (buffer.size() == 0) {
+      if (buffer.empty()) {
         // Between requests the idle timeout applies; once a byte arrives, the header timeout.
-        tcp_layer.expires_after(first ? self.options.header_timeout : self.options.idle_timeout);
-        auto [ec, n] = co_await stream.async_read_some(buffer.prepare(kReadBufferBytes), kTuple);
+        deadline.expires_after(first ? self.options.header_timeout : self.options.idle_timeout);
+        auto ec = co_await read_more(stream, buffer, deadline);
         if (ec) co_return;
-        buffer.commit(n);
       }
       first = false;
-      tcp_layer.expires_after(self.options.header_timeout);
+      deadline.expires_after(self.options.header_timeout);
       HttpRequest request;
       request.headers.reserve(12);  // 768 bytes: below malloc's large-chunk path
       RequestReader parser(request);
       parser.header_limit(kHeaderLimit);
       parser.body_limit(self.options.max_request_bytes);
-      auto [hec, hn] = co_await http::async_read_header(stream, buffer, parser, kTuple);
+      auto hec = co_await parse(stream, buffer, deadline, parser,
+                                [&parser] { return parser.is_header_done(); });
       if (hec == http::error::header_limit) {
         co_await reply_and_close(
-            stream, http::status::request_header_fields_too_large,
+            stream, deadline, 431,
             R"({"error":{"message":"request headers too large","type":"invalid_request_error","code":"invalid_request","param":null}})");
         co_return;
       }
       if (hec == beast::error::timeout) co_return;  // slow-loris: drop without a reply
       if (hec == http::error::body_limit) {         // a Content-Length over max_request_bytes
-        co_await reply_and_close(stream, http::status::payload_too_large, too_large_body(self));
+        co_await reply_and_close(stream, deadline, 413, too_large_body(self));
         co_return;
       }
       if (hec) {
         if (hec != http::error::end_of_stream && hec != net::error::eof &&
             hec != net::error::connection_reset && hec != net::error::operation_aborted) {
           co_await reply_and_close(
-              stream, http::status::bad_request,
+              stream, deadline, 400,
               R"({"error":{"message":"malformed HTTP request","type":"invalid_request_error","code":"invalid_request","param":null}})");
         }
         co_return;
       }
       auto length = parser.content_length();
       if (length && *length > self.options.max_request_bytes) {
-        co_await reply_and_close(stream, http::status::payload_too_large, too_large_body(self));
+        co_await reply_and_close(stream, deadline, 413, too_large_body(self));
         co_return;
       }
       if (request.header("expect") == "100-continue") {
-        http::response<http::empty_body> cont{http::status::continue_, 11};
-        co_await http::async_write(stream, cont, kTuple);
+        static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+        co_await net::async_write(stream, net::buffer(kContinue.data(), kContinue.size()), kTuple);
       }
       if (!parser.is_done()) {
-        tcp_layer.expires_after(self.options.idle_timeout);
-        auto [bec, bn] = co_await http::async_read(stream, buffer, parser, kTuple);
+        deadline.expires_after(self.options.idle_timeout);
+        parser.eager(true);
+        auto bec = co_await parse(stream, buffer, deadline, parser,
+                                  [&parser] { return parser.is_done(); });
         if (bec == http::error::body_limit) {
-          co_await reply_and_close(stream, http::status::payload_too_large, too_large_body(self));
+          co_await reply_and_close(stream, deadline, 413, too_large_body(self));
           co_return;
         }
         if (bec) co_return;
       }
-      tcp_layer.expires_never();
+      deadline.expires_never();
 
       request.remote_address = remote;
 
-      SessionWriter<Stream> writer(stream, response_head, parser.keep_alive(), *self.state);
+      SessionWriter<Stream> writer(stream, deadline, response_head, parser.keep_alive(),
+                                   *self.state);
       self.state->in_flight.fetch_add(1, std::memory_order_relaxed);
       bool failed = false;
       try {

@@ -7,9 +7,10 @@
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/http/basic_parser.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/container/small_vector.hpp>
 
 #include <sys/socket.h>
 
@@ -19,7 +20,9 @@
 #include <optional>
 #include <vector>
 
+#include "switchboard/server/deadline.hpp"
 #include "switchboard/server/http_head.hpp"
+#include "switchboard/server/read_buffer.hpp"
 
 namespace switchboard::upstream {
 
@@ -128,23 +131,23 @@ constexpr std::size_t kReadBufferBytes = 16 * 1024;
 // upstream closing it meanwhile costs the stale-connection retry in HttpCall::start.
 constexpr auto kTrustIdleFor = std::chrono::seconds(1);
 
+using TlsStream = net::ssl::stream<tcp::socket>;
+
 struct Connection {
-  std::optional<beast::tcp_stream> plain;
-  std::optional<beast::ssl_stream<beast::tcp_stream>> secure;
-  beast::flat_buffer buffer;
-  std::string head;                            // the request head being sent
-  std::array<char, kReadBufferBytes> body_in;  // where the parser puts body bytes
+  std::optional<tcp::socket> plain;
+  std::optional<TlsStream> secure;
+  std::optional<server::ConnectionDeadline> deadline;  // after the socket: destroyed first
+  server::ReadBuffer buffer{kReadBufferBytes};
+  std::string head;  // the request head being sent
   Clock::time_point idle_since{};
 
-  Connection() { buffer.reserve(kReadBufferBytes); }
-
-  beast::tcp_stream& tcp() { return secure ? beast::get_lowest_layer(*secure) : *plain; }
+  tcp::socket& socket() { return secure ? secure->next_layer() : *plain; }
 
   // True when an idle connection has not been closed by the upstream meanwhile. `verify`
   // asks the kernel even for a connection idle for less than kTrustIdleFor.
   bool alive(Clock::time_point now, bool verify) {
-    auto& sock = tcp().socket();
-    if (!sock.is_open() || buffer.size() != 0) return false;
+    auto& sock = socket();
+    if (!sock.is_open() || !buffer.empty()) return false;
     if (!verify && now - idle_since < kTrustIdleFor) return true;
     // A peek that would block: nothing pending, no FIN. MSG_DONTWAIT leaves the socket's
     // blocking mode alone (no FIONBIO round trip).
@@ -152,6 +155,84 @@ struct Connection {
     auto n = ::recv(sock.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
     return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
   }
+};
+
+// Parses a response head into a few lower-cased (name, value) slices of one string, and hands
+// body bytes to the caller's string as they are parsed: no field container, no body buffer.
+class ResponseReader final : public http::basic_parser<false> {
+ public:
+  ResponseReader() {
+    body_limit(boost::none);
+    store_.reserve(512);
+  }
+
+  int status() const { return status_; }
+
+  std::string_view header(std::string_view lower_name) const {
+    for (const auto& f : fields_) {
+      if (f.name_size == lower_name.size() &&
+          std::string_view(store_).substr(f.name_at, f.name_size) == lower_name)
+        return std::string_view(store_).substr(f.value_at, f.value_size);
+    }
+    return {};
+  }
+
+  // Where body bytes go during the next put() calls; before one is set they wait in
+  // `pending`.
+  void sink(std::string* out) { sink_ = out; }
+  std::string& pending() { return pending_; }
+
+ private:
+  struct Field {
+    std::uint32_t name_at, name_size, value_at, value_size;
+  };
+
+  void on_request_impl(http::verb, beast::string_view, beast::string_view, int,
+                       beast::error_code&) override {}
+
+  void on_response_impl(int code, beast::string_view, int, beast::error_code&) override {
+    status_ = code;
+  }
+
+  void on_field_impl(http::field, beast::string_view name, beast::string_view value,
+                     beast::error_code&) override {
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
+      value.remove_prefix(1);
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+    Field f{};
+    f.name_at = static_cast<std::uint32_t>(store_.size());
+    f.name_size = static_cast<std::uint32_t>(name.size());
+    for (char c : name)
+      store_.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c);
+    f.value_at = static_cast<std::uint32_t>(store_.size());
+    f.value_size = static_cast<std::uint32_t>(value.size());
+    store_.append(value.data(), value.size());
+    fields_.push_back(f);
+  }
+
+  void on_header_impl(beast::error_code&) override {}
+  void on_body_init_impl(const boost::optional<std::uint64_t>&, beast::error_code&) override {}
+
+  std::size_t on_body_impl(beast::string_view body, beast::error_code&) override {
+    (sink_ ? *sink_ : pending_).append(body.data(), body.size());
+    return body.size();
+  }
+
+  void on_chunk_header_impl(std::uint64_t, beast::string_view, beast::error_code&) override {}
+
+  std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view body,
+                                 beast::error_code&) override {
+    (sink_ ? *sink_ : pending_).append(body.data(), body.size());
+    return body.size();
+  }
+
+  void on_finish_impl(beast::error_code&) override {}
+
+  int status_ = 0;
+  std::string store_;
+  boost::container::small_vector<Field, 16> fields_;
+  std::string* sink_ = nullptr;
+  std::string pending_;
 };
 
 CallError map_error(const boost::system::error_code& ec, bool cancelled) {
@@ -254,13 +335,24 @@ struct UpstreamPool::Impl : std::enable_shared_from_this<UpstreamPool::Impl> {
     } else {
       c->plain.emplace(executor);
     }
-    c->tcp().expires_at(deadline);
-    auto [cec, ep] = co_await c->tcp().async_connect(results, kTuple);
-    if (cec) {
-      co_return Acquired{cec == beast::error::timeout ? CallError::timeout : CallError::connect,
-                         nullptr, false};
+    c->deadline.emplace(executor, c->socket());
+    c->deadline->expires_at(deadline);
+    // One endpoint at a time, so a deadline that closes the socket ends the whole attempt
+    // (a range connect would open the next endpoint's socket after it).
+    boost::system::error_code cec = net::error::host_not_found;
+    for (const auto& entry : results) {
+      if (c->deadline->expired()) break;
+      boost::system::error_code ignored;
+      c->socket().close(ignored);
+      auto [ec] = co_await c->socket().async_connect(entry.endpoint(), kTuple);
+      cec = ec;
+      if (!cec) break;
     }
-    c->tcp().socket().set_option(tcp::no_delay(true));
+    if (cec || c->deadline->expired()) {
+      co_return Acquired{c->deadline->expired() ? CallError::timeout : CallError::connect, nullptr,
+                         false};
+    }
+    c->socket().set_option(tcp::no_delay(true));
     if (ssl) {
       auto* handle = c->secure->native_handle();
       if (!host_is_ip) SSL_set_tlsext_host_name(handle, options.endpoint.host.c_str());
@@ -269,19 +361,19 @@ struct UpstreamPool::Impl : std::enable_shared_from_this<UpstreamPool::Impl> {
       }
       auto [hec] = co_await c->secure->async_handshake(net::ssl::stream_base::client, kTuple);
       if (hec) {
-        co_return Acquired{hec == beast::error::timeout ? CallError::timeout : CallError::tls,
-                           nullptr, false};
+        co_return Acquired{c->deadline->expired() ? CallError::timeout : CallError::tls, nullptr,
+                           false};
       }
     }
-    c->tcp().expires_never();
+    c->deadline->expires_never();
     opened_count.fetch_add(1, std::memory_order_relaxed);
     co_return Acquired{CallError::none, std::move(c), false};
   }
 
   void release(std::unique_ptr<Connection> c, bool reusable) {
     active_count.fetch_sub(1, std::memory_order_relaxed);
-    if (reusable && c->buffer.size() == 0 && idle_list.size() < options.max_connections) {
-      c->tcp().expires_never();
+    if (reusable && c->buffer.empty() && idle_list.size() < options.max_connections) {
+      c->deadline->expires_never();
       c->idle_since = Clock::now();
       idle_list.push_back(std::move(c));
       idle_count.fetch_add(1, std::memory_order_relaxed);
@@ -314,30 +406,43 @@ class HttpCall final : public UpstreamCall {
         result = CallError::cancelled;
         break;
       }
+      auto& c = *connection_;
       // Head and body go out in one write; the head buffer is the connection's, reused.
-      server::render_request_head(connection_->head, request.method, request.target,
-                                  pool_->host_header, kUserAgent, request.headers,
-                                  request.body.size());
-      auto first_byte = std::min(Clock::now() + pool_->options.timeouts.first_byte, deadline_);
-      connection_->tcp().expires_at(first_byte);
-      std::array<net::const_buffer, 2> message{net::buffer(connection_->head),
-                                               net::buffer(request.body)};
+      server::render_request_head(c.head, request.method, request.target, pool_->host_header,
+                                  kUserAgent, request.headers, request.body.size());
+      c.deadline->expires_at(
+          std::min(Clock::now() + pool_->options.timeouts.first_byte, deadline_));
+      std::array<net::const_buffer, 2> message{net::buffer(c.head), net::buffer(request.body)};
       // Each operation is awaited here on whichever stream the connection has: a helper
       // coroutine per operation would cost a frame allocation each.
       auto write = [&](auto& s) { return net::async_write(s, message, kTuple); };
-      auto ec = std::get<0>(connection_->secure ? co_await write(*connection_->secure)
-                                                : co_await write(*connection_->plain));
+      beast::error_code ec =
+          std::get<0>(c.secure ? co_await write(*c.secure) : co_await write(*c.plain));
+      if (ec && c.deadline->expired()) ec = beast::error::timeout;
       if (!ec) {
         parser_.emplace();
-        parser_->body_limit(boost::none);
-        auto read_head = [&](auto& s) {
-          return http::async_read_header(s, connection_->buffer, *parser_, kTuple);
-        };
-        ec = std::get<0>(connection_->secure ? co_await read_head(*connection_->secure)
-                                             : co_await read_head(*connection_->plain));
+        for (;;) {  // the head
+          if (!c.buffer.empty()) {
+            std::size_t used =
+                parser_->put(net::const_buffer(c.buffer.data(), c.buffer.size()), ec);
+            c.buffer.consume(used);
+            if (ec == http::error::need_more) {
+              ec = {};
+            } else if (ec) {
+              break;
+            }
+            if (parser_->is_header_done()) break;
+            if (used > 0 && !c.buffer.empty()) continue;
+          }
+          ec = co_await read_more(c);
+          if (ec) {
+            ec = at_eof(ec);
+            break;
+          }
+        }
       }
       if (!ec) {
-        status_ = parser_->get().result_int();
+        status_ = parser_->status();
         break;
       }
       // A pooled connection the upstream closed while idle: try once more on a fresh one.
@@ -357,9 +462,7 @@ class HttpCall final : public UpstreamCall {
 
   std::string_view header(std::string_view lower_name) const override {
     if (!parser_) return {};
-    auto it = parser_->get().find(lower_name);
-    if (it == parser_->get().end()) return {};
-    return it->value();
+    return parser_->header(lower_name);
   }
 
   net::awaitable<CallError> read(std::string& out) override {
@@ -367,34 +470,42 @@ class HttpCall final : public UpstreamCall {
     if (!connection_ || !parser_) co_return cancelled_ ? CallError::cancelled : CallError::reset;
     auto begin = Clock::now();
     CallError result = CallError::none;
+    auto& c = *connection_;
+    auto& parser = *parser_;
+    if (!parser.pending().empty()) {  // body bytes parsed with the head
+      out.append(parser.pending());
+      parser.pending().clear();
+    }
+    std::size_t before = out.size();
+    parser.sink(&out);
+    parser.eager(true);
+    c.deadline->expires_at(deadline_);
+    beast::error_code ec;
     for (;;) {
-      if (parser_->is_done()) {
-        finish_ok();
-        break;
+      if (parser.is_done()) break;
+      if (!c.buffer.empty()) {
+        std::size_t used = parser.put(net::const_buffer(c.buffer.data(), c.buffer.size()), ec);
+        c.buffer.consume(used);
+        if (ec == http::error::need_more) {
+          ec = {};
+        } else if (ec) {
+          break;
+        }
+        if (parser.is_done() || out.size() > before) break;
+        if (used > 0 && !c.buffer.empty()) continue;
       }
-      auto& in = connection_->body_in;
-      auto& body = parser_->get().body();
-      body.data = in.data();
-      body.size = in.size();
-      connection_->tcp().expires_at(deadline_);
-      auto read_some = [&](auto& s) {
-        return http::async_read_some(s, connection_->buffer, *parser_, kTuple);
-      };
-      auto ec = std::get<0>(connection_->secure ? co_await read_some(*connection_->secure)
-                                                : co_await read_some(*connection_->plain));
-      if (ec == http::error::need_buffer) ec = {};
-      std::size_t got = in.size() - parser_->get().body().size;
+      ec = co_await read_more(c);
       if (ec) {
-        result = map_error(ec, cancelled_);
-        pool_->release(std::move(connection_), false);
+        ec = at_eof(ec);
         break;
       }
-      out.append(in.data(), got);
-      if (parser_->is_done()) {
-        finish_ok();
-        break;
-      }
-      if (got > 0) break;
+    }
+    parser.sink(nullptr);
+    if (ec) {
+      result = map_error(ec, cancelled_);
+      pool_->release(std::move(connection_), false);
+    } else if (parser.is_done()) {
+      finish_ok();
     }
     upstream_ms_ += std::chrono::duration<double, std::milli>(Clock::now() - begin).count();
     co_return result;
@@ -406,25 +517,47 @@ class HttpCall final : public UpstreamCall {
     cancelled_ = true;
     if (connection_) {
       boost::system::error_code ec;
-      connection_->tcp().socket().cancel(ec);
-      connection_->tcp().socket().close(ec);
+      connection_->socket().cancel(ec);
+      connection_->socket().close(ec);
     }
   }
 
   double upstream_ms() const override { return upstream_ms_; }
 
  private:
+  // One read into the connection's buffer; a read cut by the deadline is a timeout.
+  net::awaitable<beast::error_code> read_more(Connection& c) {
+    std::size_t room = 0;
+    char* at = c.buffer.prepare(kReadBufferBytes, room);
+    auto read_some = [&](auto& s) { return s.async_read_some(net::buffer(at, room), kTuple); };
+    auto [ec, n] = c.secure ? co_await read_some(*c.secure) : co_await read_some(*c.plain);
+    c.buffer.commit(n);
+    if (ec && c.deadline->expired()) ec = beast::error::timeout;
+    co_return ec;
+  }
+
+  // What a read error means for the message: at the end of the stream, a body delimited by
+  // the close is complete (put_eof); anything else is cut short.
+  beast::error_code at_eof(beast::error_code ec) {
+    if (ec != net::error::eof) return ec;
+    if (!parser_->got_some()) return http::error::end_of_stream;
+    ec = {};
+    parser_->put_eof(ec);
+    if (!ec && !parser_->is_done()) ec = http::error::partial_message;
+    return ec;
+  }
+
   void finish_ok() {
     done_ = true;
     // A body delimited by the upstream closing the connection leaves nothing to reuse.
-    bool reusable = parser_->get().keep_alive() && !parser_->need_eof() && !cancelled_;
-    connection_->tcp().expires_never();
+    bool reusable = parser_->keep_alive() && !parser_->need_eof() && !cancelled_;
+    connection_->deadline->expires_never();
     pool_->release(std::move(connection_), reusable);
   }
 
   std::shared_ptr<UpstreamPool::Impl> pool_;
   std::unique_ptr<Connection> connection_;
-  std::optional<http::response_parser<http::buffer_body>> parser_;
+  std::optional<ResponseReader> parser_;
   Clock::time_point deadline_{};
   int status_ = 0;
   bool done_ = false;
