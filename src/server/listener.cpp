@@ -7,10 +7,6 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/core/error.hpp>
-#include <boost/beast/http/basic_parser.hpp>
-#include <boost/beast/http/error.hpp>
-#include <boost/beast/http/rfc7230.hpp>
 
 #include <algorithm>
 #include <array>
@@ -19,14 +15,13 @@
 
 #include "switchboard/server/address.hpp"
 #include "switchboard/server/deadline.hpp"
+#include "switchboard/server/http1_parser.hpp"
 #include "switchboard/server/http_head.hpp"
 #include "switchboard/server/read_buffer.hpp"
 
 namespace switchboard::server {
 
 namespace net = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
 using tcp = net::ip::tcp;
 constexpr auto kTuple = net::as_tuple(net::use_awaitable);
 
@@ -44,39 +39,20 @@ tcp::socket& lowest_layer(TlsStream& s) {
   return s.next_layer();
 }
 
-// Parses a request straight into the project's HttpRequest: names lower-cased as they arrive,
-// no Beast field container built and then copied (one allocation per field fewer).
-class RequestReader final : public http::basic_parser<true> {
+// Parses a request straight into the project's HttpRequest: names lower-cased as they arrive.
+class RequestReader final : public Http1Handler {
  public:
   explicit RequestReader(HttpRequest& out) : out_(out) {}
 
-  // What message::keep_alive() said: the first Connection header's tokens, by version.
-  bool keep_alive() const {
-    auto connection = std::find_if(out_.headers.begin(), out_.headers.end(),
-                                   [](const HttpHeader& h) { return h.name == "connection"; });
-    if (version_ < 11) {
-      return connection != out_.headers.end() &&
-             http::token_list{connection->value}.exists("keep-alive");
-    }
-    return connection == out_.headers.end() || !http::token_list{connection->value}.exists("close");
-  }
-
  private:
-  void on_request_impl(http::verb, beast::string_view method, beast::string_view target,
-                       int version, beast::error_code&) override {
+  void on_request(std::string_view method, std::string_view target, int) override {
     out_.method.assign(method.data(), method.size());
     out_.target.assign(target.data(), target.size());
-    version_ = version;
   }
 
-  void on_response_impl(int, beast::string_view, int, beast::error_code&) override {}
+  void on_response(int, int) override {}
 
-  void on_field_impl(http::field, beast::string_view name, beast::string_view value,
-                     beast::error_code&) override {
-    // Trimmed as Beast's fields stored values.
-    while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
-      value.remove_prefix(1);
-    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+  void on_field(std::string_view name, std::string_view value) override {
     auto& h = out_.headers.emplace_back();
     h.name.resize(name.size());
     for (std::size_t i = 0; i < name.size(); ++i) {
@@ -86,37 +62,26 @@ class RequestReader final : public http::basic_parser<true> {
     h.value.assign(value.data(), value.size());
   }
 
-  void on_header_impl(beast::error_code&) override {}
-
-  void on_body_init_impl(const boost::optional<std::uint64_t>& length,
-                         beast::error_code& ec) override {
-    if (length) {  // as string_body's reader
-      if (*length > out_.body.max_size()) {
-        ec = http::error::buffer_overflow;
-        return;
-      }
-      out_.body.reserve(static_cast<std::size_t>(*length));
-    }
-  }
-
-  std::size_t on_body_impl(beast::string_view body, beast::error_code&) override {
-    out_.body.append(body.data(), body.size());
-    return body.size();
-  }
-
-  void on_chunk_header_impl(std::uint64_t, beast::string_view, beast::error_code&) override {}
-
-  std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view body,
-                                 beast::error_code&) override {
-    out_.body.append(body.data(), body.size());
-    return body.size();
-  }
-
-  void on_finish_impl(beast::error_code&) override {}
+  void on_body(std::string_view data) override { out_.body.append(data.data(), data.size()); }
 
   HttpRequest& out_;
-  int version_ = 11;
 };
+
+// How reading a request (or its body) ended.
+enum class ReadResult { ok, closed, timeout, malformed, header_limit, body_limit };
+
+ReadResult classify(Http1Error error) {
+  switch (error) {
+    case Http1Error::header_limit:
+      return ReadResult::header_limit;
+    case Http1Error::body_limit:
+      return ReadResult::body_limit;
+    case Http1Error::end_of_stream:
+      return ReadResult::closed;
+    default:
+      return ReadResult::malformed;
+  }
+}
 
 // Watches a streaming response's socket for the client closing its side, so
 // the producer can cancel the upstream call instead of noticing on the next write.
@@ -360,45 +325,38 @@ struct Listener::Impl : std::enable_shared_from_this<Listener::Impl> {
   // Reads more bytes into `buffer`. An error is the deadline's timeout when it closed the
   // socket, else the read's own.
   template <class Stream>
-  static net::awaitable<beast::error_code> read_more(Stream& stream, ReadBuffer& buffer,
-                                                     ConnectionDeadline& deadline) {
+  static net::awaitable<boost::system::error_code> read_more(Stream& stream, ReadBuffer& buffer,
+                                                             ConnectionDeadline& deadline) {
     std::size_t room = 0;
     char* at = buffer.prepare(kReadBufferBytes, room);
     auto [ec, n] = co_await stream.async_read_some(net::buffer(at, room), kTuple);
-    if (ec && deadline.expired()) ec = beast::error::timeout;
     buffer.commit(n);
     co_return ec;
   }
 
   // Feeds `parser` from `buffer`, reading more as needed, until `done` (the head, or the whole
-  // message) or an error; an end of stream is Beast's: end_of_stream before any byte, else
-  // what put_eof() says.
+  // message) or an error.
   template <class Stream, class Done>
-  static net::awaitable<beast::error_code> parse(Stream& stream, ReadBuffer& buffer,
-                                                 ConnectionDeadline& deadline,
-                                                 RequestReader& parser, Done done) {
-    beast::error_code ec;
+  static net::awaitable<ReadResult> parse(Stream& stream, ReadBuffer& buffer,
+                                          ConnectionDeadline& deadline, Http1Parser& parser,
+                                          Done done) {
     for (;;) {
       if (!buffer.empty()) {
-        std::size_t used = parser.put(net::const_buffer(buffer.data(), buffer.size()), ec);
+        Http1Error error = Http1Error::none;
+        std::size_t used = parser.put(buffer.data(), buffer.size(), error);
         buffer.consume(used);
-        if (ec == http::error::need_more) {
-          ec = {};
-        } else if (ec) {
-          co_return ec;
-        }
-        if (done()) co_return ec;
+        if (error != Http1Error::none && error != Http1Error::need_more) co_return classify(error);
+        if (done()) co_return ReadResult::ok;
         if (used > 0 && !buffer.empty()) continue;
       }
-      ec = co_await read_more(stream, buffer, deadline);
+      auto ec = co_await read_more(stream, buffer, deadline);
       if (ec == net::error::eof) {
-        ec = {};
-        if (!parser.got_some()) co_return beast::error_code(http::error::end_of_stream);
-        parser.put_eof(ec);
-        if (!ec && !done()) ec = http::error::partial_message;
-        co_return ec;
+        Http1Error error = Http1Error::none;
+        parser.put_eof(error);
+        if (error == Http1Error::none && done()) co_return ReadResult::ok;
+        co_return classify(error);
       }
-      if (ec) co_return ec;
+      if (ec) co_return deadline.expired() ? ReadResult::timeout : ReadResult::closed;
     }
   }
 
@@ -420,50 +378,49 @@ struct Listener::Impl : std::enable_shared_from_this<Listener::Impl> {
       deadline.expires_after(self.options.header_timeout);
       HttpRequest request;
       request.headers.reserve(12);  // 768 bytes: below malloc's large-chunk path
-      RequestReader parser(request);
+      RequestReader reader(request);
+      Http1Parser parser(/*request=*/true, reader);
       parser.header_limit(kHeaderLimit);
       parser.body_limit(self.options.max_request_bytes);
-      auto hec = co_await parse(stream, buffer, deadline, parser,
-                                [&parser] { return parser.is_header_done(); });
-      if (hec == http::error::header_limit) {
+      auto head = co_await parse(stream, buffer, deadline, parser,
+                                 [&parser] { return parser.header_done(); });
+      if (head == ReadResult::header_limit) {
         co_await reply_and_close(
             stream, deadline, 431,
             R"({"error":{"message":"request headers too large","type":"invalid_request_error","code":"invalid_request","param":null}})");
         co_return;
       }
-      if (hec == beast::error::timeout) co_return;  // slow-loris: drop without a reply
-      if (hec == http::error::body_limit) {         // a Content-Length over max_request_bytes
+      if (head == ReadResult::body_limit) {  // a Content-Length over max_request_bytes
         co_await reply_and_close(stream, deadline, 413, too_large_body(self));
         co_return;
       }
-      if (hec) {
-        if (hec != http::error::end_of_stream && hec != net::error::eof &&
-            hec != net::error::connection_reset && hec != net::error::operation_aborted) {
-          co_await reply_and_close(
-              stream, deadline, 400,
-              R"({"error":{"message":"malformed HTTP request","type":"invalid_request_error","code":"invalid_request","param":null}})");
-        }
+      if (head == ReadResult::malformed) {
+        co_await reply_and_close(
+            stream, deadline, 400,
+            R"({"error":{"message":"malformed HTTP request","type":"invalid_request_error","code":"invalid_request","param":null}})");
         co_return;
       }
-      auto length = parser.content_length();
-      if (length && *length > self.options.max_request_bytes) {
-        co_await reply_and_close(stream, deadline, 413, too_large_body(self));
-        co_return;
-      }
+      if (head != ReadResult::ok) co_return;  // closed, or slow headers: drop without a reply
       if (request.header("expect") == "100-continue") {
         static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
         co_await net::async_write(stream, net::buffer(kContinue.data(), kContinue.size()), kTuple);
       }
-      if (!parser.is_done()) {
+      if (!parser.done()) {
+        if (auto length = parser.content_length()) request.body.reserve(*length);
         deadline.expires_after(self.options.idle_timeout);
-        parser.eager(true);
-        auto bec = co_await parse(stream, buffer, deadline, parser,
-                                  [&parser] { return parser.is_done(); });
-        if (bec == http::error::body_limit) {
+        auto body =
+            co_await parse(stream, buffer, deadline, parser, [&parser] { return parser.done(); });
+        if (body == ReadResult::body_limit) {
           co_await reply_and_close(stream, deadline, 413, too_large_body(self));
           co_return;
         }
-        if (bec) co_return;
+        if (body == ReadResult::malformed) {  // a bad chunk, or cut short
+          co_await reply_and_close(
+              stream, deadline, 400,
+              R"({"error":{"message":"malformed HTTP request body","type":"invalid_request_error","code":"invalid_request","param":null}})");
+          co_return;
+        }
+        if (body != ReadResult::ok) co_return;
       }
       deadline.expires_never();
 

@@ -7,9 +7,6 @@
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/core/error.hpp>
-#include <boost/beast/http/basic_parser.hpp>
-#include <boost/beast/http/error.hpp>
 #include <boost/container/small_vector.hpp>
 
 #include <sys/socket.h>
@@ -21,14 +18,13 @@
 #include <vector>
 
 #include "switchboard/server/deadline.hpp"
+#include "switchboard/server/http1_parser.hpp"
 #include "switchboard/server/http_head.hpp"
 #include "switchboard/server/read_buffer.hpp"
 
 namespace switchboard::upstream {
 
 namespace net = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
 using tcp = net::ip::tcp;
 using Clock = std::chrono::steady_clock;
 constexpr auto kTuple = net::as_tuple(net::use_awaitable);
@@ -157,16 +153,18 @@ struct Connection {
   }
 };
 
-// Parses a response head into a few lower-cased (name, value) slices of one string, and hands
-// body bytes to the caller's string as they are parsed: no field container, no body buffer.
-class ResponseReader final : public http::basic_parser<false> {
+// Keeps a response head's fields as lower-cased slices of one string, and hands body bytes to
+// the caller's string as they are parsed: no field container, no body buffer.
+class ResponseReader final : public server::Http1Handler {
  public:
-  ResponseReader() {
-    body_limit(boost::none);
+  ResponseReader() : parser_(/*request=*/false, *this) {
+    parser_.body_limit(std::nullopt);
     store_.reserve(512);
   }
+  ResponseReader(const ResponseReader&) = delete;
+  ResponseReader& operator=(const ResponseReader&) = delete;
 
-  int status() const { return status_; }
+  server::Http1Parser& parser() { return parser_; }
 
   std::string_view header(std::string_view lower_name) const {
     for (const auto& f : fields_) {
@@ -187,63 +185,45 @@ class ResponseReader final : public http::basic_parser<false> {
     std::uint32_t name_at, name_size, value_at, value_size;
   };
 
-  void on_request_impl(http::verb, beast::string_view, beast::string_view, int,
-                       beast::error_code&) override {}
+  void on_request(std::string_view, std::string_view, int) override {}
+  void on_response(int, int) override {}
 
-  void on_response_impl(int code, beast::string_view, int, beast::error_code&) override {
-    status_ = code;
-  }
-
-  void on_field_impl(http::field, beast::string_view name, beast::string_view value,
-                     beast::error_code&) override {
-    while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
-      value.remove_prefix(1);
-    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+  void on_field(std::string_view name, std::string_view value) override {
     Field f{};
     f.name_at = static_cast<std::uint32_t>(store_.size());
     f.name_size = static_cast<std::uint32_t>(name.size());
-    for (char c : name)
-      store_.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c);
+    store_.resize(store_.size() + name.size());
+    char* out = store_.data() + f.name_at;
+    for (char c : name) *out++ = c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
     f.value_at = static_cast<std::uint32_t>(store_.size());
     f.value_size = static_cast<std::uint32_t>(value.size());
     store_.append(value.data(), value.size());
     fields_.push_back(f);
   }
 
-  void on_header_impl(beast::error_code&) override {}
-  void on_body_init_impl(const boost::optional<std::uint64_t>&, beast::error_code&) override {}
-
-  std::size_t on_body_impl(beast::string_view body, beast::error_code&) override {
-    (sink_ ? *sink_ : pending_).append(body.data(), body.size());
-    return body.size();
+  void on_body(std::string_view data) override {
+    (sink_ ? *sink_ : pending_).append(data.data(), data.size());
   }
 
-  void on_chunk_header_impl(std::uint64_t, beast::string_view, beast::error_code&) override {}
-
-  std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view body,
-                                 beast::error_code&) override {
-    (sink_ ? *sink_ : pending_).append(body.data(), body.size());
-    return body.size();
-  }
-
-  void on_finish_impl(beast::error_code&) override {}
-
-  int status_ = 0;
+  server::Http1Parser parser_;
   std::string store_;
   boost::container::small_vector<Field, 16> fields_;
   std::string* sink_ = nullptr;
   std::string pending_;
 };
 
-CallError map_error(const boost::system::error_code& ec, bool cancelled) {
+// What a failed write or read of the connection means for the call.
+CallError io_error(Connection& c, bool cancelled) {
   if (cancelled) return CallError::cancelled;
-  if (ec == beast::error::timeout) return CallError::timeout;
-  if (ec.category() == net::error::get_ssl_category() || ec == net::ssl::error::stream_truncated)
-    return CallError::reset;
-  if (ec.category() == http::make_error_code(http::error::bad_version).category() &&
-      ec != http::error::end_of_stream && ec != http::error::partial_message)
-    return CallError::protocol;
-  return CallError::reset;
+  return c.deadline->expired() ? CallError::timeout : CallError::reset;
+}
+
+// After the upstream closed the connection: none when that completed the message (a body
+// delimited by the close), else reset.
+CallError at_eof(server::Http1Parser& parser) {
+  server::Http1Error error = server::Http1Error::none;
+  parser.put_eof(error);
+  return error == server::Http1Error::none && parser.done() ? CallError::none : CallError::reset;
 }
 
 }  // namespace
@@ -416,41 +396,44 @@ class HttpCall final : public UpstreamCall {
       // Each operation is awaited here on whichever stream the connection has: a helper
       // coroutine per operation would cost a frame allocation each.
       auto write = [&](auto& s) { return net::async_write(s, message, kTuple); };
-      beast::error_code ec =
-          std::get<0>(c.secure ? co_await write(*c.secure) : co_await write(*c.plain));
-      if (ec && c.deadline->expired()) ec = beast::error::timeout;
-      if (!ec) {
-        parser_.emplace();
+      auto [wec, wn] = c.secure ? co_await write(*c.secure) : co_await write(*c.plain);
+      CallError error = wec ? io_error(c, cancelled_) : CallError::none;
+      if (error == CallError::none) {
+        reader_.emplace();
+        auto& parser = reader_->parser();
         for (;;) {  // the head
           if (!c.buffer.empty()) {
-            std::size_t used =
-                parser_->put(net::const_buffer(c.buffer.data(), c.buffer.size()), ec);
+            server::Http1Error perror = server::Http1Error::none;
+            std::size_t used = parser.put(c.buffer.data(), c.buffer.size(), perror);
             c.buffer.consume(used);
-            if (ec == http::error::need_more) {
-              ec = {};
-            } else if (ec) {
+            if (perror != server::Http1Error::none && perror != server::Http1Error::need_more) {
+              error = CallError::protocol;
               break;
             }
-            if (parser_->is_header_done()) break;
+            if (parser.header_done()) break;
             if (used > 0 && !c.buffer.empty()) continue;
           }
-          ec = co_await read_more(c);
-          if (ec) {
-            ec = at_eof(ec);
+          auto rec = co_await read_more(c);
+          if (rec == net::error::eof) {
+            error = at_eof(parser);
+            if (error == CallError::none) break;  // a body-less message cut by the close
+          }
+          if (rec) {
+            if (rec != net::error::eof) error = io_error(c, cancelled_);
             break;
           }
         }
       }
-      if (!ec) {
-        status_ = parser_->status();
+      if (error == CallError::none) {
+        status_ = reader_->parser().status();
         break;
       }
       // A pooled connection the upstream closed while idle: try once more on a fresh one.
-      bool stale = acquired.reused && attempt == 0 && !cancelled_ && ec != beast::error::timeout;
+      bool stale = acquired.reused && attempt == 0 && !cancelled_ && error != CallError::timeout;
       pool_->release(std::move(connection_), false);
-      parser_.reset();
+      reader_.reset();
       if (!stale) {
-        result = map_error(ec, cancelled_);
+        result = cancelled_ ? CallError::cancelled : error;
         break;
       }
     }
@@ -461,50 +444,53 @@ class HttpCall final : public UpstreamCall {
   int status() const override { return status_; }
 
   std::string_view header(std::string_view lower_name) const override {
-    if (!parser_) return {};
-    return parser_->header(lower_name);
+    if (!reader_) return {};
+    return reader_->header(lower_name);
   }
 
   net::awaitable<CallError> read(std::string& out) override {
     if (done_) co_return CallError::none;
-    if (!connection_ || !parser_) co_return cancelled_ ? CallError::cancelled : CallError::reset;
+    if (!connection_ || !reader_) co_return cancelled_ ? CallError::cancelled : CallError::reset;
     auto begin = Clock::now();
-    CallError result = CallError::none;
     auto& c = *connection_;
-    auto& parser = *parser_;
-    if (!parser.pending().empty()) {  // body bytes parsed with the head
-      out.append(parser.pending());
-      parser.pending().clear();
+    auto& reader = *reader_;
+    auto& parser = reader.parser();
+    if (!reader.pending().empty()) {  // body bytes parsed with the head
+      out.append(reader.pending());
+      reader.pending().clear();
     }
     std::size_t before = out.size();
-    parser.sink(&out);
-    parser.eager(true);
+    reader.sink(&out);
     c.deadline->expires_at(deadline_);
-    beast::error_code ec;
+    CallError result = CallError::none;
     for (;;) {
-      if (parser.is_done()) break;
+      if (parser.done()) break;
       if (!c.buffer.empty()) {
-        std::size_t used = parser.put(net::const_buffer(c.buffer.data(), c.buffer.size()), ec);
+        server::Http1Error perror = server::Http1Error::none;
+        std::size_t used = parser.put(c.buffer.data(), c.buffer.size(), perror);
         c.buffer.consume(used);
-        if (ec == http::error::need_more) {
-          ec = {};
-        } else if (ec) {
+        if (perror != server::Http1Error::none && perror != server::Http1Error::need_more) {
+          result = CallError::protocol;
           break;
         }
-        if (parser.is_done() || out.size() > before) break;
+        if (parser.done() || out.size() > before) break;
         if (used > 0 && !c.buffer.empty()) continue;
       }
-      ec = co_await read_more(c);
+      auto ec = co_await read_more(c);
+      if (ec == net::error::eof) {
+        result = at_eof(parser);
+        break;
+      }
       if (ec) {
-        ec = at_eof(ec);
+        result = io_error(c, cancelled_);
         break;
       }
     }
-    parser.sink(nullptr);
-    if (ec) {
-      result = map_error(ec, cancelled_);
+    reader.sink(nullptr);
+    if (result != CallError::none) {
+      if (cancelled_) result = CallError::cancelled;
       pool_->release(std::move(connection_), false);
-    } else if (parser.is_done()) {
+    } else if (parser.done()) {
       finish_ok();
     }
     upstream_ms_ += std::chrono::duration<double, std::milli>(Clock::now() - begin).count();
@@ -525,39 +511,28 @@ class HttpCall final : public UpstreamCall {
   double upstream_ms() const override { return upstream_ms_; }
 
  private:
-  // One read into the connection's buffer; a read cut by the deadline is a timeout.
-  net::awaitable<beast::error_code> read_more(Connection& c) {
+  // One read into the connection's buffer.
+  net::awaitable<boost::system::error_code> read_more(Connection& c) {
     std::size_t room = 0;
     char* at = c.buffer.prepare(kReadBufferBytes, room);
     auto read_some = [&](auto& s) { return s.async_read_some(net::buffer(at, room), kTuple); };
     auto [ec, n] = c.secure ? co_await read_some(*c.secure) : co_await read_some(*c.plain);
     c.buffer.commit(n);
-    if (ec && c.deadline->expired()) ec = beast::error::timeout;
     co_return ec;
-  }
-
-  // What a read error means for the message: at the end of the stream, a body delimited by
-  // the close is complete (put_eof); anything else is cut short.
-  beast::error_code at_eof(beast::error_code ec) {
-    if (ec != net::error::eof) return ec;
-    if (!parser_->got_some()) return http::error::end_of_stream;
-    ec = {};
-    parser_->put_eof(ec);
-    if (!ec && !parser_->is_done()) ec = http::error::partial_message;
-    return ec;
   }
 
   void finish_ok() {
     done_ = true;
     // A body delimited by the upstream closing the connection leaves nothing to reuse.
-    bool reusable = parser_->keep_alive() && !parser_->need_eof() && !cancelled_;
+    auto& parser = reader_->parser();
+    bool reusable = parser.keep_alive() && !parser.need_eof() && !cancelled_;
     connection_->deadline->expires_never();
     pool_->release(std::move(connection_), reusable);
   }
 
   std::shared_ptr<UpstreamPool::Impl> pool_;
   std::unique_ptr<Connection> connection_;
-  std::optional<ResponseReader> parser_;
+  std::optional<ResponseReader> reader_;
   Clock::time_point deadline_{};
   int status_ = 0;
   bool done_ = false;
