@@ -37,17 +37,45 @@ constexpr bool is_tchar(unsigned char c) {
 
 struct CharTable {
   bool tchar[256];
-  bool value[256];   // field-vchar, obs-text, SP, HTAB
-  bool target[256];  // request-target: visible ASCII and obs-text
-  constexpr CharTable() : tchar(), value(), target() {
+  bool value[256];  // field-vchar, obs-text, SP, HTAB
+  constexpr CharTable() : tchar(), value() {
     for (int c = 0; c < 256; ++c) {
       tchar[c] = is_tchar(static_cast<unsigned char>(c));
       value[c] = c == ' ' || c == '\t' || (c > 0x20 && c != 0x7f);
-      target[c] = c > 0x20 && c != 0x7f;
     }
   }
 };
 constexpr CharTable kChars;
+
+bool valid_value_bytes(const char* p, const char* end) {
+  for (; p < end; ++p) {
+    if (!kChars.value[static_cast<unsigned char>(*p)]) return false;
+  }
+  return true;
+}
+
+// Whether any byte of `x` is below 0x20 or is 0x7f (bytes >= 0x80 are not flagged).
+constexpr bool maybe_control(std::uint64_t x) {
+  constexpr std::uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+  std::uint64_t below_space = (x - ones * 0x20) & ~x & highs;
+  std::uint64_t del = x ^ (ones * 0x7f);
+  return (below_space | ((del - ones) & ~del & highs)) != 0;
+}
+
+// True when every byte of [p, end) may appear in a field value: VCHAR, obs-text, SP, HTAB.
+// Eight bytes at a time (the last eight overlapping), a block with a possible control byte
+// (a tab, usually) checked byte by byte: most of a head is values.
+bool valid_value(const char* p, const char* end) {
+  std::size_t n = static_cast<std::size_t>(end - p);
+  if (n < 8) return valid_value_bytes(p, end);
+  for (std::size_t at = 0;; at += 8) {
+    if (at + 8 > n) at = n - 8;
+    std::uint64_t x;
+    std::memcpy(&x, p + at, 8);
+    if (maybe_control(x) && !valid_value_bytes(p + at, p + at + 8)) return false;
+    if (at + 8 == n) return true;
+  }
+}
 
 bool iequals(std::string_view a, std::string_view lower) {
   if (a.size() != lower.size()) return false;
@@ -209,11 +237,15 @@ Http1Error Http1Parser::parse_head(const char* p, const char* end) {
     const char* m = p;
     while (m < eol && kChars.tchar[static_cast<unsigned char>(*m)]) ++m;
     if (m == p || m == eol || *m != ' ') return Http1Error::bad_start_line;
+    // The target runs to the space before the version: no spaces or tabs in it.
     const char* t = m + 1;
-    const char* t_end = t;
-    while (t_end < eol && kChars.target[static_cast<unsigned char>(*t_end)]) ++t_end;
-    if (t_end == t || t_end == eol || *t_end != ' ') return Http1Error::bad_start_line;
-    if (eol - (t_end + 1) != 8) return Http1Error::bad_version;
+    if (eol - t < 10) return Http1Error::bad_start_line;
+    const char* t_end = eol - 9;
+    if (*t_end != ' ') return Http1Error::bad_start_line;
+    if (!valid_value(t, t_end) ||
+        std::memchr(t, ' ', static_cast<std::size_t>(t_end - t)) != nullptr ||
+        std::memchr(t, '\t', static_cast<std::size_t>(t_end - t)) != nullptr)
+      return Http1Error::bad_start_line;
     version_ = parse_version(t_end + 1, eol);
     if (version_ < 0) return Http1Error::bad_version;
     handler_.on_request(std::string_view(p, static_cast<std::size_t>(m - p)),
@@ -231,12 +263,7 @@ Http1Error Http1Parser::parse_head(const char* p, const char* end) {
       status = status * 10 + (c - '0');
     }
     s += 4;
-    if (s < eol) {
-      if (*s != ' ') return Http1Error::bad_start_line;
-      for (const char* r = s + 1; r < eol; ++r) {
-        if (!kChars.value[static_cast<unsigned char>(*r)]) return Http1Error::bad_start_line;
-      }
-    }
+    if (s < eol && (*s != ' ' || !valid_value(s + 1, eol))) return Http1Error::bad_start_line;
     status_ = status;
     handler_.on_response(status, version_);
   }
@@ -248,10 +275,7 @@ Http1Error Http1Parser::parse_head(const char* p, const char* end) {
     while (n < eol && kChars.tchar[static_cast<unsigned char>(*n)]) ++n;
     // No name (which includes obs-fold, a line starting with a space), or no colon right
     // after it.
-    if (n == p || n == eol || *n != ':') return Http1Error::bad_field;
-    for (const char* v = n + 1; v < eol; ++v) {
-      if (!kChars.value[static_cast<unsigned char>(*v)]) return Http1Error::bad_field;
-    }
+    if (n == p || n == eol || *n != ':' || !valid_value(n + 1, eol)) return Http1Error::bad_field;
     std::string_view name(p, static_cast<std::size_t>(n - p));
     auto value = trim(std::string_view(n + 1, static_cast<std::size_t>(eol - n - 1)));
     auto error = parse_field(name, value);
