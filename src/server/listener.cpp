@@ -39,6 +39,22 @@ tcp::socket& lowest_layer(TlsStream& s) {
   return s.next_layer();
 }
 
+// Writes a message of a few buffers. On TLS they are copied into one first (up to 16 KB, as
+// Beast's flat_stream did): the SSL stream writes one record per buffer otherwise.
+template <class Buffers>
+auto write_buffers(tcp::socket& s, const Buffers& buffers, std::string&) {
+  return net::async_write(s, buffers, kTuple);
+}
+template <class Buffers>
+auto write_buffers(TlsStream& s, const Buffers& buffers, std::string& flat) {
+  constexpr std::size_t kCoalesce = 16 * 1024;
+  if (net::buffer_size(buffers) > kCoalesce) return net::async_write(s, buffers, kTuple);
+  flat.clear();
+  for (auto b : buffers) flat.append(static_cast<const char*>(b.data()), b.size());
+  std::array<net::const_buffer, 1> one{net::buffer(flat)};
+  return net::async_write(s, one, kTuple);
+}
+
 // Parses a request straight into the project's HttpRequest: names lower-cased as they arrive.
 class RequestReader final : public Http1Handler {
  public:
@@ -106,7 +122,7 @@ class SessionWriter final : public ResponseWriter {
     render_response_head(head_, status, headers, keep_alive(), body.size());
     std::array<net::const_buffer, 2> message{net::buffer(head_), net::buffer(body)};
     deadline_.expires_after(kWriteTimeout);
-    auto [ec, n] = co_await net::async_write(stream_, message, kTuple);
+    auto [ec, n] = co_await write_buffers(stream_, message, flat_);
     deadline_.expires_never();
     if (ec) gone_ = true;
     co_return !gone_;
@@ -135,7 +151,7 @@ class SessionWriter final : public ResponseWriter {
         net::buffer(size_line, static_cast<std::size_t>(end - size_line)), net::buffer(data),
         net::buffer("\r\n", 2)};
     deadline_.expires_after(kWriteTimeout);
-    auto [ec, n] = co_await net::async_write(stream_, chunk, kTuple);
+    auto [ec, n] = co_await write_buffers(stream_, chunk, flat_);
     deadline_.expires_never();
     if (ec) mark_gone();
     co_return !gone_;
@@ -219,6 +235,7 @@ class SessionWriter final : public ResponseWriter {
   Stream& stream_;
   ConnectionDeadline& deadline_;
   std::string& head_;
+  std::string flat_;  // a TLS message's buffers copied into one
   bool keep_alive_;
   const ServerState& state_;
   bool started_ = false;
@@ -318,7 +335,8 @@ struct Listener::Impl : std::enable_shared_from_this<Listener::Impl> {
     render_response_head(head, status, headers, /*keep_alive=*/false, body.size());
     std::array<net::const_buffer, 2> message{net::buffer(head), net::buffer(body)};
     deadline.expires_after(std::chrono::seconds(5));
-    co_await net::async_write(stream, message, kTuple);
+    std::string flat;
+    co_await write_buffers(stream, message, flat);
     co_return false;
   }
 

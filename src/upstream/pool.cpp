@@ -126,6 +126,8 @@ constexpr std::size_t kReadBufferBytes = 16 * 1024;
 // An idle connection younger than this is taken as alive without asking the kernel: an
 // upstream closing it meanwhile costs the stale-connection retry in HttpCall::start.
 constexpr auto kTrustIdleFor = std::chrono::seconds(1);
+// Request bodies up to this size go out in the head's TLS record (as Beast's flat_stream did).
+constexpr std::size_t kCoalesceBytes = 16 * 1024;
 
 using TlsStream = net::ssl::stream<tcp::socket>;
 
@@ -392,7 +394,11 @@ class HttpCall final : public UpstreamCall {
                                   kUserAgent, request.headers, request.body.size());
       c.deadline->expires_at(
           std::min(Clock::now() + pool_->options.timeouts.first_byte, deadline_));
-      std::array<net::const_buffer, 2> message{net::buffer(c.head), net::buffer(request.body)};
+      // On TLS a small body joins the head: the SSL stream writes a record per buffer.
+      bool joined = c.secure && request.body.size() <= kCoalesceBytes;
+      if (joined) c.head.append(request.body);
+      std::array<net::const_buffer, 2> message{
+          net::buffer(c.head), joined ? net::const_buffer() : net::buffer(request.body)};
       // Each operation is awaited here on whichever stream the connection has: a helper
       // coroutine per operation would cost a frame allocation each.
       auto write = [&](auto& s) { return net::async_write(s, message, kTuple); };
