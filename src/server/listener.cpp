@@ -84,7 +84,7 @@ class RequestReader final : public Http1Handler {
 };
 
 // How reading a request (or its body) ended.
-enum class ReadResult { ok, closed, timeout, malformed, header_limit, body_limit };
+enum class ReadResult { ok, need_more, closed, timeout, malformed, header_limit, body_limit };
 
 ReadResult classify(Http1Error error) {
   switch (error) {
@@ -340,34 +340,39 @@ struct Listener::Impl : std::enable_shared_from_this<Listener::Impl> {
     co_return false;
   }
 
-  // Reads more bytes into `buffer`. An error is the deadline's timeout when it closed the
-  // socket, else the read's own.
+  // Starts a read of more bytes into `buffer` (commit what it returns): an awaitable, not a
+  // coroutine of its own, so a read costs no extra frame.
   template <class Stream>
-  static net::awaitable<boost::system::error_code> read_more(Stream& stream, ReadBuffer& buffer,
-                                                             ConnectionDeadline& deadline) {
+  static auto read_some(Stream& stream, ReadBuffer& buffer) {
     std::size_t room = 0;
     char* at = buffer.prepare(kReadBufferBytes, room);
-    auto [ec, n] = co_await stream.async_read_some(net::buffer(at, room), kTuple);
-    buffer.commit(n);
-    co_return ec;
+    return stream.async_read_some(net::buffer(at, room), kTuple);
   }
 
-  // Feeds `parser` from `buffer`, reading more as needed, until `done` (the head, or the whole
-  // message) or an error.
+  // Feeds `parser` what `buffer` holds until `done` (the head, or the whole message):
+  // need_more when it needs more bytes.
+  template <class Done>
+  static ReadResult feed(Http1Parser& parser, ReadBuffer& buffer, Done done) {
+    while (!buffer.empty()) {
+      Http1Error error = Http1Error::none;
+      std::size_t used = parser.put(buffer.data(), buffer.size(), error);
+      buffer.consume(used);
+      if (error != Http1Error::none && error != Http1Error::need_more) return classify(error);
+      if (done()) return ReadResult::ok;
+      if (used == 0) break;
+    }
+    return done() ? ReadResult::ok : ReadResult::need_more;
+  }
+
+  // feed(), reading more as needed. Only a message that did not arrive whole with its first
+  // read comes here, so the common request costs no coroutine frame for it.
   template <class Stream, class Done>
-  static net::awaitable<ReadResult> parse(Stream& stream, ReadBuffer& buffer,
-                                          ConnectionDeadline& deadline, Http1Parser& parser,
-                                          Done done) {
+  static net::awaitable<ReadResult> read_until(Stream& stream, ReadBuffer& buffer,
+                                               ConnectionDeadline& deadline, Http1Parser& parser,
+                                               Done done) {
     for (;;) {
-      if (!buffer.empty()) {
-        Http1Error error = Http1Error::none;
-        std::size_t used = parser.put(buffer.data(), buffer.size(), error);
-        buffer.consume(used);
-        if (error != Http1Error::none && error != Http1Error::need_more) co_return classify(error);
-        if (done()) co_return ReadResult::ok;
-        if (used > 0 && !buffer.empty()) continue;
-      }
-      auto ec = co_await read_more(stream, buffer, deadline);
+      auto [ec, n] = co_await read_some(stream, buffer);
+      buffer.commit(n);
       if (ec == net::error::eof) {
         Http1Error error = Http1Error::none;
         parser.put_eof(error);
@@ -375,6 +380,8 @@ struct Listener::Impl : std::enable_shared_from_this<Listener::Impl> {
         co_return classify(error);
       }
       if (ec) co_return deadline.expired() ? ReadResult::timeout : ReadResult::closed;
+      auto result = feed(parser, buffer, done);
+      if (result != ReadResult::need_more) co_return result;
     }
   }
 
@@ -389,7 +396,8 @@ struct Listener::Impl : std::enable_shared_from_this<Listener::Impl> {
       if (buffer.empty()) {
         // Between requests the idle timeout applies; once a byte arrives, the header timeout.
         deadline.expires_after(first ? self.options.header_timeout : self.options.idle_timeout);
-        auto ec = co_await read_more(stream, buffer, deadline);
+        auto [ec, n] = co_await read_some(stream, buffer);
+        buffer.commit(n);
         if (ec) co_return;
       }
       first = false;
@@ -400,8 +408,10 @@ struct Listener::Impl : std::enable_shared_from_this<Listener::Impl> {
       Http1Parser parser(/*request=*/true, reader);
       parser.header_limit(kHeaderLimit);
       parser.body_limit(self.options.max_request_bytes);
-      auto head = co_await parse(stream, buffer, deadline, parser,
-                                 [&parser] { return parser.header_done(); });
+      auto head_done = [&parser] { return parser.header_done(); };
+      auto head = feed(parser, buffer, head_done);
+      if (head == ReadResult::need_more)
+        head = co_await read_until(stream, buffer, deadline, parser, head_done);
       if (head == ReadResult::header_limit) {
         co_await reply_and_close(
             stream, deadline, 431,
@@ -426,8 +436,10 @@ struct Listener::Impl : std::enable_shared_from_this<Listener::Impl> {
       if (!parser.done()) {
         if (auto length = parser.content_length()) request.body.reserve(*length);
         deadline.expires_after(self.options.idle_timeout);
-        auto body =
-            co_await parse(stream, buffer, deadline, parser, [&parser] { return parser.done(); });
+        auto body_done = [&parser] { return parser.done(); };
+        auto body = feed(parser, buffer, body_done);
+        if (body == ReadResult::need_more)
+          body = co_await read_until(stream, buffer, deadline, parser, body_done);
         if (body == ReadResult::body_limit) {
           co_await reply_and_close(stream, deadline, 413, too_large_body(self));
           co_return;

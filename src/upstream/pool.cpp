@@ -419,7 +419,13 @@ class HttpCall final : public UpstreamCall {
             if (parser.header_done()) break;
             if (used > 0 && !c.buffer.empty()) continue;
           }
-          auto rec = co_await read_more(c);
+          std::size_t room = 0;
+          char* at = c.buffer.prepare(kReadBufferBytes, room);
+          auto read_some = [&](auto& s) {
+            return s.async_read_some(net::buffer(at, room), kTuple);
+          };
+          auto [rec, n] = c.secure ? co_await read_some(*c.secure) : co_await read_some(*c.plain);
+          c.buffer.commit(n);
           if (rec == net::error::eof) {
             error = at_eof(parser);
             if (error == CallError::none) break;  // a body-less message cut by the close
@@ -482,7 +488,11 @@ class HttpCall final : public UpstreamCall {
         if (parser.done() || out.size() > before) break;
         if (used > 0 && !c.buffer.empty()) continue;
       }
-      auto ec = co_await read_more(c);
+      std::size_t room = 0;
+      char* at = c.buffer.prepare(kReadBufferBytes, room);
+      auto read_some = [&](auto& s) { return s.async_read_some(net::buffer(at, room), kTuple); };
+      auto [ec, n] = c.secure ? co_await read_some(*c.secure) : co_await read_some(*c.plain);
+      c.buffer.commit(n);
       if (ec == net::error::eof) {
         result = at_eof(parser);
         break;
@@ -517,16 +527,6 @@ class HttpCall final : public UpstreamCall {
   double upstream_ms() const override { return upstream_ms_; }
 
  private:
-  // One read into the connection's buffer.
-  net::awaitable<boost::system::error_code> read_more(Connection& c) {
-    std::size_t room = 0;
-    char* at = c.buffer.prepare(kReadBufferBytes, room);
-    auto read_some = [&](auto& s) { return s.async_read_some(net::buffer(at, room), kTuple); };
-    auto [ec, n] = c.secure ? co_await read_some(*c.secure) : co_await read_some(*c.plain);
-    c.buffer.commit(n);
-    co_return ec;
-  }
-
   void finish_ok() {
     done_ = true;
     // A body delimited by the upstream closing the connection leaves nothing to reuse.
