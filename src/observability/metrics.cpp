@@ -82,6 +82,127 @@ std::vector<std::string_view>& folded_values_buffer() {
   return buffer;
 }
 
+std::uint64_t next_family_id() {
+  static std::atomic<std::uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
+
+// A thread's memo of the series it updated: (family id, label values) -> the cell and the lock
+// of its shard, so a repeat update skips encoding the key, hashing it and the map lookup.
+// Direct-mapped and bounded (kSlots entries; label sets with more than kMaxLabels values or
+// kMaxBytes of text are not memoized). An entry is only a shortcut to what update() resolved
+// for those values: cells are never erased (the map nodes stay put), what values resolve to
+// never changes once resolved (caps only fill, the series set only grows), and a family's id
+// is never reused, so an entry of a destroyed family can't match.
+class SeriesMemo {
+ public:
+  static constexpr std::size_t kSlots = 512;  // a power of two
+  static constexpr std::size_t kMaxLabels = 8;
+  static constexpr std::size_t kMaxBytes = 512;
+
+  struct Entry {
+    std::uint64_t family = 0;  // 0: empty
+    std::uint64_t hash = 0;
+    std::size_t count = 0;
+    std::array<std::uint16_t, kMaxLabels> sizes{};
+    std::string bytes;  // the values, concatenated
+    std::mutex* mu = nullptr;
+    void* cell = nullptr;
+  };
+
+  // A cheap hash over the family and each value's length and first and last eight bytes: it
+  // only picks the slot and filters mismatches before the exact comparison.
+  static std::uint64_t hash(std::uint64_t family, std::span<const std::string_view> values) {
+    std::uint64_t h = family * 0x9E3779B97F4A7C15ull;
+    for (std::string_view v : values) {
+      auto [head, tail] = edges(v);
+      h = ((h ^ head) * 0xff51afd7ed558ccdull) ^ (tail + v.size());
+    }
+    return h ^ (h >> 29);
+  }
+
+  Entry& slot(std::uint64_t hash) { return entries_[hash & (kSlots - 1)]; }
+
+  static bool matches(const Entry& e, std::uint64_t family, std::uint64_t hash,
+                      std::span<const std::string_view> values) {
+    if (e.family != family || e.hash != hash || e.count != values.size()) return false;
+    const char* p = e.bytes.data();
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      std::size_t n = values[i].size();
+      if (e.sizes[i] != n || !same_bytes(p, values[i].data(), n)) return false;
+      p += n;
+    }
+    return true;
+  }
+
+  static void store(Entry& e, std::uint64_t family, std::uint64_t hash,
+                    std::span<const std::string_view> values, std::mutex* mu, void* cell) {
+    std::size_t total = 0;
+    for (std::string_view v : values) total += v.size();
+    if (values.size() > kMaxLabels || total > kMaxBytes) return;
+    e.family = 0;  // invalid while rewritten
+    e.bytes.clear();
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      e.sizes[i] = static_cast<std::uint16_t>(values[i].size());
+      e.bytes.append(values[i]);
+    }
+    e.count = values.size();
+    e.hash = hash;
+    e.mu = mu;
+    e.cell = cell;
+    e.family = family;
+  }
+
+ private:
+  // The first and the last (up to) eight bytes of `v`, overlapping when it is shorter.
+  static std::pair<std::uint64_t, std::uint64_t> edges(std::string_view v) {
+    const char* p = v.data();
+    std::size_t n = v.size();
+    if (n >= 8) {
+      std::uint64_t a, b;
+      std::memcpy(&a, p, 8);
+      std::memcpy(&b, p + n - 8, 8);
+      return {a, b};
+    }
+    if (n >= 4) {
+      std::uint32_t a, b;
+      std::memcpy(&a, p, 4);
+      std::memcpy(&b, p + n - 4, 4);
+      return {a, b};
+    }
+    if (n == 0) return {0, 0};
+    return {static_cast<unsigned char>(p[0]) | static_cast<unsigned char>(p[n / 2]) << 8,
+            static_cast<unsigned char>(p[n - 1])};
+  }
+
+  // memcmp(a, b, n) == 0 inlined for the short strings labels are: word compares.
+  static bool same_bytes(const char* a, const char* b, std::size_t n) {
+    if (n < 8) {
+      auto [a0, a1] = edges({a, n});
+      auto [b0, b1] = edges({b, n});
+      return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+    }
+    std::uint64_t diff = 0;
+    for (std::size_t i = 0; i + 8 < n; i += 8) {
+      std::uint64_t x, y;
+      std::memcpy(&x, a + i, 8);
+      std::memcpy(&y, b + i, 8);
+      diff |= x ^ y;
+    }
+    std::uint64_t x, y;
+    std::memcpy(&x, a + n - 8, 8);
+    std::memcpy(&y, b + n - 8, 8);
+    return (diff | (x ^ y)) == 0;
+  }
+
+  std::vector<Entry> entries_ = std::vector<Entry>(kSlots);
+};
+
+SeriesMemo& series_memo() {
+  thread_local SeriesMemo memo;
+  return memo;
+}
+
 // Threads take shards round-robin on first use: event-loop threads (fewer than 16 on most
 // hosts) each get a lock of their own.
 std::size_t thread_shard() {
@@ -102,7 +223,8 @@ std::vector<Label> label_views(const std::vector<std::pair<std::string, std::str
 
 MetricFamily::MetricFamily(Type type, std::string name, std::string help,
                            std::vector<std::string> label_names)
-    : type_(type),
+    : id_(next_family_id()),
+      type_(type),
       name_(std::move(name)),
       help_(std::move(help)),
       label_names_(std::move(label_names)),
@@ -134,11 +256,13 @@ void MetricFamily::cap_label(std::string_view label_name, std::size_t max_distin
   cap->full.store(max_distinct == 0, std::memory_order_release);
   std::lock_guard lock(admission_mu_);
   caps_[static_cast<std::size_t>(it - label_names_.begin())] = std::move(cap);
+  id_.store(next_family_id(), std::memory_order_relaxed);  // forget what values resolved to
 }
 
 void MetricFamily::set_max_series(std::size_t max_series) {
   std::lock_guard lock(admission_mu_);
   max_series_ = max_series;
+  id_.store(next_family_id(), std::memory_order_relaxed);
 }
 
 std::size_t MetricFamily::series_count() const {
@@ -219,8 +343,21 @@ template <typename Cell, typename MakeCell, typename Fn>
 void MetricFamily::update(detail::Shards<Cell>& shards, bool shard_by_key,
                           std::span<const std::string_view> label_values, MakeCell&& make_cell,
                           Fn&& fn) {
+  // Fastest path: this thread resolved these values before.
+  const std::uint64_t family = id_.load(std::memory_order_relaxed);
+  const std::uint64_t hash = SeriesMemo::hash(family, label_values);
+  SeriesMemo::Entry& memo = series_memo().slot(hash);
+  if (SeriesMemo::matches(memo, family, hash, label_values)) {
+    std::lock_guard lock(*memo.mu);
+    fn(*static_cast<Cell*>(memo.cell));
+    return;
+  }
   auto shard_for = [&](std::string_view key) -> detail::Shard<Cell>& {
     return shards[shard_by_key ? detail::KeyHash{}(key) % detail::kShardCount : thread_shard()];
+  };
+  auto apply = [&](detail::Shard<Cell>& shard, Cell& cell) {
+    SeriesMemo::store(memo, family, hash, label_values, &shard.mu, &cell);
+    fn(cell);
   };
   // Fast path: the series exists in this shard.
   std::string_view key = key_of(label_values);
@@ -228,7 +365,7 @@ void MetricFamily::update(detail::Shards<Cell>& shards, bool shard_by_key,
     detail::Shard<Cell>& shard = shard_for(key);
     std::lock_guard lock(shard.mu);
     if (auto it = shard.series.find(key); it != shard.series.end()) {
-      fn(it->second);
+      apply(shard, it->second);
       return;
     }
   }
@@ -240,7 +377,7 @@ void MetricFamily::update(detail::Shards<Cell>& shards, bool shard_by_key,
     detail::Shard<Cell>& shard = shard_for(folded_key);
     std::lock_guard lock(shard.mu);
     if (auto it = shard.series.find(std::string_view(folded_key)); it != shard.series.end()) {
-      fn(it->second);
+      apply(shard, it->second);
       return;
     }
   }
@@ -250,7 +387,7 @@ void MetricFamily::update(detail::Shards<Cell>& shards, bool shard_by_key,
   std::lock_guard lock(shard.mu);
   auto it = shard.series.find(key);
   if (it == shard.series.end()) it = shard.series.emplace(std::string(key), make_cell()).first;
-  fn(it->second);
+  apply(shard, it->second);
 }
 
 template <typename Cell, typename Merge>
