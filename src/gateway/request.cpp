@@ -20,16 +20,18 @@ constexpr auto kHexPairs = [] {
   return t;
 }();
 
-// `out` becomes `chars` (even) random lower-case hex digits, written in place.
-void random_hex(std::string& out, std::size_t chars) {
+// `chars` (even) random lower-case hex digits. Returned rather than written into an existing
+// string: constructing the string costs less than growing one (resize goes through _M_mutate).
+std::string random_hex(std::size_t chars) {
   thread_local std::mt19937_64 rng{std::random_device{}()};
-  out.resize(chars);
+  std::string out(chars, '0');
   for (std::size_t i = 0; i + 1 < chars;) {
     std::uint64_t bits = rng();
     for (int k = 0; k < 8 && i + 1 < chars; ++k, i += 2, bits >>= 8) {
       std::memcpy(&out[i], &kHexPairs[2 * (bits & 0xff)], 2);
     }
   }
+  return out;
 }
 
 bool is_hex(std::string_view s) {
@@ -84,13 +86,9 @@ std::string_view bearer_key(std::string_view auth, std::string_view api_key) {
 }  // namespace
 
 void begin_request(RequestContext& ctx, const server::HttpRequest& request) {
-  ctx.endpoint = request.path();
+  ctx.endpoint = std::string(request.path());
   auto [rid, tp] = find_headers<2>(request.headers, {"x-request-id", "traceparent"});
-  if (safe_token(rid, 128)) {
-    ctx.request_id = rid;
-  } else {
-    random_hex(ctx.request_id, 32);
-  }
+  ctx.request_id = safe_token(rid, 128) ? std::string(rid) : random_hex(32);
   // traceparent: version-traceid-parentid-flags
   if (tp.size() >= 55 && tp[2] == '-' && tp[35] == '-' && tp[52] == '-' &&
       is_hex(tp.substr(0, 2)) && tp.substr(0, 2) != "ff" && is_hex(tp.substr(3, 32)) &&
@@ -98,9 +96,9 @@ void begin_request(RequestContext& ctx, const server::HttpRequest& request) {
     ctx.trace_id = tp.substr(3, 32);
     ctx.parent_span_id = tp.substr(36, 16);
   } else {
-    random_hex(ctx.trace_id, 32);
+    ctx.trace_id = random_hex(32);
   }
-  random_hex(ctx.span_id, 16);
+  ctx.span_id = random_hex(16);
 }
 
 std::optional<protocol::ApiError> authenticate(RequestContext& ctx,
