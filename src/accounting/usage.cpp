@@ -10,6 +10,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <string>
 
@@ -23,14 +24,20 @@ std::int64_t int_at(const nlohmann::json& obj, const char* key) {
   return it->get<std::int64_t>();
 }
 
-// Where `key` last starts in text[0, before + key.size() - 1), npos when nowhere: rfind,
-// without a memcmp call per position (the key is rare, its first byte '"' is not).
+// Where `key` (two bytes or more) last starts before position `before` in `text`, npos when
+// nowhere: rfind, but the candidates come from memrchr on the key's second byte (for
+// "\"usage\"" the 'u', rare in the JSON keys around usage, where '"' is everywhere). This runs
+// on every completion and every streamed chunk, most of which have no usage at all.
 std::size_t last_of(std::string_view text, std::string_view key, std::size_t before) {
   if (text.size() < key.size()) return std::string_view::npos;
-  std::size_t pos = std::min(before, text.size() - key.size() + 1);
-  while (pos-- > 0) {
-    if (text[pos] == key[0] && text[pos + 1] == key[1] && text.substr(pos, key.size()) == key)
-      return pos;
+  // Candidate starts are [0, limit); their second bytes are at [1, limit].
+  std::size_t limit = std::min(before, text.size() - key.size() + 1);
+  while (limit > 0) {
+    const void* hit = ::memrchr(text.data() + 1, key[1], limit);
+    if (hit == nullptr) break;
+    std::size_t pos = static_cast<std::size_t>(static_cast<const char*>(hit) - text.data()) - 1;
+    if (text[pos] == key[0] && text.substr(pos, key.size()) == key) return pos;
+    limit = pos;
   }
   return std::string_view::npos;
 }
@@ -45,11 +52,15 @@ bool read_count(protocol::JsonReader& r, std::int64_t& out) {
   if (!r.read_number(text)) return false;
   const char* first = text.data();
   const char* last = first + text.size();
-  if (text.find_first_of(".eE") == std::string_view::npos) {
+  // An integer when from_chars takes every byte (it stops at '.', 'e' or 'E').
+  if (text[0] == '-') {
+    auto [end, ec] = std::from_chars(first, last, out);
+    if (ec == std::errc{} && end == last) return true;
+  } else {
     std::uint64_t u = 0;
-    if (text[0] == '-' ? std::from_chars(first, last, out).ec == std::errc{}
-                       : std::from_chars(first, last, u).ec == std::errc{}) {
-      if (text[0] != '-') out = static_cast<std::int64_t>(u);
+    auto [end, ec] = std::from_chars(first, last, u);
+    if (ec == std::errc{} && end == last) {
+      out = static_cast<std::int64_t>(u);
       return true;
     }
   }

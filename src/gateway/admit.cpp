@@ -27,10 +27,14 @@ std::string format_usd(double usd) {
 
 }  // namespace
 
+bool admission_needed(const Services& services, const RequestContext& ctx) {
+  return has_limits(ctx.tenant) && services.ledger != nullptr;
+}
+
 net::awaitable<bool> admit_request(Services& services, RequestContext& ctx,
                                    const config::ModelConfig* first_model,
                                    std::int64_t max_output_tokens, server::ResponseWriter& out) {
-  if (!has_limits(ctx.tenant) || services.ledger == nullptr) co_return true;
+  if (!admission_needed(services, ctx)) co_return true;
   const auto& tenant = *ctx.tenant;
   accounting::AdmitRequest request;
   request.tenant = tenant.name;

@@ -20,7 +20,8 @@ constexpr auto kHexPairs = [] {
   return t;
 }();
 
-// `chars` (even) random lower-case hex digits.
+// `chars` (even) random lower-case hex digits. Returned rather than written into an existing
+// string: constructing the string costs less than growing one (resize goes through _M_mutate).
 std::string random_hex(std::size_t chars) {
   thread_local std::mt19937_64 rng{std::random_device{}()};
   std::string out(chars, '0');
@@ -54,29 +55,46 @@ bool safe_token(std::string_view s, std::size_t max) {
   return true;
 }
 
-std::string_view bearer_key(const server::HttpRequest& request) {
-  auto auth = request.header("authorization");
+// The first value of each of `names` (lower-case) in one pass over the headers: what
+// find_header would return for each, without a scan per name.
+template <std::size_t N>
+std::array<std::string_view, N> find_headers(const server::HttpHeaders& headers,
+                                             const std::array<std::string_view, N>& names) {
+  std::array<std::string_view, N> values{};
+  std::array<bool, N> found{};
+  for (const auto& h : headers) {
+    for (std::size_t i = 0; i < N; ++i) {
+      if (!found[i] && h.name == names[i]) {
+        values[i] = h.value;
+        found[i] = true;
+        break;
+      }
+    }
+  }
+  return values;
+}
+
+std::string_view bearer_key(std::string_view auth, std::string_view api_key) {
   if (auth.size() > 7 && (auth.substr(0, 7) == "Bearer " || auth.substr(0, 7) == "bearer ")) {
     auto key = auth.substr(7);
     while (!key.empty() && key.front() == ' ') key.remove_prefix(1);
     return key;
   }
-  return request.header("x-api-key");
+  return api_key;
 }
 
 }  // namespace
 
 void begin_request(RequestContext& ctx, const server::HttpRequest& request) {
   ctx.endpoint = std::string(request.path());
-  auto rid = request.header("x-request-id");
+  auto [rid, tp] = find_headers<2>(request.headers, {"x-request-id", "traceparent"});
   ctx.request_id = safe_token(rid, 128) ? std::string(rid) : random_hex(32);
   // traceparent: version-traceid-parentid-flags
-  auto tp = request.header("traceparent");
   if (tp.size() >= 55 && tp[2] == '-' && tp[35] == '-' && tp[52] == '-' &&
       is_hex(tp.substr(0, 2)) && tp.substr(0, 2) != "ff" && is_hex(tp.substr(3, 32)) &&
       !all_zero(tp.substr(3, 32)) && is_hex(tp.substr(36, 16)) && !all_zero(tp.substr(36, 16))) {
-    ctx.trace_id = std::string(tp.substr(3, 32));
-    ctx.parent_span_id = std::string(tp.substr(36, 16));
+    ctx.trace_id = tp.substr(3, 32);
+    ctx.parent_span_id = tp.substr(36, 16);
   } else {
     ctx.trace_id = random_hex(32);
   }
@@ -86,7 +104,10 @@ void begin_request(RequestContext& ctx, const server::HttpRequest& request) {
 std::optional<protocol::ApiError> authenticate(RequestContext& ctx,
                                                const server::HttpRequest& request) {
   const auto& rt = *ctx.runtime;
-  auto key = bearer_key(request);
+  auto [auth, api_key, workflow, user] = find_headers<4>(
+      request.headers,
+      {"authorization", "x-api-key", "x-switchboard-workflow", "x-switchboard-user"});
+  auto key = bearer_key(auth, api_key);
   const config::TenantConfig* tenant = key.empty() ? nullptr : rt.tenant_for_key(key);
   if (!tenant && rt.config().auth.mode == config::AuthMode::keys) {
     return protocol::make_error(
@@ -95,20 +116,22 @@ std::optional<protocol::ApiError> authenticate(RequestContext& ctx,
                     : "invalid API key");
   }
   ctx.tenant = tenant;
-  ctx.tenant_name = tenant ? tenant->name : "anonymous";
-  auto workflow = request.header("x-switchboard-workflow");
+  if (tenant) {
+    ctx.tenant_name = tenant->name;
+  } else {
+    ctx.tenant_name = "anonymous";
+  }
   if (!workflow.empty()) {
     if (!safe_token(workflow, 64)) {
       return protocol::make_error(
           protocol::ErrorCode::invalid_request,
           "x-switchboard-workflow must be 1-64 characters of letters, digits and -_.:/@");
     }
-    ctx.workflow = std::string(workflow);
+    ctx.workflow = workflow;
   } else if (tenant && !tenant->default_workflow.empty()) {
     ctx.workflow = tenant->default_workflow;
   }
-  auto user = request.header("x-switchboard-user");
-  if (!user.empty()) ctx.user = std::string(user.substr(0, 256));
+  if (!user.empty()) ctx.user = user.substr(0, 256);
   return std::nullopt;
 }
 

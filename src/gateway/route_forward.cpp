@@ -86,10 +86,11 @@ net::awaitable<void> route_and_forward(Services& services, RequestContext& ctx, 
   ctx.route = decision.route->name;
   ctx.policies = decision.policies;
   const auto& retry = decision.route->retry;
-  if (!co_await admit_request(
-          services, ctx, decision.candidates.empty() ? nullptr : decision.candidates.front().model,
-          traits.max_output_tokens, out)) {
-    co_return;
+  if (admission_needed(services, ctx)) {  // most tenants have no limits: no coroutine frame
+    bool admitted = co_await admit_request(
+        services, ctx, decision.candidates.empty() ? nullptr : decision.candidates.front().model,
+        traits.max_output_tokens, out);
+    if (!admitted) co_return;
   }
 
   AttemptResult last;

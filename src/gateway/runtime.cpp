@@ -5,6 +5,7 @@
 #include <openssl/evp.h>
 
 #include <cstring>
+#include <functional>
 
 namespace switchboard::gateway {
 
@@ -67,6 +68,71 @@ bool entry_digest(const std::string& entry, Digest& out) {
   return true;
 }
 
+// Recently authenticated keys of this thread, so a client sending the same key on every
+// request is not hashed every time (SHA-256 is most of authentication's cost).
+// - Only keys that matched a tenant are stored: an attacker's stream of wrong keys can't
+//   evict anyone, and a wrong key is always hashed, as before.
+// - The stored key is compared to the presented one with CRYPTO_memcmp over the presented
+//   key's length whatever the slot holds, so the time of a lookup depends on the presented
+//   key only (its length and its slot), never on the stored key's bytes.
+// - An entry holds the id of the snapshot that matched it; a reload builds a snapshot with a
+//   new id, so removed or moved keys stop matching at once.
+// - Bounded: a few fixed slots of fixed size, overwritten in place (no copy of a key left
+//   behind in freed memory) and wiped when the thread ends; longer keys are never cached.
+class KeyCache {
+ public:
+  static constexpr std::size_t kSlots = 8;
+  static constexpr std::size_t kMaxKey = 256;
+
+  ~KeyCache() { OPENSSL_cleanse(slots_.data(), sizeof slots_); }
+
+  // True with `tenant` set when `key` matched a tenant of snapshot `runtime_id` recently.
+  bool find(std::uint64_t runtime_id, std::string_view key,
+            const config::TenantConfig*& tenant) const {
+    if (key.size() > kMaxKey) return false;
+    const Slot& s = slots_[slot_of(key)];
+    // One outcome from all three tests, without branching on the stored bytes.
+    int differs = CRYPTO_memcmp(s.key.data(), key.data(), key.size()) |
+                  static_cast<int>(s.size != key.size()) |
+                  static_cast<int>(s.runtime_id != runtime_id);
+    if (differs != 0) return false;
+    tenant = s.tenant;
+    return true;
+  }
+
+  void store(std::uint64_t runtime_id, std::string_view key, const config::TenantConfig* tenant) {
+    if (key.size() > kMaxKey) return;
+    Slot& s = slots_[slot_of(key)];
+    std::memcpy(s.key.data(), key.data(), key.size());
+    std::memset(s.key.data() + key.size(), 0, s.key.size() - key.size());
+    s.size = key.size();
+    s.runtime_id = runtime_id;
+    s.tenant = tenant;
+  }
+
+ private:
+  struct Slot {
+    std::array<unsigned char, kMaxKey> key{};
+    std::size_t size = 0;
+    std::uint64_t runtime_id = 0;  // 0: empty (snapshot ids start at 1)
+    const config::TenantConfig* tenant = nullptr;
+  };
+  static std::size_t slot_of(std::string_view key) {
+    return std::hash<std::string_view>{}(key) % kSlots;
+  }
+  std::array<Slot, kSlots> slots_{};
+};
+
+KeyCache& key_cache() {
+  thread_local KeyCache cache;
+  return cache;
+}
+
+std::uint64_t next_runtime_id() {
+  static std::atomic<std::uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
+
 std::string fingerprint(const config::ProviderConfig& p) {
   return p.base_url + "|" + p.tls.ca_file + "|" + (p.tls.verify ? "v" : "n") + "|" +
          std::to_string(p.max_connections) + "|" + std::to_string(p.timeouts.connect.count()) +
@@ -108,6 +174,7 @@ std::size_t Runtime::DigestHash::operator()(const Digest& d) const noexcept {
 std::shared_ptr<const Runtime> Runtime::build(config::ConfigPtr config, std::string& error,
                                               std::shared_ptr<routing::HealthRegistry> health) {
   auto rt = std::shared_ptr<Runtime>(new Runtime());
+  rt->id_ = next_runtime_id();
   rt->config_ = config;
   rt->registry_ = health ? std::move(health) : std::make_shared<routing::HealthRegistry>();
   for (const auto& [name, p] : config->providers) {
@@ -206,13 +273,17 @@ routing::ModelHealth* Runtime::health(const std::string& model) const {
 }
 
 const config::TenantConfig* Runtime::tenant_for_key(std::string_view key) const {
-  if (key.empty()) return nullptr;
+  // With no tenant keys (open mode without tenants) nothing can match: skip the hash.
+  if (key.empty() || tenant_keys_.empty()) return nullptr;
+  KeyCache& cache = key_cache();
+  if (const config::TenantConfig* cached = nullptr; cache.find(id_, key, cached)) return cached;
   // Lookup by digest: timing reveals nothing about the stored keys, and the final
   // comparison is constant-time anyway.
   auto d = sha256(key);
   auto it = tenant_keys_.find(d);
   if (it == tenant_keys_.end()) return nullptr;
   if (CRYPTO_memcmp(it->first.data(), d.data(), d.size()) != 0) return nullptr;
+  cache.store(id_, key, it->second);
   return it->second;
 }
 

@@ -9,6 +9,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "metrics_memo.hpp"
 #include "switchboard/observability/prometheus.hpp"
 
 namespace switchboard::observability {
@@ -82,6 +83,11 @@ std::vector<std::string_view>& folded_values_buffer() {
   return buffer;
 }
 
+std::uint64_t next_family_id() {
+  static std::atomic<std::uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
+
 // Threads take shards round-robin on first use: event-loop threads (fewer than 16 on most
 // hosts) each get a lock of their own.
 std::size_t thread_shard() {
@@ -102,7 +108,8 @@ std::vector<Label> label_views(const std::vector<std::pair<std::string, std::str
 
 MetricFamily::MetricFamily(Type type, std::string name, std::string help,
                            std::vector<std::string> label_names)
-    : type_(type),
+    : id_(next_family_id()),
+      type_(type),
       name_(std::move(name)),
       help_(std::move(help)),
       label_names_(std::move(label_names)),
@@ -134,11 +141,13 @@ void MetricFamily::cap_label(std::string_view label_name, std::size_t max_distin
   cap->full.store(max_distinct == 0, std::memory_order_release);
   std::lock_guard lock(admission_mu_);
   caps_[static_cast<std::size_t>(it - label_names_.begin())] = std::move(cap);
+  id_.store(next_family_id(), std::memory_order_relaxed);  // forget what values resolved to
 }
 
 void MetricFamily::set_max_series(std::size_t max_series) {
   std::lock_guard lock(admission_mu_);
   max_series_ = max_series;
+  id_.store(next_family_id(), std::memory_order_relaxed);
 }
 
 std::size_t MetricFamily::series_count() const {
@@ -219,8 +228,21 @@ template <typename Cell, typename MakeCell, typename Fn>
 void MetricFamily::update(detail::Shards<Cell>& shards, bool shard_by_key,
                           std::span<const std::string_view> label_values, MakeCell&& make_cell,
                           Fn&& fn) {
+  // Fastest path: this thread resolved these values before.
+  const std::uint64_t family = id_.load(std::memory_order_relaxed);
+  const std::uint64_t hash = detail::SeriesMemo::hash(family, label_values);
+  detail::SeriesMemo::Entry& memo = detail::series_memo().slot(hash);
+  if (detail::SeriesMemo::matches(memo, family, hash, label_values)) {
+    std::lock_guard lock(*memo.mu);
+    fn(*static_cast<Cell*>(memo.cell));
+    return;
+  }
   auto shard_for = [&](std::string_view key) -> detail::Shard<Cell>& {
     return shards[shard_by_key ? detail::KeyHash{}(key) % detail::kShardCount : thread_shard()];
+  };
+  auto apply = [&](detail::Shard<Cell>& shard, Cell& cell) {
+    detail::SeriesMemo::store(memo, family, hash, label_values, &shard.mu, &cell);
+    fn(cell);
   };
   // Fast path: the series exists in this shard.
   std::string_view key = key_of(label_values);
@@ -228,7 +250,7 @@ void MetricFamily::update(detail::Shards<Cell>& shards, bool shard_by_key,
     detail::Shard<Cell>& shard = shard_for(key);
     std::lock_guard lock(shard.mu);
     if (auto it = shard.series.find(key); it != shard.series.end()) {
-      fn(it->second);
+      apply(shard, it->second);
       return;
     }
   }
@@ -240,7 +262,7 @@ void MetricFamily::update(detail::Shards<Cell>& shards, bool shard_by_key,
     detail::Shard<Cell>& shard = shard_for(folded_key);
     std::lock_guard lock(shard.mu);
     if (auto it = shard.series.find(std::string_view(folded_key)); it != shard.series.end()) {
-      fn(it->second);
+      apply(shard, it->second);
       return;
     }
   }
@@ -250,7 +272,7 @@ void MetricFamily::update(detail::Shards<Cell>& shards, bool shard_by_key,
   std::lock_guard lock(shard.mu);
   auto it = shard.series.find(key);
   if (it == shard.series.end()) it = shard.series.emplace(std::string(key), make_cell()).first;
-  fn(it->second);
+  apply(shard, it->second);
 }
 
 template <typename Cell, typename Merge>

@@ -70,10 +70,21 @@ bool parse_number(std::string_view text, T& out) {
   return ec == std::errc{} && p == text.data() + text.size();
 }
 
+// Whether the request has any x-switchboard-* header: most have none, and one pass over the
+// headers is cheaper than looking each constraint header up.
+bool has_switchboard_headers(const RequestTraits& t) {
+  constexpr std::string_view kPrefix = "x-switchboard-";
+  if (!t.headers) return false;
+  return std::any_of(t.headers->begin(), t.headers->end(), [&](const server::HttpHeader& h) {
+    return std::string_view(h.name).starts_with(kPrefix);
+  });
+}
+
 // Header constraints: a malformed value is the client's error, never silently ignored.
 std::optional<protocol::ApiError> header_requirements(
     const RequestTraits& t, config::Requirements& r, Optimize& optimize,
     const std::vector<std::string>& privacy_classes) {
+  if (!has_switchboard_headers(t)) return std::nullopt;
   // x-switchboard-privacy carries labels to require, or a class (e.g. "confidential") that a
   // policy turns into labels; a value some matching policy consumed is not required as a label.
   if (auto v = header(t, "x-switchboard-privacy"); !v.empty()) {
@@ -339,24 +350,35 @@ std::variant<Decision, protocol::ApiError> decide(const gateway::Runtime& runtim
                                              traits.kind == config::ModelKind::chat ? output : 0);
     return c;
   };
-  std::vector<Candidate> targets;
-  for (const auto* m : d.route->targets) targets.push_back(make(m, false));
+  // One vector for the whole list (targets in strategy order, then fallbacks), filtered in
+  // place into the candidates: the common single-target route allocates once.
   std::vector<Candidate> ordered;
-  for (auto i : target_order(*d.route, d.strategy, targets)) ordered.push_back(targets[i]);
+  ordered.reserve(d.route->targets.size() + d.route->fallbacks.size());
+  if (d.route->targets.size() < 2) {
+    for (const auto* m : d.route->targets) ordered.push_back(make(m, false));
+  } else {
+    std::vector<Candidate> targets;
+    targets.reserve(d.route->targets.size());
+    for (const auto* m : d.route->targets) targets.push_back(make(m, false));
+    for (auto i : target_order(*d.route, d.strategy, targets)) ordered.push_back(targets[i]);
+  }
   for (const auto* m : d.route->fallbacks) {
     bool seen = std::any_of(ordered.begin(), ordered.end(),
                             [&](const Candidate& c) { return c.model == m; });
     if (!seen && m->kind == traits.kind) ordered.push_back(make(m, true));
   }
 
+  std::size_t kept = 0;
   for (auto& c : ordered) {
     auto why = violation(c, d.required, now_ms);
     if (why.empty()) {
-      d.candidates.push_back(c);
+      ordered[kept++] = c;
     } else {
       d.removed.push_back({c.model->name, std::move(why)});
     }
   }
+  ordered.resize(kept);
+  d.candidates = std::move(ordered);
   order_by(d.candidates, d.optimize);
   if (d.candidates.empty()) {
     std::string message = "no candidate for '" + traits.requested + "' meets the policy:";

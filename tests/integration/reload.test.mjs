@@ -191,6 +191,51 @@ test('SIGHUP and /admin/reload swap routes during open streams; connections and 
   }
 });
 
+test('a reload that rotates tenant keys takes effect at once; wrong keys stay 401', async () => {
+  // One thread, so every request meets the same per-thread cache of authenticated keys.
+  const gw = await startGateway(config('m-a'));
+  try {
+    const body = { model: 'm-a', messages: [{ role: 'user', content: 'hi' }], max_tokens: 2 };
+    for (let i = 0; i < 3; i++) assert.equal((await chat(gw, body)).status, 200, 'the key works (and is cached)');
+    for (const key of ['sk-acme-12', 'sk-acme-1234', 'sk-acme-124', 'x'.repeat(300)]) {
+      const res = await chat(gw, body, { key });
+      assert.equal(res.status, 401, `wrong key ${key.slice(0, 20)} refused`);
+      assert.equal(res.json.error.code, 'invalid_api_key');
+    }
+
+    // Rotate: the old key moves out, a new one (and a long one, past the cache's slot size) comes in.
+    const rotated = config('m-a');
+    const longKey = 'sk-long-' + 'k'.repeat(400);
+    rotated.tenants.acme.keys = ['sk-acme-456', longKey];
+    writeFileSync(gw.configFile, yaml(rotated));
+    assert.equal((await adminReload(gw)).status, 200);
+
+    const old = await chat(gw, body);
+    assert.equal(old.status, 401, 'the removed key is refused right after the reload');
+    assert.equal(old.json.error.code, 'invalid_api_key');
+    for (let i = 0; i < 2; i++) {
+      assert.equal((await chat(gw, body, { key: 'sk-acme-456' })).status, 200, 'the new key works');
+      assert.equal((await chat(gw, body, { key: longKey })).status, 200, 'a long key works');
+    }
+    assert.equal((await chat(gw, body, { key: 'sk-acme-457' })).status, 401);
+    assert.equal((await chat(gw, body, { key: longKey + 'x' })).status, 401);
+    assert.ok(!gw.logs.some((l) => JSON.stringify(l).includes('sk-acme-456')), 'no key in the logs');
+
+    // The key moves to another tenant: requests are attributed to the new owner at once.
+    const moved = config('m-a');
+    moved.tenants.acme.keys = ['sk-acme-999'];
+    moved.tenants.beta = { keys: ['sk-acme-456'], models: ['m-a'] };
+    writeFileSync(gw.configFile, yaml(moved));
+    assert.equal((await adminReload(gw)).status, 200);
+    assert.equal((await chat(gw, body, { key: 'sk-acme-456' })).status, 200);
+    const exposition = await metrics(gw);
+    assert.ok(metricValue(exposition, 'switchboard_requests_total', { tenant: 'beta', status: '200' }) === 1,
+      'the moved key is counted under its new tenant');
+  } finally {
+    await gw.stop();
+  }
+});
+
 test('a broken file changes nothing: /admin/reload names FILE:LINE:COL, old routes served, error counted', async () => {
   const gw = await startGateway(config('m-a'));
   try {

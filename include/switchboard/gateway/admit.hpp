@@ -19,6 +19,10 @@ boost::asio::awaitable<bool> admit_request(Services& services, RequestContext& c
                                            std::int64_t max_output_tokens,
                                            server::ResponseWriter& out);
 
+// Whether admit_request has anything to check: false (it would pass at once) for a tenant
+// without limits or without a ledger. Lets the caller skip the coroutine's frame.
+bool admission_needed(const Services& services, const RequestContext& ctx);
+
 // Settles the reservation with the real usage and records the spend (from finish_request).
 void settle_request(Services& services, RequestContext& ctx);
 

@@ -4,6 +4,7 @@
 
 #include <array>
 #include <atomic>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -74,6 +75,8 @@ class Runtime {
   // The snapshot's guardrails, compiled once (RE2 programs, keyword sets, endpoints).
   const guardrails::GuardrailSet& guardrails() const { return *guardrails_; }
   // The tenant owning `key`, compared as SHA-256 digests in constant time; null when unknown.
+  // A key found recently on this thread is answered from a small per-thread cache (compared
+  // in constant time, dropped when the snapshot changes) instead of being hashed again.
   const config::TenantConfig* tenant_for_key(std::string_view key) const;
   bool is_admin_key(std::string_view key) const;
 
@@ -81,6 +84,8 @@ class Runtime {
   struct DigestHash {
     std::size_t operator()(const Digest& d) const noexcept;
   };
+  // Unique per snapshot (never reused, unlike an address): what the key cache is keyed by.
+  std::uint64_t id_ = 0;
   config::ConfigPtr config_;
   std::shared_ptr<routing::HealthRegistry> registry_;
   std::unordered_map<std::string, ProviderRuntime> providers_;

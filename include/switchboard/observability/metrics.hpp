@@ -58,9 +58,11 @@ inline constexpr std::string_view kOtherLabelValue = "other";
 // A named metric with a fixed list of label names; one series per distinct label-value tuple.
 //
 // The hot path (add/observe/set) is safe from any thread. Series live in 16 shards, each a
-// mutex and a hash map keyed by the encoded label values; the key is built in a thread-local
-// buffer and looked up without allocating, so a series that exists costs one uncontended
-// lock. Counters and histograms shard by thread (concurrent writers of one hot series take
+// mutex and a hash map keyed by the encoded label values. Each thread also remembers the
+// series it updated recently (a bounded memo: family and label values -> cell), so updating
+// a series the thread has seen costs a comparison of the values and one uncontended lock;
+// otherwise the key is built in a thread-local buffer and looked up without allocating.
+// Counters and histograms shard by thread (concurrent writers of one hot series take
 // different locks; the scrape sums the shards); gauges shard by series, because `set` needs
 // one home per series.
 //
@@ -129,6 +131,10 @@ class MetricFamily {
   // case it folds `folded` further and re-encodes `key`. Returns the key to store.
   std::string_view admit_series(std::vector<std::string_view>& folded, std::string& key);
 
+  // Identifies the family in the threads' memos of resolved series: unique for the process
+  // (never reused, unlike an address) and renewed when the caps change, which can change
+  // where label values resolve.
+  std::atomic<std::uint64_t> id_;
   Type type_;
   std::string name_;
   std::string help_;

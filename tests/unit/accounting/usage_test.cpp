@@ -188,9 +188,23 @@ TEST(FindOpenAiUsage, AgreesWithAJsonParserOnCraftedInputs) {
            "{\"usage\":{\"x\":\"caf\xC3\xA9 \xF0\x9F\x98\x80\",\"prompt_tokens\":3}}",
            R"({"choices":[{"delta":{"content":"usage"}}],"usage":{"prompt_tokens":3}})",
            R"({"usage" : null, "x": {"usage": {"prompt_tokens": 9}}})",
+           // Lookalikes of the key after the real one: many 'u's, "usage" as a value,
+           // followed by a backslash, as a prefix of a longer key.
+           R"({"usage":{"prompt_tokens":5},"u":"u\"usage\"uu","usage_x":1,"m":"usage","uu":"u"})",
+           R"({"usage":{"prompt_tokens":6},"usage":{"prompt_tokens":7}})",
        }) {
     expect_same_as_parsed(text);
   }
+}
+
+TEST(FindOpenAiUsage, ShortOrKeyOnlyTextsHaveNoUsage) {
+  for (std::string_view text :
+       {"", "u", "\"", "\"usage\"", "\"usage\":", "usage\":{}", "\"usag\":{}"}) {
+    EXPECT_FALSE(find_openai_usage(text).has_value()) << text;
+  }
+  auto u = find_openai_usage("\"usage\":{\"prompt_tokens\":2}");
+  ASSERT_TRUE(u.has_value());
+  EXPECT_EQ(u->input, 2);
 }
 
 TEST(FindOpenAiUsage, AgreesWithAJsonParserOnMutatedBodies) {

@@ -62,3 +62,103 @@ TEST(RuntimeKeys, KeyIdIsAShortHashNotTheKey) {
   EXPECT_EQ(id, gateway::key_id("sk-secret-value"));
   EXPECT_NE(id, gateway::key_id("sk-secret-valuf"));
 }
+
+// tenant_for_key answers repeated keys from a per-thread cache: these check that the cache
+// never answers differently from the digest lookup.
+TEST(RuntimeKeys, RepeatedLookupsOfACachedKeyMatchTheDigestLookup) {
+  auto rt = build(std::string(kConfig) + "  beta: {keys: [\"sk-other\"]}\n");
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_NE(rt->tenant_for_key("sk-plain"), nullptr);
+    EXPECT_EQ(rt->tenant_for_key("sk-plain")->name, "acme");
+    ASSERT_NE(rt->tenant_for_key("sk-other"), nullptr);
+    EXPECT_EQ(rt->tenant_for_key("sk-other")->name, "beta");
+  }
+  // Wrong keys next to a cached one: a prefix, an extension, one byte changed, a NUL inside.
+  for (std::string_view wrong : {"sk-plai", "sk-plain2", "sk-plaim", "Sk-plain"}) {
+    EXPECT_EQ(rt->tenant_for_key(wrong), nullptr) << wrong;
+  }
+  EXPECT_EQ(rt->tenant_for_key(std::string_view("sk-plain\0", 9)), nullptr);
+  EXPECT_EQ(rt->tenant_for_key("sk-plain")->name, "acme");
+}
+
+TEST(RuntimeKeys, ANewSnapshotDoesNotSeeKeysCachedForTheOldOne) {
+  auto before = build(kConfig);
+  ASSERT_NE(before->tenant_for_key("sk-plain"), nullptr);  // now cached on this thread
+  auto removed = build(R"(
+auth: {mode: keys}
+providers: {p: {type: mock}}
+models: {m: {provider: p}}
+tenants:
+  acme: {keys: ["sk-new"]}
+)");
+  EXPECT_EQ(removed->tenant_for_key("sk-plain"), nullptr);
+  ASSERT_NE(removed->tenant_for_key("sk-new"), nullptr);
+  auto moved = build(R"(
+auth: {mode: keys}
+providers: {p: {type: mock}}
+models: {m: {provider: p}}
+tenants:
+  acme: {keys: ["sk-new"]}
+  beta: {keys: ["sk-plain"]}
+)");
+  ASSERT_NE(moved->tenant_for_key("sk-plain"), nullptr);
+  EXPECT_EQ(moved->tenant_for_key("sk-plain")->name, "beta");
+  // The old snapshot still answers as it did (requests in flight keep their snapshot).
+  ASSERT_NE(before->tenant_for_key("sk-plain"), nullptr);
+  EXPECT_EQ(before->tenant_for_key("sk-plain")->name, "acme");
+  EXPECT_EQ(before->tenant_for_key("sk-new"), nullptr);
+}
+
+TEST(RuntimeKeys, ManyKeysAndLongKeysAllResolve) {
+  // More keys than the cache holds, and keys longer than a cache slot: evictions and
+  // uncached lookups answer like cached ones.
+  std::string yaml = R"(
+auth: {mode: keys}
+providers: {p: {type: mock}}
+models: {m: {provider: p}}
+tenants:
+)";
+  const std::string long_key = "sk-" + std::string(300, 'z');
+  for (int t = 0; t < 20; ++t) {
+    yaml += "  t" + std::to_string(t) + ": {keys: [\"sk-key-" + std::to_string(t) + "\"" +
+            (t == 0 ? ", \"" + long_key + "\"" : std::string()) + "]}\n";
+  }
+  auto rt = build(yaml);
+  for (int round = 0; round < 3; ++round) {
+    for (int t = 0; t < 20; ++t) {
+      auto* tenant = rt->tenant_for_key("sk-key-" + std::to_string(t));
+      ASSERT_NE(tenant, nullptr);
+      EXPECT_EQ(tenant->name, "t" + std::to_string(t));
+    }
+    ASSERT_NE(rt->tenant_for_key(long_key), nullptr);
+    EXPECT_EQ(rt->tenant_for_key(long_key)->name, "t0");
+    EXPECT_EQ(rt->tenant_for_key(long_key + "z"), nullptr);
+    EXPECT_EQ(rt->tenant_for_key("sk-key-20"), nullptr);
+  }
+}
+
+TEST(RuntimeKeys, OpenModeWithoutTenantKeysFindsNoTenant) {
+  auto rt = build(R"(
+auth: {mode: open}
+providers: {p: {type: mock}}
+models: {m: {provider: p}}
+)");
+  EXPECT_EQ(rt->tenant_for_key("sk-anything"), nullptr);
+}
+
+TEST(RuntimeKeys, ASnapshotBuiltWhereAFreedOneLivedDoesNotSeeItsKeys) {
+  const char* without = R"(
+auth: {mode: keys}
+providers: {p: {type: mock}}
+models: {m: {provider: p}}
+tenants:
+  acme: {keys: ["sk-new"]}
+)";
+  for (int i = 0; i < 5; ++i) {
+    auto with = build(kConfig);
+    ASSERT_NE(with->tenant_for_key("sk-plain"), nullptr);
+    with.reset();  // the next snapshot may well be allocated at the same address
+    auto next = build(without);
+    EXPECT_EQ(next->tenant_for_key("sk-plain"), nullptr);
+  }
+}

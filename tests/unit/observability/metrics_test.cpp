@@ -8,6 +8,7 @@
 #include <array>
 #include <functional>
 #include <limits>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -278,6 +279,98 @@ TEST(MetricFamily, LabelValuesWithNulBytesStayDistinct) {
   ExpositionWriter writer;
   counter.expose(writer);
   EXPECT_NE(writer.text().find("c_total{a=\""s + with_nul + "\",b=\"\"} 1\n"), std::string::npos);
+}
+
+// A thread remembers the series it updated (the memo): repeat updates must land exactly where
+// a fresh lookup would, whatever the values have in common.
+TEST(MetricFamily, RepeatUpdatesOfLookalikeLabelSetsStayApart) {
+  using namespace std::string_literals;
+  CounterFamily counter("c_total", "help", {"a", "b"});
+  // Same bytes split differently, same length and edges, a NUL, empty values.
+  const std::vector<std::pair<std::string, std::string>> sets = {
+      {"ab", "c"},
+      {"a", "bc"},
+      {"abc", ""},
+      {"", "abc"},
+      {"prefix-1-suffix-long", "x"},
+      {"prefix-2-suffix-long", "x"},
+      {"prefix-123456789-suffix", "x"},
+      {"prefix-123456780-suffix", "x"},
+      {"x\0y"s, ""},
+      {"x", "\0y"s},
+  };
+  for (int round = 1; round <= 3; ++round) {
+    for (std::size_t i = 0; i < sets.size(); ++i) {
+      counter.add({sets[i].first, sets[i].second}, static_cast<double>(i + 1));
+    }
+  }
+  EXPECT_EQ(counter.series_count(), sets.size());
+  for (std::size_t i = 0; i < sets.size(); ++i) {
+    EXPECT_EQ(counter.value({sets[i].first, sets[i].second}), 3.0 * static_cast<double>(i + 1))
+        << i;
+  }
+}
+
+TEST(MetricFamily, RepeatUpdatesKeepFoldingToOther) {
+  CounterFamily counter("c_total", "help", {"tenant", "workflow"});
+  counter.cap_label("workflow", 1);
+  for (int i = 0; i < 3; ++i) {
+    counter.add({"acme", "kept"});
+    counter.add({"acme", "folded"});
+    counter.add({"acme", "caf\xE9"});
+  }
+  EXPECT_EQ(counter.value({"acme", "kept"}), 3);
+  EXPECT_EQ(counter.value({"acme", "other"}), 6);
+  EXPECT_EQ(counter.value({"acme", "folded"}), 0);
+  EXPECT_EQ(counter.series_count(), 2u);
+
+  CounterFamily full("f_total", "help", {"tenant", "workflow"});
+  full.cap_label("workflow", 100);
+  full.set_max_series(1);
+  for (int i = 0; i < 3; ++i) {
+    full.add({"a", "w"});
+    full.add({"b", "w"});  // the family is full: folds all the way to {other, other}
+  }
+  EXPECT_EQ(full.value({"a", "w"}), 3);
+  EXPECT_EQ(full.value({"other", "other"}), 3);
+  EXPECT_EQ(full.series_count(), 2u);
+}
+
+TEST(MetricFamily, MoreSeriesThanTheMemoHoldsCountExactly) {
+  CounterFamily counter("c_total", "help", {"tenant", "model", "status"});
+  HistogramFamily histogram("h_seconds", "help", {"tenant"}, {1, 2});
+  constexpr int kSeries = 3000;  // several times the memo's slots
+  for (int round = 0; round < 2; ++round) {
+    for (int i = 0; i < kSeries; ++i) {
+      std::string tenant = "tenant-" + std::to_string(i % 50);
+      std::string model = "model-" + std::to_string(i / 50);
+      counter.add({tenant, model, i % 2 ? "200" : "500"});
+      histogram.observe({tenant}, 1.5);
+    }
+  }
+  EXPECT_EQ(counter.series_count(), static_cast<std::size_t>(kSeries));
+  for (int i = 0; i < kSeries; ++i) {
+    std::string tenant = "tenant-" + std::to_string(i % 50);
+    std::string model = "model-" + std::to_string(i / 50);
+    ASSERT_EQ(counter.value({tenant, model, i % 2 ? "200" : "500"}), 2) << i;
+  }
+  auto snap = histogram.snapshot({"tenant-7"});
+  EXPECT_EQ(snap.count, 2u * kSeries / 50);
+}
+
+TEST(MetricFamily, AFamilyInTheSameMemoryAsADestroyedOneStartsEmpty) {
+  // The memo must never hand a new family the cell of a destroyed one that lived at the
+  // same address.
+  for (int i = 0; i < 5; ++i) {
+    auto registry = std::make_unique<MetricsRegistry>();
+    auto& counter = registry->counter("c_total", "help", {"k"});
+    auto& gauge = registry->gauge("g", "help", {"k"});
+    counter.add({"x"});
+    counter.add({"x"});
+    gauge.add({"x"}, 2);
+    EXPECT_EQ(counter.value({"x"}), 2);
+    EXPECT_EQ(gauge.value({"x"}), 2);
+  }
 }
 
 TEST(MetricsRegistry, ExposesFamiliesInRegistrationOrderAndSeriesByLabelValues) {
