@@ -96,28 +96,59 @@ bool has_header_nocase(const HttpHeaders& headers, std::string_view name) {
 }
 
 void append_header_fields(std::string& out, const HttpHeaders& headers) {
-  // Sized first, then copied in place: one resize instead of four appends per field.
-  constexpr std::size_t kTracked = 64;
-  std::uint64_t kept = 0;  // bit i: headers[i] is written (for the first 64)
+  std::size_t n = headers.size();
+  constexpr std::size_t kFast = 32;
+  if (n > kFast) {  // rare: the quadratic check on the strings themselves
+    for (std::size_t i = 0; i < n; ++i) {
+      if (!replaced_later(headers, i)) {
+        append_field(out, headers[i].name, trim(headers[i].value));
+      }
+    }
+    return;
+  }
+  // One pass over the headers collects what the rest needs, so the duplicate check compares
+  // small keys (name size and last letter) in a local array before any name.
+  struct Field {
+    const char* name;
+    std::uint32_t name_size;
+    std::uint32_t key;
+    std::string_view value;
+  };
+  Field fields[kFast];
   std::size_t total = 0;
-  for (std::size_t i = 0; i < headers.size(); ++i) {
-    if (replaced_later(headers, i)) continue;
-    if (i < kTracked) kept |= std::uint64_t{1} << i;
-    total += headers[i].name.size() + trim(headers[i].value).size() + 4;
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto& h = headers[i];
+    auto& f = fields[i];
+    f.name = h.name.data();
+    f.name_size = static_cast<std::uint32_t>(h.name.size());
+    f.key = f.name_size << 8 |
+            (f.name_size ? static_cast<unsigned char>(lower_ascii(f.name[f.name_size - 1])) : 0u);
+    f.value = trim(h.value);
+    total += f.name_size + f.value.size() + 4;
+  }
+  std::uint32_t dropped = 0;  // bit i: a later header of the same name replaces fields[i]
+  for (std::size_t i = 0; i < n; ++i) {
+    for (std::size_t j = i + 1; j < n; ++j) {
+      if (fields[j].key == fields[i].key &&
+          same_name({fields[j].name, fields[j].name_size}, {fields[i].name, fields[i].name_size})) {
+        dropped |= std::uint32_t{1} << i;
+        total -= fields[i].name_size + fields[i].value.size() + 4;
+        break;
+      }
+    }
   }
   std::size_t at = out.size();
   out.resize(at + total);
   char* p = out.data() + at;
-  for (std::size_t i = 0; i < headers.size(); ++i) {
-    if (i < kTracked ? !(kept >> i & 1) : replaced_later(headers, i)) continue;
-    const auto& name = headers[i].name;
-    auto value = trim(headers[i].value);
-    std::memcpy(p, name.data(), name.size());
-    p += name.size();
+  for (std::size_t i = 0; i < n; ++i) {
+    if (dropped >> i & 1) continue;
+    const auto& f = fields[i];
+    std::memcpy(p, f.name, f.name_size);
+    p += f.name_size;
     *p++ = ':';
     *p++ = ' ';
-    std::memcpy(p, value.data(), value.size());
-    p += value.size();
+    std::memcpy(p, f.value.data(), f.value.size());
+    p += f.value.size();
     *p++ = '\r';
     *p++ = '\n';
   }

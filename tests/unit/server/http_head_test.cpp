@@ -70,6 +70,12 @@ std::string ours_request(const std::string& method, const std::string& target,
   return out;
 }
 
+HttpHeaders many_headers() {
+  HttpHeaders h;
+  for (int i = 0; i < 40; ++i) h.push_back({"x-h" + std::to_string(i % 30), std::to_string(i)});
+  return h;
+}
+
 const std::vector<HttpHeaders>& header_cases() {
   static const std::vector<HttpHeaders> cases = {
       {},
@@ -84,6 +90,11 @@ const std::vector<HttpHeaders>& header_cases() {
       {{"content-length", "99"}},
       {{"transfer-encoding", "gzip"}},
       {{"transfer-encoding", "gzip, chunked"}},
+      // same size and last letter, different names: both kept; then a repeat of the first
+      {{"x-switchboard-trace-id", "t"},
+       {"x-switchboard-cost-usd", "c"},
+       {"X-Switchboard-Trace-Id", "u"}},
+      many_headers(),  // more than the fast path's 32, with repeats
   };
   return cases;
 }
