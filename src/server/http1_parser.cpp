@@ -187,6 +187,7 @@ std::size_t Http1Parser::put(const char* data, std::size_t size, Http1Error& err
         error = Http1Error::header_limit;
         return 0;
       }
+      handler_.on_head(std::string_view(data, head_size));
       error = parse_head(data, data + pos + 2);
       if (error == Http1Error::none) error = start_body();
       return error == Http1Error::none ? head_size : 0;

@@ -161,18 +161,19 @@ class ResponseReader final : public server::Http1Handler {
  public:
   ResponseReader() : parser_(/*request=*/false, *this) {
     parser_.body_limit(std::nullopt);
-    store_.reserve(512);
+    head_.reserve(512);
   }
   ResponseReader(const ResponseReader&) = delete;
   ResponseReader& operator=(const ResponseReader&) = delete;
 
   server::Http1Parser& parser() { return parser_; }
 
+  // The first field of that name (ASCII case-insensitively), trimmed; empty when absent.
   std::string_view header(std::string_view lower_name) const {
     for (const auto& f : fields_) {
       if (f.name_size == lower_name.size() &&
-          std::string_view(store_).substr(f.name_at, f.name_size) == lower_name)
-        return std::string_view(store_).substr(f.value_at, f.value_size);
+          iequals_lower(std::string_view(head_).substr(f.name_at, f.name_size), lower_name))
+        return std::string_view(head_).substr(f.value_at, f.value_size);
     }
     return {};
   }
@@ -190,17 +191,28 @@ class ResponseReader final : public server::Http1Handler {
   void on_request(std::string_view, std::string_view, int) override {}
   void on_response(int, int) override {}
 
+  // The head is copied once; fields are offsets into the copy.
+  void on_head(std::string_view head) override {
+    head_.assign(head.data(), head.size());
+    head_at_ = head.data();
+  }
+
   void on_field(std::string_view name, std::string_view value) override {
     Field f{};
-    f.name_at = static_cast<std::uint32_t>(store_.size());
+    f.name_at = static_cast<std::uint32_t>(name.data() - head_at_);
     f.name_size = static_cast<std::uint32_t>(name.size());
-    store_.resize(store_.size() + name.size());
-    char* out = store_.data() + f.name_at;
-    for (char c : name) *out++ = c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-    f.value_at = static_cast<std::uint32_t>(store_.size());
+    f.value_at = static_cast<std::uint32_t>(value.data() - head_at_);
     f.value_size = static_cast<std::uint32_t>(value.size());
-    store_.append(value.data(), value.size());
     fields_.push_back(f);
+  }
+
+  static bool iequals_lower(std::string_view a, std::string_view lower) {
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      char c = a[i];
+      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+      if (c != lower[i]) return false;
+    }
+    return true;
   }
 
   void on_body(std::string_view data) override {
@@ -208,7 +220,8 @@ class ResponseReader final : public server::Http1Handler {
   }
 
   server::Http1Parser parser_;
-  std::string store_;
+  std::string head_;
+  const char* head_at_ = nullptr;  // where the parser's view of the head began
   boost::container::small_vector<Field, 16> fields_;
   std::string* sink_ = nullptr;
   std::string pending_;

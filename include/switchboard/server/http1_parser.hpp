@@ -27,6 +27,9 @@ enum class Http1Error {
 class Http1Handler {
  public:
   virtual ~Http1Handler() = default;
+  // The whole head, from the start line to the blank line, before its parts: views handed to
+  // the calls that follow point into it.
+  virtual void on_head(std::string_view) {}
   virtual void on_request(std::string_view method, std::string_view target, int version) = 0;
   virtual void on_response(int status, int version) = 0;
   // A header field of the head (not of a chunked body's trailers); the value without

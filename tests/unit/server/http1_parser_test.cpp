@@ -22,7 +22,14 @@ struct Message : Http1Handler {
   int status = 0;
   std::vector<std::pair<std::string, std::string>> fields;
   std::string body;
+  std::string head;
+  bool fields_in_head = true;  // every field view pointed into the head view
+  std::string_view head_view;
 
+  void on_head(std::string_view h) override {
+    head = h;
+    head_view = h;
+  }
   void on_request(std::string_view m, std::string_view t, int v) override {
     method = m;
     target = t;
@@ -32,7 +39,14 @@ struct Message : Http1Handler {
     status = s;
     version = v;
   }
-  void on_field(std::string_view n, std::string_view v) override { fields.emplace_back(n, v); }
+  void on_field(std::string_view n, std::string_view v) override {
+    auto inside = [&](std::string_view x) {
+      return x.data() >= head_view.data() &&
+             x.data() + x.size() <= head_view.data() + head_view.size();
+    };
+    if (!inside(n) || !inside(v)) fields_in_head = false;
+    fields.emplace_back(n, v);
+  }
   void on_body(std::string_view d) override { body.append(d); }
 };
 
@@ -124,6 +138,8 @@ TEST(Http1Parser, RequestWholeAndByteByByte) {
     EXPECT_EQ(m.fields[2], std::make_pair(std::string("X-Empty"), std::string()));
     EXPECT_EQ(m.fields[3], std::make_pair(std::string("X-Spaces"), std::string("padded value")));
     EXPECT_EQ(m.body, "{\"a\":\"xyz\"}");
+    EXPECT_EQ(m.head, kPost.substr(0, kPost.find("\r\n\r\n") + 4));
+    EXPECT_TRUE(m.fields_in_head);
     EXPECT_TRUE(out.keep_alive);
   }
 }
@@ -194,9 +210,13 @@ TEST(Http1Parser, RequestErrors) {
       {"G(T / HTTP/1.1\r\n\r\n", Http1Error::bad_start_line},
       {"GET / HTTP/1.1 \r\n\r\n", Http1Error::bad_start_line},
       {"GET /a\tb HTTP/1.1\r\n\r\n", Http1Error::bad_start_line},
-      {"GET /0123456789abcdef\x01" " HTTP/1.1\r\n\r\n", Http1Error::bad_start_line},
+      {"GET /0123456789abcdef\x01"
+       " HTTP/1.1\r\n\r\n",
+       Http1Error::bad_start_line},
       {"GET / HTTP/1.1\r\nX: 0123456789abcdef0123456789\x02\r\n\r\n", Http1Error::bad_field},
-      {"GET / HTTP/1.1\r\nX: 0123456789abcdef\x7f" "0123456789\r\n\r\n", Http1Error::bad_field},
+      {"GET / HTTP/1.1\r\nX: 0123456789abcdef\x7f"
+       "0123456789\r\n\r\n",
+       Http1Error::bad_field},
       {"GET / HTTQ/1.1\r\n\r\n", Http1Error::bad_version},
       {"GET / HTTP/1.1\nHost: a\r\n\r\n", Http1Error::bad_start_line},
       {"GET / HTTP/1.1\r\nHost : a\r\n\r\n", Http1Error::bad_field},
