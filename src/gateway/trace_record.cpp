@@ -97,6 +97,34 @@ struct Unpacker {
   }
 };
 
+// round_ms(raw) at `p` (room for kJsonNumberRoom bytes): milliseconds to the microsecond. For
+// x = raw * 1000 in [0, 1e15) the rounding is done on integers (std::round's half away from
+// zero: the fraction x - trunc(x) is exact), and the double nearest t/1000 prints as t/1000 with
+// trailing zeros cut (".0" when whole), which is what nlohmann's Grisu2 writes for every such
+// value (checked on all of 0..20,000,000 thousandths and 25 M random values up to 1e12) at a
+// fraction of the cost; anything else takes the general path.
+char* write_ms(char* p, double raw) {
+  double x = raw * 1000;
+  if (!(x >= 0 && x < 1e15) || std::signbit(x)) {
+    return observability::write_json_number(p, round_ms(raw));
+  }
+  auto t = static_cast<std::uint64_t>(x);
+  if (x - static_cast<double>(t) >= 0.5) ++t;
+  constexpr std::uint64_t kLimit = 1'000'000'000'000'000;  // t / 1000 < 1e12
+  if (t >= kLimit) return observability::write_json_number(p, static_cast<double>(t) / 1000);
+  p = observability::write_json_integer(p, static_cast<std::int64_t>(t / 1000));
+  auto frac = static_cast<unsigned>(t % 1000);
+  p[0] = '.';
+  if (frac == 0) {
+    p[1] = '0';
+    return p + 2;
+  }
+  p[1] = static_cast<char>('0' + frac / 100);
+  p[2] = static_cast<char>('0' + frac / 10 % 10);
+  p[3] = static_cast<char>('0' + frac % 10);
+  return p + (frac % 10 != 0 ? 4 : frac % 100 != 0 ? 3 : 2);
+}
+
 // The room the JSON of a packed record can take. Every packed byte of a string becomes at most
 // 6 (an escape); every list item packs into at least 4 (a policy: `,""` = 3), 36 (an attempt:
 // under 150 of fixed text and numbers) or 16 bytes (a guardrail: under 60) and takes less than 6
@@ -129,31 +157,7 @@ struct RecordWriter {
   }
   void integer(std::int64_t v) { p = observability::write_json_integer(p, v); }
   void number(double v) { p = observability::write_json_number(p, v); }  // null when not finite
-  // round_ms(raw): milliseconds to the microsecond. For x = raw * 1000 in [0, 1e15) the
-  // rounding is done on integers (std::round's half away from zero: the fraction x - trunc(x)
-  // is exact), and the double nearest t/1000 prints as t/1000 with trailing zeros cut (".0"
-  // when whole), which is what nlohmann's Grisu2 writes for every such value (checked on all of
-  // 0..20,000,000 thousandths and 25 M random values up to 1e12) at a fraction of the cost;
-  // anything else takes the general path.
-  void ms(double raw) {
-    double x = raw * 1000;
-    if (!(x >= 0 && x < 1e15) || std::signbit(x)) return number(round_ms(raw));
-    auto t = static_cast<std::int64_t>(x);
-    if (x - static_cast<double>(t) >= 0.5) ++t;
-    if (!(static_cast<double>(t) / 1000 < 1e12)) return number(static_cast<double>(t) / 1000);
-    p = observability::write_json_integer(p, t / 1000);
-    *p++ = '.';
-    auto frac = static_cast<int>(t % 1000);
-    if (frac == 0) {
-      *p++ = '0';
-    } else {
-      p[0] = static_cast<char>('0' + frac / 100);
-      p[1] = static_cast<char>('0' + frac / 10 % 10);
-      p[2] = static_cast<char>('0' + frac % 10);
-      p += 3;
-      while (p[-1] == '0') --p;
-    }
-  }
+  void ms(double raw) { p = write_ms(p, raw); }
   void boolean(bool v) {
     if (v) {
       lit("true");

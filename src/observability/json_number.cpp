@@ -166,6 +166,54 @@ bool short_decimal(double v, std::uint64_t& digits, int& exponent) {
   return false;
 }
 
+// Moves the 16 bytes at `from` to `to` (overlapping is fine: read whole, then written).
+inline void move16(char* to, const char* from) {
+  char block[16];
+  std::memcpy(block, from, 16);
+  std::memcpy(to, block, 16);
+}
+
+// digits * 10^exponent (digits without trailing zeros, at most 15 of them) as nlohmann's
+// format_buffer(..., -4, 15) lays it out: "123.0", "1.25", "0.00125", "1.25e-05", "1e+20".
+// The digits are written in place and moved by whole 16-byte blocks: needs room for 33 bytes
+// (with a sign before it, kJsonNumberRoom).
+char* format_decimal(char* p, std::uint64_t digits, int exponent) {
+  const auto k = static_cast<int>(write_unsigned(p, digits) - p);  // digits written
+  const int n = k + exponent;  // where the decimal point goes, from the first digit
+  if (k <= n && n <= 15) {     // an integer: zeros, then ".0"
+    std::memset(p + k, '0', 16);
+    p[n] = '.';
+    p[n + 1] = '0';
+    return p + n + 2;
+  }
+  if (0 < n && n <= 15) {  // "dig.its"
+    move16(p + n + 1, p + n);
+    p[n] = '.';
+    return p + k + 1;
+  }
+  if (-4 < n && n <= 0) {  // "0.[000]digits"
+    char block[16];
+    std::memcpy(block, p, 16);
+    std::memcpy(p, "0.000", 5);  // zeros past the -n wanted are covered by the digits
+    std::memcpy(p + 2 - n, block, 16);
+    return p + 2 - n + k;
+  }
+  // "d[.igits]e±XX"
+  if (k > 1) {
+    move16(p + 2, p + 1);
+    p[1] = '.';
+    p += k + 1;
+  } else {
+    p += 1;
+  }
+  int e = n - 1;
+  *p++ = 'e';
+  *p++ = e < 0 ? '-' : '+';
+  auto magnitude = static_cast<unsigned>(e < 0 ? -e : e);
+  if (magnitude < 10) *p++ = '0';  // at least two digits
+  return write_unsigned(p, magnitude);
+}
+
 }  // namespace
 
 char* write_json_integer(char* p, std::int64_t value) {
@@ -187,8 +235,7 @@ char* write_json_number(char* p, double value) {
   int exponent = 0;
   if (value != 0 && short_decimal(std::abs(value), digits, exponent)) {
     if (std::signbit(value)) *p++ = '-';
-    auto len = static_cast<int>(write_unsigned(p, digits) - p);
-    return nlohmann::detail::dtoa_impl::format_buffer(p, len, exponent, -4, 15);
+    return format_decimal(p, digits, exponent);
   }
   return nlohmann::detail::to_chars(p, p + kJsonNumberRoom, value);
 }

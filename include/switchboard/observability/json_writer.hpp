@@ -47,14 +47,14 @@ void append_json_escaped(std::string& out, std::string_view value);
 inline constexpr std::size_t kJsonEscapeGrowth = 6;  // "\u00XX" for one byte
 char* write_json_escaped(char* p, std::string_view value);
 
-// An integer as JsonWriter::integer writes it, at `p` (room for kJsonIntegerRoom bytes); returns
-// the end.
+// An integer as JsonWriter::integer writes it, at `p` (room for kJsonIntegerRoom bytes, which may
+// be written past the digits); returns the end.
 inline constexpr std::size_t kJsonIntegerRoom = 20;
 char* write_json_integer(char* p, std::int64_t value);
 
 // A double as JsonWriter::number writes it ("null" when not finite) at `p`, which must have room
-// for kJsonNumberRoom bytes; returns the end.
-inline constexpr std::size_t kJsonNumberRoom = 32;
+// for kJsonNumberRoom bytes (at most 25 are kept; the rest is scratch); returns the end.
+inline constexpr std::size_t kJsonNumberRoom = 40;
 char* write_json_number(char* p, double value);
 
 }  // namespace switchboard::observability
