@@ -11,6 +11,7 @@
 
 #include "switchboard/gateway/pipeline.hpp"
 #include "switchboard/observability/json_writer.hpp"
+#include "switchboard/observability/pack_bytes.hpp"
 
 namespace switchboard::gateway {
 
@@ -55,17 +56,29 @@ double round_ms(double ms) {
 }
 
 // Packs values as they are: strings as a 32-bit length and the bytes, numbers in machine form
-// (the record never leaves the process).
+// (the record never leaves the process). The record is walked twice: once to size it, then
+// to write it through a raw cursor after one resize (this runs on the request thread).
+struct PackSize {
+  std::size_t bytes = 0;
+
+  template <class T>
+  void pod(T) {
+    bytes += sizeof(T);
+  }
+  void str(std::string_view s) { bytes += sizeof(std::uint32_t) + s.size(); }
+};
+
 struct Packer {
-  std::string& out;
+  char* p;
 
   template <class T>
   void pod(T v) {
-    out.append(reinterpret_cast<const char*>(&v), sizeof v);
+    std::memcpy(p, &v, sizeof v);
+    p += sizeof v;
   }
   void str(std::string_view s) {
     pod(static_cast<std::uint32_t>(s.size()));
-    out.append(s);
+    p = observability::put_bytes(p, s);
   }
 };
 
@@ -167,11 +180,8 @@ struct RecordWriter {
   }
 };
 
-}  // namespace
-
-void pack_trace_record(std::string& out, const RequestContext& ctx, double duration_ms,
-                       double overhead_ms) {
-  Packer p{out};
+template <class Pack>
+void pack_fields(Pack& p, const RequestContext& ctx, double duration_ms, double overhead_ms) {
   p.str(ctx.trace_id);
   p.str(ctx.span_id);
   p.str(ctx.parent_span_id);
@@ -219,6 +229,18 @@ void pack_trace_record(std::string& out, const RequestContext& ctx, double durat
     p.str(g.action);
     p.str(g.detail);
   }
+}
+
+}  // namespace
+
+void pack_trace_record(std::string& out, const RequestContext& ctx, double duration_ms,
+                       double overhead_ms) {
+  PackSize size;
+  pack_fields(size, ctx, duration_ms, overhead_ms);
+  std::size_t at = out.size();
+  out.resize(at + size.bytes);
+  Packer p{out.data() + at};
+  pack_fields(p, ctx, duration_ms, overhead_ms);
 }
 
 void append_packed_trace_record(std::string& out, std::string_view packed) {

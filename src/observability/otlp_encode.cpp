@@ -7,6 +7,7 @@
 
 #include "switchboard/observability/json_writer.hpp"
 #include "switchboard/observability/otlp.hpp"
+#include "switchboard/observability/pack_bytes.hpp"
 #include "switchboard/upstream/pool.hpp"
 
 namespace switchboard::observability {
@@ -293,10 +294,7 @@ void pack_otlp_span(std::string& out, const OtlpSpan& s) {
   p += sizeof head;
   std::memcpy(p, lengths, sizeof lengths);
   p += sizeof lengths;
-  for (std::size_t i = 0; i < kStringCount; ++i) {
-    std::memcpy(p, (s.*kSpanStrings[i]).data(), lengths[i]);
-    p += lengths[i];
-  }
+  for (auto field : kSpanStrings) p = put_bytes(p, s.*field);
 }
 
 std::size_t unpack_otlp_span(std::string_view in, OtlpSpan& s) {
