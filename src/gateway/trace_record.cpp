@@ -3,7 +3,6 @@
 #include "switchboard/gateway/trace_record.hpp"
 
 #include <array>
-#include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -12,14 +11,15 @@
 
 #include "switchboard/gateway/pipeline.hpp"
 #include "switchboard/observability/json_writer.hpp"
+#include "switchboard/observability/pack_bytes.hpp"
 
 namespace switchboard::gateway {
 
 namespace {
 
-// "2026-11-24T10:00:00.123Z". The date and time of day change once a second: formatted once
-// per second and thread, not per record.
-void append_rfc3339(std::string& out, std::chrono::system_clock::time_point t) {
+// "2026-11-24T10:00:00.123Z" at `p` (room for 64 bytes). The date and time of day change once a
+// second: formatted once per second and thread, not per record.
+char* write_rfc3339(char* p, std::chrono::system_clock::time_point t) {
   auto secs = std::chrono::time_point_cast<std::chrono::seconds>(t);
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t - secs).count();
   thread_local std::int64_t cached_secs = std::numeric_limits<std::int64_t>::min();
@@ -34,16 +34,21 @@ void append_rfc3339(std::string& out, std::chrono::system_clock::time_point t) {
                                tm.tm_sec);
     cached_secs = secs.time_since_epoch().count();
   }
-  out.append(cached.data(), static_cast<std::size_t>(cached_len));
+  std::memcpy(p, cached.data(), static_cast<std::size_t>(cached_len));
+  p += cached_len;
   if (ms >= 0 && ms < 1000) {
-    char frac[6] = {'.', static_cast<char>('0' + ms / 100), static_cast<char>('0' + ms / 10 % 10),
-                    static_cast<char>('0' + ms % 10), 'Z'};
-    out.append(frac, 5);
-  } else {  // before 1970 the cast truncates towards zero: kept as printf wrote it
-    char frac[24];
-    int n = std::snprintf(frac, sizeof frac, ".%03dZ", static_cast<int>(ms));
-    out.append(frac, static_cast<std::size_t>(n));
+    p[0] = '.';
+    p[1] = static_cast<char>('0' + ms / 100);
+    p[2] = static_cast<char>('0' + ms / 10 % 10);
+    p[3] = static_cast<char>('0' + ms % 10);
+    p[4] = 'Z';
+    return p + 5;
   }
+  // Before 1970 the cast truncates towards zero: kept as printf wrote it.
+  char frac[24];
+  int n = std::snprintf(frac, sizeof frac, ".%03dZ", static_cast<int>(ms));
+  std::memcpy(p, frac, static_cast<std::size_t>(n));
+  return p + n;
 }
 
 double round_ms(double ms) {
@@ -51,17 +56,29 @@ double round_ms(double ms) {
 }
 
 // Packs values as they are: strings as a 32-bit length and the bytes, numbers in machine form
-// (the record never leaves the process).
+// (the record never leaves the process). The record is walked twice: once to size it, then
+// to write it through a raw cursor after one resize (this runs on the request thread).
+struct PackSize {
+  std::size_t bytes = 0;
+
+  template <class T>
+  void pod(T) {
+    bytes += sizeof(T);
+  }
+  void str(std::string_view s) { bytes += sizeof(std::uint32_t) + s.size(); }
+};
+
 struct Packer {
-  std::string& out;
+  char* p;
 
   template <class T>
   void pod(T v) {
-    out.append(reinterpret_cast<const char*>(&v), sizeof v);
+    std::memcpy(p, &v, sizeof v);
+    p += sizeof v;
   }
   void str(std::string_view s) {
     pod(static_cast<std::uint32_t>(s.size()));
-    out.append(s);
+    p = observability::put_bytes(p, s);
   }
 };
 
@@ -93,69 +110,78 @@ struct Unpacker {
   }
 };
 
-// Writes the JSON as literal fragments around the values: the keys and separators exactly as a
-// JsonWriter would put them (tests/unit/gateway/record_test.cpp holds the line to nlohmann's
-// output byte for byte).
-struct RecordWriter {
-  std::string& out;
+// round_ms(raw) at `p` (room for kJsonNumberRoom bytes): milliseconds to the microsecond. For
+// x = raw * 1000 in [0, 1e15) the rounding is done on integers (std::round's half away from
+// zero: the fraction x - trunc(x) is exact), and the double nearest t/1000 prints as t/1000 with
+// trailing zeros cut (".0" when whole), which is what nlohmann's Grisu2 writes for every such
+// value (checked on all of 0..20,000,000 thousandths and 25 M random values up to 1e12) at a
+// fraction of the cost; anything else takes the general path.
+char* write_ms(char* p, double raw) {
+  double x = raw * 1000;
+  if (!(x >= 0 && x < 1e15) || std::signbit(x)) {
+    return observability::write_json_number(p, round_ms(raw));
+  }
+  auto t = static_cast<std::uint64_t>(x);
+  if (x - static_cast<double>(t) >= 0.5) ++t;
+  constexpr std::uint64_t kLimit = 1'000'000'000'000'000;  // t / 1000 < 1e12
+  if (t >= kLimit) return observability::write_json_number(p, static_cast<double>(t) / 1000);
+  p = observability::write_json_integer(p, static_cast<std::int64_t>(t / 1000));
+  auto frac = static_cast<unsigned>(t % 1000);
+  p[0] = '.';
+  if (frac == 0) {
+    p[1] = '0';
+    return p + 2;
+  }
+  p[1] = static_cast<char>('0' + frac / 100);
+  p[2] = static_cast<char>('0' + frac / 10 % 10);
+  p[3] = static_cast<char>('0' + frac % 10);
+  return p + (frac % 10 != 0 ? 4 : frac % 100 != 0 ? 3 : 2);
+}
 
-  void lit(std::string_view s) { out.append(s); }
+// The room the JSON of a packed record can take. Every packed byte of a string becomes at most
+// 6 (an escape); every list item packs into at least 4 (a policy: `,""` = 3), 36 (an attempt:
+// under 150 of fixed text and numbers) or 16 bytes (a guardrail: under 60) and takes less than 6
+// bytes of text per packed byte; the rest of the record is under 1 KB of fixed text and numbers
+// (tests/unit/gateway/record_test.cpp checks the worst cases against this).
+constexpr std::size_t kRecordFixedRoom = 1536;
+
+// Writes the JSON as literal fragments around the values through a raw cursor into space
+// reserved once per record: the keys and separators exactly as a JsonWriter would put them
+// (tests/unit/gateway/record_test.cpp holds the line to nlohmann's output byte for byte).
+struct RecordWriter {
+  char* p;
+
+  template <std::size_t N>
+  void lit(const char (&s)[N]) {  // a literal: its length is known, the copy is inlined
+    std::memcpy(p, s, N - 1);
+    p += N - 1;
+  }
   void str(std::string_view v) {
-    out.push_back('"');
-    observability::append_json_escaped(out, v);
-    out.push_back('"');
+    *p++ = '"';
+    p = observability::write_json_escaped(p, v);
+    *p++ = '"';
   }
   void str_or_null(std::string_view v) {
     if (v.empty()) {
-      out.append("null", 4);
+      lit("null");
     } else {
       str(v);
     }
   }
-  void integer(std::int64_t v) {
-    char buf[24];
-    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
-    out.append(buf, end);
-  }
-  void number(double v) { observability::JsonWriter(out).number(v); }  // null when not finite
-  // round_ms(raw): milliseconds to the microsecond. The double nearest n/1000 prints as n/1000
-  // with trailing zeros cut (".0" when whole), which is what nlohmann's Grisu2 writes for every
-  // such value (checked on all of 0..20,000,000 thousandths and 25 M random values up to 1e12)
-  // at a fraction of the cost; anything else takes the general path.
-  void ms(double raw) {
-    double v = round_ms(raw);
-    if (!(v >= 0 && v < 1e12) || std::signbit(v)) return number(v);
-    auto n = static_cast<std::int64_t>(std::nearbyint(v * 1000));
-    if (static_cast<double>(n) / 1000 != v) return number(v);
-    char buf[32];
-    auto [p, ec] = std::to_chars(buf, buf + 20, n / 1000);
-    *p++ = '.';
-    auto frac = static_cast<int>(n % 1000);
-    if (frac == 0) {
-      *p++ = '0';
-    } else {
-      p[0] = static_cast<char>('0' + frac / 100);
-      p[1] = static_cast<char>('0' + frac / 10 % 10);
-      p[2] = static_cast<char>('0' + frac % 10);
-      p += 3;
-      while (p[-1] == '0') --p;
-    }
-    out.append(buf, p);
-  }
+  void integer(std::int64_t v) { p = observability::write_json_integer(p, v); }
+  void number(double v) { p = observability::write_json_number(p, v); }  // null when not finite
+  void ms(double raw) { p = write_ms(p, raw); }
   void boolean(bool v) {
     if (v) {
-      out.append("true", 4);
+      lit("true");
     } else {
-      out.append("false", 5);
+      lit("false");
     }
   }
 };
 
-}  // namespace
-
-void pack_trace_record(std::string& out, const RequestContext& ctx, double duration_ms,
-                       double overhead_ms) {
-  Packer p{out};
+template <class Pack>
+void pack_fields(Pack& p, const RequestContext& ctx, double duration_ms, double overhead_ms) {
   p.str(ctx.trace_id);
   p.str(ctx.span_id);
   p.str(ctx.parent_span_id);
@@ -205,9 +231,25 @@ void pack_trace_record(std::string& out, const RequestContext& ctx, double durat
   }
 }
 
+}  // namespace
+
+void pack_trace_record(std::string& out, const RequestContext& ctx, double duration_ms,
+                       double overhead_ms) {
+  PackSize size;
+  pack_fields(size, ctx, duration_ms, overhead_ms);
+  std::size_t at = out.size();
+  out.resize(at + size.bytes);
+  Packer p{out.data() + at};
+  pack_fields(p, ctx, duration_ms, overhead_ms);
+}
+
 void append_packed_trace_record(std::string& out, std::string_view packed) {
+  // Written into a per-thread scratch that keeps its size, then appended in one copy.
+  thread_local std::string scratch;
+  const std::size_t room = trace_record_room(packed);
+  if (scratch.size() < room) scratch.resize(room);
   Unpacker in{packed};
-  RecordWriter w{out};
+  RecordWriter w{scratch.data()};
   w.lit(R"({"trace_id":)");
   w.str(in.str());
   w.lit(R"(,"span_id":)");
@@ -215,9 +257,9 @@ void append_packed_trace_record(std::string& out, std::string_view packed) {
   w.lit(R"(,"parent_span_id":)");
   w.str_or_null(in.str());
   w.lit(R"(,"time":")");
-  append_rfc3339(out, std::chrono::system_clock::time_point(
-                          std::chrono::duration_cast<std::chrono::system_clock::duration>(
-                              std::chrono::nanoseconds(in.pod<std::int64_t>()))));
+  w.p = write_rfc3339(w.p, std::chrono::system_clock::time_point(
+                               std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                                   std::chrono::nanoseconds(in.pod<std::int64_t>()))));
   w.lit(R"(","request_id":)");  // the time is digits and punctuation: nothing to escape
   w.str(in.str());
   w.lit(R"(,"tenant":)");
@@ -234,7 +276,7 @@ void append_packed_trace_record(std::string& out, std::string_view packed) {
   w.str_or_null(in.str());
   w.lit(R"(,"policies":[)");
   for (std::uint32_t i = 0, n = in.count(4); i < n; ++i) {
-    if (i > 0) out.push_back(',');
+    if (i > 0) *w.p++ = ',';
     w.str(in.str());
   }
   w.lit(R"(],"provider":)");
@@ -249,7 +291,8 @@ void append_packed_trace_record(std::string& out, std::string_view packed) {
   w.str_or_null(in.str());
   w.lit(R"(,"attempts":[)");
   for (std::uint32_t i = 0, n = in.count(36); i < n; ++i) {
-    w.lit(i > 0 ? R"(,{"provider":)" : R"({"provider":)");
+    if (i > 0) *w.p++ = ',';
+    w.lit(R"({"provider":)");
     w.str(in.str());
     w.lit(R"(,"model":)");
     w.str(in.str());
@@ -266,7 +309,7 @@ void append_packed_trace_record(std::string& out, std::string_view packed) {
       w.lit(R"(,"billed_usd":)");
       w.number(billed_usd);
     }
-    out.push_back('}');
+    *w.p++ = '}';
   }
   w.lit(R"(],"ttft_ms":)");
   auto ttft_ms = in.pod<double>();
@@ -298,7 +341,8 @@ void append_packed_trace_record(std::string& out, std::string_view packed) {
   w.number(in.pod<double>());
   w.lit(R"(,"guardrails":[)");
   for (std::uint32_t i = 0, n = in.count(16); i < n; ++i) {
-    w.lit(i > 0 ? R"(,{"name":)" : R"({"name":)");
+    if (i > 0) *w.p++ = ',';
+    w.lit(R"({"name":)");
     w.str(in.str());
     w.lit(R"(,"stage":)");
     w.str(in.str());
@@ -309,9 +353,14 @@ void append_packed_trace_record(std::string& out, std::string_view packed) {
       w.lit(R"(,"detail":)");
       w.str(detail);
     }
-    out.push_back('}');
+    *w.p++ = '}';
   }
   w.lit("]}");
+  out.append(scratch.data(), static_cast<std::size_t>(w.p - scratch.data()));
+}
+
+std::size_t trace_record_room(std::string_view packed) {
+  return kRecordFixedRoom + observability::kJsonEscapeGrowth * packed.size();
 }
 
 void append_trace_record(std::string& out, const RequestContext& ctx, double duration_ms,

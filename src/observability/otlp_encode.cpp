@@ -7,6 +7,7 @@
 
 #include "switchboard/observability/json_writer.hpp"
 #include "switchboard/observability/otlp.hpp"
+#include "switchboard/observability/pack_bytes.hpp"
 #include "switchboard/upstream/pool.hpp"
 
 namespace switchboard::observability {
@@ -45,110 +46,126 @@ constexpr std::string_view OtlpSpan::*kSpanStrings[] = {
 };
 
 // The span is mostly fixed text: it is written as literal fragments around the values through a
-// raw cursor into space reserved once per span (no per-append capacity and length upkeep).
-// Every fragment below is exactly what a JsonWriter would have produced
-// (tests/unit/observability/otlp_test.cpp compares the two byte for byte).
-
-// Bytes that need escaping (controls, '"', '\\') or a UTF-8 check (>= 0x80).
-constexpr std::array<bool, 256> kSpecial = [] {
-  std::array<bool, 256> t{};
-  for (int c = 0; c < 256; ++c) t[c] = c < 0x20 || c == '"' || c == '\\' || c >= 0x80;
-  return t;
-}();
+// raw cursor into space reserved once per span (no per-append capacity and length upkeep), each
+// fragment a compile-time constant copied inline. Every fragment below is exactly what a
+// JsonWriter would have produced (tests/unit/observability/otlp_test.cpp compares the two byte
+// for byte).
 
 // The fixed text of a span is under 2.5 KB; an escaped value takes at most 6 bytes per byte
 // (\u00XX), and a value appears at most three times (the error code).
 constexpr std::size_t kFixedBound = 3072;
-constexpr std::size_t kEscapeFactor = 6 * 3;
+constexpr std::size_t kEscapeFactor = kJsonEscapeGrowth * 3;
+
+// A string literal as a template argument.
+template <std::size_t N>
+struct Name {
+  char text[N];
+  constexpr Name(const char (&s)[N]) {  // NOLINT: implicit, so that "..." converts
+    for (std::size_t i = 0; i < N; ++i) text[i] = s[i];
+  }
+  constexpr std::string_view view() const { return {text, N - 1}; }
+};
+
+// `,{"key":"KEY","value":{"TYPE":`, assembled at compile time.
+template <Name Key, Name Type>
+struct AttrHead {
+  static constexpr auto text = [] {
+    constexpr std::string_view parts[] = {R"(,{"key":")", Key.view(), R"(","value":{")",
+                                          Type.view(), R"(":)"};
+    std::array<char, parts[0].size() + parts[1].size() + parts[2].size() + parts[3].size() +
+                         parts[4].size()>
+        out{};
+    std::size_t n = 0;
+    for (auto part : parts) {
+      for (char c : part) out[n++] = c;
+    }
+    return out;
+  }();
+};
 
 struct Cursor {
   char* p;
 
-  void lit(std::string_view s) {
-    std::memcpy(p, s.data(), s.size());
-    p += s.size();
+  template <std::size_t N>
+  void lit(const char (&s)[N]) {  // a literal: its length is known, the copy is inlined
+    std::memcpy(p, s, N - 1);
+    p += N - 1;
+  }
+  template <std::size_t N>
+  void lit(const std::array<char, N>& s, std::size_t from = 0) {
+    std::memcpy(p, s.data() + from, N - from);
+    p += N - from;
   }
   void ch(char c) { *p++ = c; }
-  void esc(std::string_view v) {
-    for (char c : v) {
-      if (kSpecial[static_cast<unsigned char>(c)]) return esc_slow(v);
-    }
-    lit(v);
-  }
-  void esc_slow(std::string_view v) {
-    thread_local std::string escaped;
-    escaped.clear();
-    append_json_escaped(escaped, v);
-    lit(escaped);
-  }
+  void esc(std::string_view v) { p = write_json_escaped(p, v); }
   void quoted(std::string_view v) {
     ch('"');
     esc(v);
     ch('"');
   }
-  void dec(std::int64_t v) {
-    auto [end, ec] = std::to_chars(p, p + 24, v);
-    p = end;
-  }
-  void dbl(double v) {
-    thread_local std::string text;
-    text.clear();
-    JsonWriter(text).number(v);
-    lit(text);
-  }
+  void dec(std::int64_t v) { p = write_json_integer(p, v); }
+  void dbl(double v) { p = write_json_number(p, v); }
 };
 
-// Attributes: {"key":"...","value":{"xxxValue":...}} with a comma between them.
+// Attributes: {"key":"...","value":{"xxxValue":...}} with a comma between them. The first one
+// (gen_ai.operation.name, always there) is written with first_str.
 struct AttrList {
   Cursor& c;
-  bool first = true;
 
-  void open(std::string_view key, std::string_view type) {
-    if (!first) c.ch(',');
-    first = false;
-    c.lit(R"({"key":")");
-    c.lit(key);
-    c.lit(R"(","value":{")");
-    c.lit(type);
-    c.lit("\":");
-  }
-  void str(std::string_view key, std::string_view value) {
-    open(key, "stringValue");
+  template <Name Key>
+  void first_str(std::string_view value) {
+    c.lit(AttrHead<Key, "stringValue">::text, 1);  // without the comma
     c.quoted(value);
     c.lit("}}");
   }
-  void str_if(std::string_view key, std::string_view value) {
-    if (!value.empty()) str(key, value);
-  }
-  void integer(std::string_view key, std::int64_t value) {
-    open(key, "intValue");
-    c.ch('"');
-    c.dec(value);
-    c.ch('"');
+  template <Name Key>
+  void str(std::string_view value) {
+    c.lit(AttrHead<Key, "stringValue">::text);
+    c.quoted(value);
     c.lit("}}");
   }
-  void dbl(std::string_view key, double value) {
+  template <Name Key>
+  void str_if(std::string_view value) {
+    if (!value.empty()) str<Key>(value);
+  }
+  template <Name Key>
+  void integer(std::int64_t value) {
+    c.lit(AttrHead<Key, "intValue">::text);
+    c.ch('"');
+    c.dec(value);
+    c.lit("\"}}");
+  }
+  template <Name Key>
+  void dbl(double value) {
     if (!std::isfinite(value)) return;  // JSON has no NaN; the attribute is left out
-    open(key, "doubleValue");
+    c.lit(AttrHead<Key, "doubleValue">::text);
     c.dbl(value);
     c.lit("}}");
   }
-  void boolean(std::string_view key, bool value) {
-    open(key, "boolValue");
-    c.lit(value ? std::string_view("true") : std::string_view("false"));
-    c.lit("}}");
+  template <Name Key>
+  void boolean(bool value) {
+    c.lit(AttrHead<Key, "boolValue">::text);
+    if (value) {
+      c.lit("true}}");
+    } else {
+      c.lit("false}}");
+    }
   }
 };
 
 }  // namespace
 
-void append_otlp_span(std::string& out, const OtlpSpan& s) {
+std::size_t otlp_span_room(const OtlpSpan& s) {
   std::size_t values = 0;
   for (auto field : kSpanStrings) values += (s.*field).size();
+  return kFixedBound + kEscapeFactor * values;
+}
+
+void append_otlp_span(std::string& out, const OtlpSpan& s) {
   // Written into a per-thread scratch that keeps its size, then appended: resizing `out` up to
   // the bound for every span zero-filled ~7 KB a span (half the exporter's instructions).
   thread_local std::string scratch;
-  const std::size_t bound = kFixedBound + kEscapeFactor * values;
+  const std::size_t bound = otlp_span_room(s);
   if (scratch.size() < bound) scratch.resize(bound);
   Cursor c{scratch.data()};
 
@@ -169,64 +186,61 @@ void append_otlp_span(std::string& out, const OtlpSpan& s) {
     c.ch(' ');
     c.esc(s.request_model);
   }
-  c.lit(R"(","kind":)");
-  c.dec(kSpanKindServer);
-  c.lit(R"(,"startTimeUnixNano":")");
+  static_assert(kSpanKindServer == 2);
+  c.lit(R"(","kind":2,"startTimeUnixNano":")");
   c.dec(s.start_unix_nano);
   c.lit(R"(","endTimeUnixNano":")");
   c.dec(s.end_unix_nano);
   c.lit(R"(","attributes":[)");
 
   AttrList a{c};
-  a.str("gen_ai.operation.name", s.operation);
-  a.str_if("gen_ai.provider.name", s.provider_name);
-  a.str_if("gen_ai.request.model", s.request_model);
-  a.str_if("gen_ai.response.model", s.response_model);
+  a.first_str<"gen_ai.operation.name">(s.operation);
+  a.str_if<"gen_ai.provider.name">(s.provider_name);
+  a.str_if<"gen_ai.request.model">(s.request_model);
+  a.str_if<"gen_ai.response.model">(s.response_model);
   if (s.usage_known) {
-    a.integer("gen_ai.usage.input_tokens", s.input_tokens);
-    a.integer("gen_ai.usage.output_tokens", s.output_tokens);
+    a.integer<"gen_ai.usage.input_tokens">(s.input_tokens);
+    a.integer<"gen_ai.usage.output_tokens">(s.output_tokens);
     if (s.cached_input_tokens > 0) {
-      a.integer("gen_ai.usage.cache_read.input_tokens", s.cached_input_tokens);
+      a.integer<"gen_ai.usage.cache_read.input_tokens">(s.cached_input_tokens);
     }
     if (s.cache_write_tokens > 0) {
-      a.integer("gen_ai.usage.cache_creation.input_tokens", s.cache_write_tokens);
+      a.integer<"gen_ai.usage.cache_creation.input_tokens">(s.cache_write_tokens);
     }
   }
   bool failed = s.status >= 400 || s.status == 0 || !s.error.empty();
   if (failed) {
     if (!s.error.empty()) {
-      a.str("error.type", s.error);
+      a.str<"error.type">(s.error);
     } else {
       char buf[24];
-      a.str("error.type", s.status ? decimal(buf, s.status) : std::string_view("_OTHER"));
+      a.str<"error.type">(s.status ? decimal(buf, s.status) : std::string_view("_OTHER"));
     }
   }
-  if (s.status) a.integer("http.response.status_code", s.status);
-  a.str_if("url.path", s.endpoint);
-  a.str_if("switchboard.request_id", s.request_id);
-  a.str_if("switchboard.tenant", s.tenant);
-  a.str_if("switchboard.workflow", s.workflow);
-  a.str_if("switchboard.user", s.user);
-  a.str_if("switchboard.route", s.route);
-  a.str_if("switchboard.provider", s.provider);
-  a.str_if("switchboard.model", s.model);
-  a.boolean("switchboard.stream", s.stream);
-  a.integer("switchboard.status", s.status);
-  a.str_if("switchboard.error", s.error);
-  a.integer("switchboard.attempts", s.attempts);
-  a.dbl("switchboard.cost_usd", s.cost_usd);
-  if (s.ttft_ms >= 0) a.dbl("switchboard.ttft_ms", s.ttft_ms);
+  if (s.status) a.integer<"http.response.status_code">(s.status);
+  a.str_if<"url.path">(s.endpoint);
+  a.str_if<"switchboard.request_id">(s.request_id);
+  a.str_if<"switchboard.tenant">(s.tenant);
+  a.str_if<"switchboard.workflow">(s.workflow);
+  a.str_if<"switchboard.user">(s.user);
+  a.str_if<"switchboard.route">(s.route);
+  a.str_if<"switchboard.provider">(s.provider);
+  a.str_if<"switchboard.model">(s.model);
+  a.boolean<"switchboard.stream">(s.stream);
+  a.integer<"switchboard.status">(s.status);
+  a.str_if<"switchboard.error">(s.error);
+  a.integer<"switchboard.attempts">(s.attempts);
+  a.dbl<"switchboard.cost_usd">(s.cost_usd);
+  if (s.ttft_ms >= 0) a.dbl<"switchboard.ttft_ms">(s.ttft_ms);
 
   if (failed) {
-    c.lit(R"(],"status":{"code":)");
-    c.dec(kStatusError);
-    c.lit(R"(,"message":)");
+    static_assert(kStatusError == 2);
+    c.lit(R"(],"status":{"code":2,"message":)");
     c.quoted(s.error.empty() ? std::string_view("request failed") : s.error);
     c.lit("}}");
   } else {
-    c.lit(R"(],"status":{"code":)");
-    c.dec(kStatusOk);
-    c.lit("}}");
+    static_assert(kStatusOk == 1);
+    c.lit(R"(],"status":{"code":1}})");
   }
   out.append(scratch.data(), static_cast<std::size_t>(c.p - scratch.data()));
 }
@@ -280,10 +294,7 @@ void pack_otlp_span(std::string& out, const OtlpSpan& s) {
   p += sizeof head;
   std::memcpy(p, lengths, sizeof lengths);
   p += sizeof lengths;
-  for (std::size_t i = 0; i < kStringCount; ++i) {
-    std::memcpy(p, (s.*kSpanStrings[i]).data(), lengths[i]);
-    p += lengths[i];
-  }
+  for (auto field : kSpanStrings) p = put_bytes(p, s.*field);
 }
 
 std::size_t unpack_otlp_span(std::string_view in, OtlpSpan& s) {
@@ -293,9 +304,11 @@ std::size_t unpack_otlp_span(std::string_view in, OtlpSpan& s) {
   std::memcpy(&head, in.data(), sizeof head);
   std::memcpy(lengths, in.data() + sizeof head, sizeof lengths);
   std::size_t at = sizeof head + sizeof lengths;
+  std::size_t total = 0;  // 16 lengths below 2^32 each: no overflow
+  for (std::uint32_t length : lengths) total += length;
+  if (in.size() - at < total) return 0;
   for (std::size_t i = 0; i < kStringCount; ++i) {
-    if (in.size() - at < lengths[i]) return 0;
-    s.*kSpanStrings[i] = in.substr(at, lengths[i]);
+    s.*kSpanStrings[i] = std::string_view(in.data() + at, lengths[i]);
     at += lengths[i];
   }
   s.start_unix_nano = head.start_unix_nano;

@@ -2,6 +2,7 @@
 // values), encoded as its JSON line on the trace writer thread.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -17,5 +18,7 @@ void pack_trace_record(std::string& out, const RequestContext& ctx, double durat
 // Appends the JSON line (no newline) of a record packed by pack_trace_record. A record that is
 // cut short is written as far as it goes and then closed, never read past its end.
 void append_packed_trace_record(std::string& out, std::string_view packed);
+// The most bytes append_packed_trace_record can write for `packed` (the space it reserves).
+std::size_t trace_record_room(std::string_view packed);
 
 }  // namespace switchboard::gateway

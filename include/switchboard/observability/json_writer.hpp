@@ -2,6 +2,7 @@
 // string, no tree, no allocation once the string has grown.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -40,5 +41,20 @@ class JsonWriter {
 
 // Appends `value` as the contents of a JSON string (no quotes), escaped as described above.
 void append_json_escaped(std::string& out, std::string_view value);
+
+// The same through a raw cursor, for writers that reserve their space up front: writes at `p`,
+// which must have room for kJsonEscapeGrowth * value.size() bytes, and returns the end.
+inline constexpr std::size_t kJsonEscapeGrowth = 6;  // "\u00XX" for one byte
+char* write_json_escaped(char* p, std::string_view value);
+
+// An integer as JsonWriter::integer writes it, at `p` (room for kJsonIntegerRoom bytes, which may
+// be written past the digits); returns the end.
+inline constexpr std::size_t kJsonIntegerRoom = 20;
+char* write_json_integer(char* p, std::int64_t value);
+
+// A double as JsonWriter::number writes it ("null" when not finite) at `p`, which must have room
+// for kJsonNumberRoom bytes (at most 25 are kept; the rest is scratch); returns the end.
+inline constexpr std::size_t kJsonNumberRoom = 40;
+char* write_json_number(char* p, double value);
 
 }  // namespace switchboard::observability

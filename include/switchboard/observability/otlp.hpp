@@ -59,6 +59,8 @@ struct OtlpSpan {
 // The span as one OTLP/JSON Span object (hex ids, int64 and fixed64 as decimal strings, enum
 // values as integers, kind SERVER, status ERROR for status >= 400 or an error code).
 void append_otlp_span(std::string& out, const OtlpSpan& span);
+// The space append_otlp_span reserves for the span: more than it can write.
+std::size_t otlp_span_room(const OtlpSpan& span);
 
 // The span as a compact binary record (the numbers, then each string as length + bytes), so
 // the request thread only copies it and the exporter thread does the JSON. Appends to `out`.

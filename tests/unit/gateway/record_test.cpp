@@ -209,3 +209,46 @@ TEST(TraceRecord, MillisecondsPrintAsNlohmannDoesOverTheirWholeRange) {
   for (int i = 0; i < 10000; ++i) check(i % 2 ? small(rng) : large(rng));
   for (double d : {0.0005, 0.0004999, 999.9995, 1e12 - 1, 1e12, 3e15, 1e300}) check(d);
 }
+
+TEST(TraceRecord, WorstCaseRecordsFitTheRoomTheEncoderReserves) {
+  // The encoder writes through a raw cursor into trace_record_room(packed) bytes: records whose
+  // every string escapes to six bytes a byte, whose numbers are at their widest, or whose lists
+  // are long with empty items must fit, with the slack the number writers may scribble in.
+  auto check = [](const gw::RequestContext& ctx, double duration_ms, double overhead_ms) {
+    std::string packed;
+    gw::pack_trace_record(packed, ctx, duration_ms, overhead_ms);
+    std::string out;
+    gw::append_packed_trace_record(out, packed);
+    EXPECT_LE(out.size() + 64, gw::trace_record_room(packed)) << out.size();
+    EXPECT_NO_THROW((void)json::parse(out));
+  };
+  constexpr double kWidest = -1.2345678901234567e-300;  // 24 characters
+  constexpr double kWidestMs = 1.2345678901234567e299;  // stays as wide once rounded
+  constexpr auto kMin64 = std::numeric_limits<std::int64_t>::min();
+  gw::RequestContext wide;
+  wide.wall_start = std::chrono::system_clock::time_point(std::chrono::milliseconds(-1500));
+  wide.status = std::numeric_limits<int>::min();
+  wide.usage = {kMin64, kMin64, kMin64, kMin64, kMin64};
+  wide.usage.estimated = true;
+  wide.cost_usd = kWidest;
+  wide.ttft_ms = kWidestMs;
+  for (int i = 0; i < 50; ++i) {
+    wide.attempts.push_back({"", "", "", std::numeric_limits<int>::min(), "", kWidestMs, -kWidest});
+    wide.guardrails.push_back({"", "", "", ""});
+    wide.policies.push_back("");
+  }
+  check(wide, kWidestMs, kWidestMs);
+  gw::RequestContext escaping = wide;
+  std::string controls(40, '\x01');
+  for (auto* field : {&escaping.trace_id, &escaping.span_id, &escaping.parent_span_id,
+                      &escaping.request_id, &escaping.tenant_name, &escaping.workflow,
+                      &escaping.user, &escaping.endpoint, &escaping.requested_model,
+                      &escaping.route, &escaping.provider, &escaping.model, &escaping.error}) {
+    *field = controls;
+  }
+  for (auto& a : escaping.attempts) a = {controls, controls, controls, 0, controls, 1, 1};
+  for (auto& g : escaping.guardrails) g = {controls, controls, controls, controls};
+  for (auto& p : escaping.policies) p = controls;
+  check(escaping, 1, 1);
+  check(gw::RequestContext{}, 0, 0);
+}

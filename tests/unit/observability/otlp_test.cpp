@@ -230,7 +230,26 @@ TEST(OtlpSpan, EncodingIsByteForByteTheJsonWriterOne) {
     append_otlp_span(out, s);
     EXPECT_EQ(out, "prefix," + reference_span(s));
     EXPECT_NO_THROW((void)json::parse(out.substr(7)));
+    // Written through a raw cursor into otlp_span_room() bytes, with slack for the number
+    // writers, which may write a few bytes past what they keep.
+    EXPECT_LE(out.size() - 7 + 64, otlp_span_room(s));
   }
+}
+
+TEST(OtlpSpan, EmptyStringsAndWidestNumbersFitTheRoom) {
+  // The fixed part of the room: no string to scale it, every number at its widest.
+  OtlpSpan s;
+  s.usage_known = true;
+  s.start_unix_nano = s.end_unix_nano = std::numeric_limits<std::int64_t>::min();
+  s.input_tokens = s.output_tokens = s.cached_input_tokens = s.cache_write_tokens =
+      std::numeric_limits<std::int64_t>::max();
+  s.status = std::numeric_limits<int>::min();
+  s.attempts = std::numeric_limits<int>::min();
+  s.cost_usd = s.ttft_ms = 1.2345678901234567e-300;
+  std::string out;
+  append_otlp_span(out, s);
+  EXPECT_EQ(out, reference_span(s));
+  EXPECT_LE(out.size() + 64, otlp_span_room(s));
 }
 
 TEST(OtlpSpan, PackedRecordsUnpackToTheSameSpan) {
