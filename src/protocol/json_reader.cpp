@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <charconv>
 #include <cstring>
 #include <limits>
@@ -33,18 +34,22 @@ int hex_value(char c) {
   return -1;
 }
 
-// The end of the run of plain string bytes from `i`: eight at a time while none of them is
-// special (SWAR: "has a zero byte" / "has a byte below n" bit tricks), then one by one.
+// The end of the run of plain string bytes from `i`: eight at a time (SWAR: the "has a zero
+// byte" / "has a byte below n" bit tricks flag each special byte's high bit), one by one only in
+// the text's last seven bytes. The tricks' false positives only ever sit above a true one, so
+// the lowest flag is the first special byte: its index comes from counting trailing zeros.
 std::size_t plain_run(std::string_view s, std::size_t i) {
   constexpr std::uint64_t kOnes = 0x0101010101010101ull, kHighs = 0x8080808080808080ull;
   const std::size_t n = s.size();
   while (n - i >= 8) {
     std::uint64_t v;
     std::memcpy(&v, s.data() + i, 8);
+    if constexpr (std::endian::native == std::endian::big) v = __builtin_bswap64(v);
     std::uint64_t quote = v ^ (kOnes * '"'), backslash = v ^ (kOnes * '\\');
-    std::uint64_t special = ((quote - kOnes) & ~quote) | ((backslash - kOnes) & ~backslash) |
-                            ((v - kOnes * 0x20) & ~v) | v;
-    if (special & kHighs) break;
+    std::uint64_t special = (((quote - kOnes) & ~quote) | ((backslash - kOnes) & ~backslash) |
+                             ((v - kOnes * 0x20) & ~v) | v) &
+                            kHighs;
+    if (special) return i + static_cast<std::size_t>(std::countr_zero(special)) / 8;
     i += 8;
   }
   while (i < n && kPlain[static_cast<unsigned char>(s[i])]) ++i;

@@ -225,6 +225,30 @@ TEST(JsonReader, SpecialBytesAreFoundAtEveryOffset) {
   }
 }
 
+// Several special bytes in one eight-byte word: the first one decides (a control character
+// before a quote is an error; a quote before a control character ends the string), wherever
+// the word starts.
+TEST(JsonReader, TheFirstSpecialByteOfAWordDecides) {
+  std::string scratch;
+  std::string_view value;
+  for (std::size_t at = 0; at < 24; ++at) {
+    for (std::size_t gap = 0; gap < 8; ++gap) {
+      const std::string before(at, 'a'), mid(gap, 'm');
+      EXPECT_EQ(validate("\"" + before + "\x01" + mid + "\"x\""), JsonError::control_character)
+          << at << " " << gap;
+      const std::string quote_first = "\"" + before + "\"" + mid + "\x01";
+      JsonReader quote(quote_first);
+      ASSERT_TRUE(quote.read_string(value, scratch)) << at << " " << gap;
+      EXPECT_EQ(value, before);
+      EXPECT_EQ(validate("\"" + before + "\xff" + mid + "\x01\""), JsonError::invalid_utf8);
+      const std::string utf8_then_escape = "\"" + before + "\xC3\xA9" + mid + "\\t\"";
+      JsonReader both(utf8_then_escape);
+      ASSERT_TRUE(both.read_string(value, scratch)) << at << " " << gap;
+      EXPECT_EQ(value, before + "\xC3\xA9" + mid + "\t");
+    }
+  }
+}
+
 TEST(JsonReader, MinifyKeepsStringsAndEscapedQuotesIntact) {
   std::string out;
   append_minified(out, "{ \"a b\" : [ 1 ,\n\t\"x \\\" y\\\\\" , true ] }");
