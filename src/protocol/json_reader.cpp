@@ -149,13 +149,16 @@ bool JsonReader::fail_at(JsonError error, std::size_t at) {
 }
 
 void JsonReader::skip_whitespace() {
-  while (pos_ < text_.size() && is_space(text_[pos_])) ++pos_;
+  // Mostly compact text: one compare tells a significant byte (all are above ' ').
+  while (pos_ < text_.size()) {
+    const char c = text_[pos_];
+    if (static_cast<unsigned char>(c) > ' ' || !is_space(c)) return;
+    ++pos_;
+  }
 }
 
 bool JsonReader::in_object() const {
-  if (depth_ == 0) return false;
-  int level = depth_ - 1;
-  return (kinds_[level / 64] >> (level % 64)) & 1u;
+  return container_ == Container::object;
 }
 
 bool JsonReader::open(bool object) {
@@ -166,10 +169,11 @@ bool JsonReader::open(bool object) {
   } else {
     kinds_[depth_ / 64] &= ~bit;
   }
-  if (depth_ == 0) started_ = true;
+  started_ = true;
   ++depth_;
   ++pos_;  // the bracket
   first_ = true;
+  container_ = object ? Container::object : Container::array;
   return true;
 }
 
@@ -177,6 +181,12 @@ bool JsonReader::close() {
   ++pos_;
   --depth_;
   first_ = false;
+  if (depth_ == 0) {
+    container_ = Container::none;
+  } else {
+    const int level = depth_ - 1;
+    container_ = (kinds_[level / 64] >> (level % 64)) & 1u ? Container::object : Container::array;
+  }
   return false;  // the container ended: "no more members / elements"
 }
 
@@ -227,7 +237,7 @@ bool JsonReader::begin_array() {
 
 bool JsonReader::member(std::string_view* key) {
   if (!ok()) return false;
-  if (depth_ == 0 || !in_object()) return fail(JsonError::misuse);
+  if (container_ != Container::object) return fail(JsonError::misuse);
   skip_whitespace();
   if (pos_ >= text_.size()) return fail(JsonError::unexpected_end);
   if (text_[pos_] == '}') return close();
@@ -258,7 +268,7 @@ bool JsonReader::next_key(std::string_view& key) {
 
 bool JsonReader::next_element() {
   if (!ok()) return false;
-  if (depth_ == 0 || in_object()) return fail(JsonError::misuse);
+  if (container_ != Container::array) return fail(JsonError::misuse);
   skip_whitespace();
   if (pos_ >= text_.size()) return fail(JsonError::unexpected_end);
   if (text_[pos_] == ']') return close();
@@ -271,9 +281,24 @@ bool JsonReader::next_element() {
 }
 
 // At the byte after the opening quote. `raw` is the contents as written; with escapes and a
-// `decoded` buffer, the decoded contents are appended there (`escaped` says so).
+// `decoded` buffer, the decoded contents are appended there (`escaped` says so). Most strings are
+// one plain run up to the closing quote: that case is all this does; the rest is scan_special.
 bool JsonReader::scan_string(std::string_view& raw, std::string* decoded, bool& escaped) {
   const std::size_t start = pos_;
+  pos_ = plain_run(text_, pos_);
+  if (pos_ < text_.size() && text_[pos_] == '"') [[likely]] {
+    escaped = false;
+    raw = std::string_view(text_.data() + start, pos_ - start);
+    ++pos_;  // the closing quote
+    started_ = true;
+    return true;
+  }
+  return scan_special(start, raw, decoded, escaped);
+}
+
+// scan_string past the first byte that is no plain one (pos_ is at it).
+[[gnu::noinline]] bool JsonReader::scan_special(std::size_t start, std::string_view& raw,
+                                                std::string* decoded, bool& escaped) {
   const std::size_t n = text_.size();
   escaped = false;
   std::size_t run = start;  // first byte not yet copied into `decoded`
@@ -360,8 +385,8 @@ bool JsonReader::scan_string(std::string_view& raw, std::string* decoded, bool& 
   }
   raw = text_.substr(start, pos_ - start);
   if (decoded && escaped) decoded->append(text_.data() + run, pos_ - run);
-  ++pos_;  // the closing quote
-  if (depth_ == 0) started_ = true;
+  ++pos_;           // the closing quote
+  started_ = true;  // (inside a container it already is)
   return true;
 }
 
@@ -392,15 +417,15 @@ bool JsonReader::scan_number(std::string_view& text, bool& integer) {
     if (pos_ < n && (text_[pos_] == '+' || text_[pos_] == '-')) ++pos_;
     if (!digits()) return fail(JsonError::invalid_number);
   }
-  text = text_.substr(start, pos_ - start);
-  if (depth_ == 0) started_ = true;
+  text = std::string_view(text_.data() + start, pos_ - start);
+  started_ = true;
   return true;
 }
 
 bool JsonReader::scan_literal(std::string_view word) {
   if (text_.substr(pos_, word.size()) != word) return fail(JsonError::invalid_literal);
   pos_ += word.size();
-  if (depth_ == 0) started_ = true;
+  started_ = true;
   return true;
 }
 
@@ -449,10 +474,24 @@ bool JsonReader::read_int64(std::int64_t& value) {
   std::string_view text;
   bool integer = false;
   if (!scan_number(text, integer)) return false;
+  if (!integer) {
+    pos_ = start;  // a mismatch: the caller may still skip() it
+    return false;
+  }
+  // Validated digits: up to 18 of them cannot overflow, so they are summed here; longer ones go
+  // through from_chars, which reports values beyond int64.
+  const bool negative = text.front() == '-';
+  const std::string_view digits = text.substr(negative ? 1 : 0);
+  if (digits.size() <= 18) {
+    std::uint64_t v = 0;
+    for (char c : digits) v = v * 10 + static_cast<std::uint64_t>(c - '0');
+    value = negative ? -static_cast<std::int64_t>(v) : static_cast<std::int64_t>(v);
+    return true;
+  }
   std::int64_t v = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (!integer || ec != std::errc{}) {
-    pos_ = start;  // a mismatch: the caller may still skip() it
+  if (ec != std::errc{}) {
+    pos_ = start;
     return false;
   }
   value = v;

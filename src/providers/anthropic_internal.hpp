@@ -87,8 +87,18 @@ struct UsageCounts {
 // cumulative counts replace message_start's). False, the value skipped, when it is no object.
 bool read_usage(protocol::JsonReader& r, UsageCounts& counts);
 
-// openai_usage() written with a JsonWriter, same keys in the same order.
-void write_openai_usage(observability::JsonWriter& w, const accounting::Usage& usage);
+// openai_usage() as compact JSON text (as JsonWriter writes it), same keys in the same order,
+// appended to `out`.
+void append_openai_usage(std::string& out, const accounting::Usage& usage);
+
+// An integer as JSON text.
+void append_int(std::string& out, std::int64_t value);
+
+// A raw JSON value (validated) that is a string, written as JsonWriter::string writes its decoded
+// contents: spans without escapes go out as they are (the reader checked their UTF-8 and that no
+// control character is in them), others are decoded and escaped again. A value that is no string
+// is written as "".
+void append_string_span(std::string& out, std::string_view json_value, std::string& scratch);
 
 // A member to pick out of an object: its name and where its raw value goes.
 struct Field {

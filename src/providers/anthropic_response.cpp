@@ -41,18 +41,40 @@ bool read_usage(JsonReader& r, UsageCounts& counts) {
   return r.ok();
 }
 
-void write_openai_usage(JsonWriter& w, const accounting::Usage& u) {
-  w.begin_object();
-  w.key("prompt_tokens").integer(u.input);
-  w.key("completion_tokens").integer(u.output);
-  w.key("total_tokens").integer(u.input + u.output);
-  w.key("prompt_tokens_details").begin_object().key("cached_tokens").integer(u.cached_input);
-  w.end_object();
-  w.key("completion_tokens_details").begin_object().key("reasoning_tokens").integer(u.reasoning);
-  w.end_object();
-  w.key("cache_read_input_tokens").integer(u.cached_input);
-  w.key("cache_creation_input_tokens").integer(u.cache_write);
-  w.end_object();
+void append_int(std::string& out, std::int64_t value) {
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, value);
+  out.append(buf, end);
+}
+
+void append_openai_usage(std::string& out, const accounting::Usage& u) {
+  out.append(R"({"prompt_tokens":)");
+  append_int(out, u.input);
+  out.append(R"(,"completion_tokens":)");
+  append_int(out, u.output);
+  out.append(R"(,"total_tokens":)");
+  append_int(out, u.input + u.output);
+  out.append(R"(,"prompt_tokens_details":{"cached_tokens":)");
+  append_int(out, u.cached_input);
+  out.append(R"(},"completion_tokens_details":{"reasoning_tokens":)");
+  append_int(out, u.reasoning);
+  out.append(R"(},"cache_read_input_tokens":)");
+  append_int(out, u.cached_input);
+  out.append(R"(,"cache_creation_input_tokens":)");
+  append_int(out, u.cache_write);
+  out.push_back('}');
+}
+
+void append_string_span(std::string& out, std::string_view json_value, std::string& scratch) {
+  if (json_value.empty() || json_value.front() != '"') {
+    out.append("\"\"", 2);
+  } else if (json_value.find('\\') == std::string_view::npos) {
+    out.append(json_value);  // validated: no quote, control character or bad UTF-8 inside
+  } else {
+    out.push_back('"');
+    observability::append_json_escaped(out, string_value(json_value, scratch));
+    out.push_back('"');
+  }
 }
 
 std::string_view string_value(std::string_view json_value, std::string& scratch) {
@@ -143,8 +165,16 @@ class Text {
     joined_ = true;
     buffer_.append(piece);
   }
+  void clear() {
+    view_ = {};
+    buffer_.clear();
+    joined_ = false;
+  }
   std::string_view view() const { return joined_ ? std::string_view(buffer_) : view_; }
   bool empty() const { return view().empty(); }
+  // The text is one piece of the body as written there (a string without escapes, which
+  // string_value returns as a view): it needs no escaping.
+  bool verbatim() const { return !joined_; }
 
  private:
   std::string_view view_;
@@ -152,10 +182,8 @@ class Text {
   bool joined_ = false;
 };
 
-// Walks `content` (an array) once; writes tool calls when `w` is set, else collects the text.
-bool read_content(std::string_view content, Text* text, JsonWriter* w, int& tool_calls,
-                  bool& json_tool) {
-  JsonReader r(content);
+// At a `content` array: walks it once; writes tool calls when `w` is set, else collects the text.
+bool read_content(JsonReader& r, Text* text, JsonWriter* w, int& tool_calls, bool& json_tool) {
   if (!r.begin_array()) return false;
   BlockFields b;
   std::string scratch, arguments;
@@ -206,74 +234,121 @@ ApiError not_a_message() {
                               "Anthropic answered with a body that is not a message");
 }
 
+// What the translation takes from a message. The last of a duplicated key wins, as in a DOM.
+struct Message {
+  std::string_view id, model, stop_reason;  // raw values
+  std::string_view content;                 // the raw `content` array; empty when it is no array
+  Text text;
+  int tool_calls = 0;
+  bool json_tool = false;
+  bool usage_object = false;
+  UsageCounts counts;
+};
+
+// One pass over the message: the content array and usage object are read where they stand.
+// False when the body is no object (see r.ok() for a syntax error).
+bool read_message(JsonReader& r, Message& m) {
+  if (!r.begin_object()) {
+    r.skip();
+    return false;
+  }
+  std::string_view key;
+  while (r.next_key(key)) {
+    bool ok = true;
+    if (key == "content") {
+      m.content = {};
+      m.text.clear();
+      m.tool_calls = 0;
+      m.json_tool = false;
+      if (r.peek() == JsonType::array) {
+        const std::size_t begin = r.offset();
+        ok = read_content(r, &m.text, nullptr, m.tool_calls, m.json_tool);
+        if (ok) m.content = r.text().substr(begin, r.offset() - begin);
+      } else {
+        ok = r.skip();
+      }
+    } else if (key == "usage") {
+      m.counts = {};
+      m.usage_object = r.peek() == JsonType::object;
+      ok = m.usage_object ? read_usage(r, m.counts) : r.skip();
+    } else if (key == "id") {
+      ok = r.raw_value(m.id);
+    } else if (key == "model") {
+      ok = r.raw_value(m.model);
+    } else if (key == "stop_reason") {
+      ok = r.raw_value(m.stop_reason);
+    } else {
+      ok = r.skip();
+    }
+    if (!ok) return false;
+  }
+  return r.ok();
+}
+
 }  // namespace
 
 std::optional<ApiError> write_chat_completion(std::string_view body, const ResponseContext& context,
                                               std::string& out, accounting::Usage& usage) {
-  // One pass over the message for the top-level fields (any order, the last duplicate wins),
-  // keeping raw spans; the content array is then walked for the text, and again for tool calls.
-  std::string_view id, model, stop_reason, content, usage_span;
+  Message m;
   JsonReader r(body);
-  if (!read_fields(r, {{"id", &id},
-                       {"model", &model},
-                       {"stop_reason", &stop_reason},
-                       {"content", &content},
-                       {"usage", &usage_span}}) &&
-      r.ok())
-    return not_a_message();
+  if (!read_message(r, m) && r.ok()) return not_a_message();
   if (!r.finish()) return malformed(r);
-  if (content.empty() || content.front() != '[') return not_a_message();
+  if (m.content.empty()) return not_a_message();
+  usage = m.usage_object ? m.counts.usage() : accounting::Usage{};
 
-  Text text;
-  int tool_calls = 0;
-  bool json_tool = false;
-  read_content(content, &text, nullptr, tool_calls, json_tool);
-  UsageCounts counts;
-  usage = {};
-  if (!usage_span.empty() && usage_span.front() == '{') {
-    JsonReader u(usage_span);
-    read_usage(u, counts);
-    usage = counts.usage();
-  }
-
-  std::string id_scratch, model_scratch, stop_scratch;
-  out.reserve(out.size() + body.size() + 320);
-  JsonWriter w(out);
-  w.begin_object();
-  w.key("id").string(!id.empty() && id.front() == '"' ? string_value(id, id_scratch)
-                                                      : std::string_view(context.id));
-  w.key("object").string("chat.completion");
-  w.key("created").integer(context.created);
-  w.key("model").string(context.model.empty() ? string_value(model, model_scratch)
-                                              : std::string_view(context.model));
-  w.key("choices").begin_array().begin_object();
-  w.key("index").integer(0);
-  w.key("message").begin_object();
-  w.key("role").string("assistant");
-  w.key("content");
-  if (text.empty() && tool_calls > 0) {
-    w.null();
+  // Written as JsonWriter writes it (compact, nlohmann's escaping), the fixed parts as literals.
+  std::string scratch;
+  const std::string_view text = m.text.view();
+  out.reserve(out.size() + text.size() + m.id.size() + context.model.size() + m.model.size() +
+              (m.tool_calls > 0 ? body.size() : 0) + 400);
+  out.append(R"({"id":)");
+  if (!m.id.empty() && m.id.front() == '"') {
+    append_string_span(out, m.id, scratch);
   } else {
-    w.string(text.view());
+    out.push_back('"');
+    observability::append_json_escaped(out, context.id);
+    out.push_back('"');
   }
-  w.key("refusal").null();
-  if (tool_calls > 0) {
-    w.key("tool_calls").begin_array();
+  out.append(R"(,"object":"chat.completion","created":)");
+  append_int(out, context.created);
+  out.append(R"(,"model":)");
+  if (context.model.empty()) {
+    append_string_span(out, m.model, scratch);
+  } else {
+    out.push_back('"');
+    observability::append_json_escaped(out, context.model);
+    out.push_back('"');
+  }
+  out.append(R"(,"choices":[{"index":0,"message":{"role":"assistant","content":)");
+  if (text.empty() && m.tool_calls > 0) {
+    out.append("null", 4);
+  } else {
+    out.push_back('"');
+    if (m.text.verbatim()) {
+      out.append(text);
+    } else {
+      observability::append_json_escaped(out, text);
+    }
+    out.push_back('"');
+  }
+  out.append(R"(,"refusal":null)");
+  if (m.tool_calls > 0) {
+    out.append(R"(,"tool_calls":[)");
+    JsonWriter w(out);
+    JsonReader c(m.content);
     int written = 0;
     bool ignored = false;
-    read_content(content, nullptr, &w, written, ignored);
-    w.end_array();
+    read_content(c, nullptr, &w, written, ignored);
+    out.push_back(']');
   }
-  w.end_object();
-  w.key("logprobs").null();
-  std::string_view stop = !stop_reason.empty() && stop_reason.front() == '"'
-                              ? string_value(stop_reason, stop_scratch)
+  std::string_view stop = !m.stop_reason.empty() && m.stop_reason.front() == '"'
+                              ? string_value(m.stop_reason, scratch)
                               : std::string_view("end_turn");
-  w.key("finish_reason").string(finish_reason(stop, json_tool));
-  w.end_object().end_array();
-  w.key("usage");
-  write_openai_usage(w, usage);
-  w.end_object();
+  out.append(R"(},"logprobs":null,"finish_reason":")");
+  out.append(finish_reason(stop, m.json_tool));  // a fixed word: nothing to escape
+  out.append(R"("}],"usage":)");
+  append_openai_usage(out, usage);
+  out.push_back('}');
   return std::nullopt;
 }
 

@@ -123,8 +123,7 @@ class AnthropicStreamTranslator final : public StreamTranslator {
       if (context_.include_usage) {
         begin_chunk();
         chunk_.append(R"("choices":[],"usage":)");
-        JsonWriter w(chunk_);
-        write_openai_usage(w, usage_);
+        append_openai_usage(chunk_, usage_);
         end_chunk(sink, 0);
       }
       done_ = true;

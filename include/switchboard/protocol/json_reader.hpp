@@ -98,6 +98,7 @@ class JsonReader {
   JsonError error() const { return error_; }
   std::size_t error_offset() const { return error_offset_; }
   std::size_t offset() const { return pos_; }
+  std::string_view text() const { return text_; }
   int depth() const { return depth_; }
 
  private:
@@ -110,6 +111,7 @@ class JsonReader {
   bool member(std::string_view* key);  // next_key; null: validate the key only
   bool scalar(JsonType type);          // passes over a non-container value
   bool scan_string(std::string_view& raw, std::string* decoded, bool& escaped);
+  bool scan_special(std::size_t start, std::string_view& raw, std::string* decoded, bool& escaped);
   bool scan_number(std::string_view& text, bool& integer);
   bool scan_literal(std::string_view word);
 
@@ -120,6 +122,8 @@ class JsonReader {
   int max_depth_;
   bool first_ = false;    // just inside '{' or '[': no comma expected before the next member
   bool started_ = false;  // the top-level value began
+  enum class Container : std::uint8_t { none, array, object };
+  Container container_ = Container::none;  // the innermost open container
   JsonError error_ = JsonError::none;
   // A bit per open container (1 = object); only bits below depth_ are ever read, each set when
   // its container opened, so the array needs no (costly, per reader) zeroing.

@@ -177,6 +177,39 @@ TEST_F(AnthropicTextTest, AnthropicResponseText_AgreesOnErrors) {
   }
 }
 
+// The answer is written from literal fragments and raw spans of the body: it must still be
+// exactly what JsonWriter (nlohmann's dump) writes, in the DOM's key order, whatever escapes,
+// UTF-8 and key order the message uses.
+TEST_F(AnthropicTextTest, AnthropicResponseText_IsCanonicalCompactJsonInTheDomKeyOrder) {
+  std::vector<std::string> bodies;
+  for (const char* name : {"message_text.json", "message_tool_use.json", "message_cached.json",
+                           "message_thinking_tools.json", "message_refusal.json"})
+    bodies.push_back(fixture(name));
+  bodies.push_back(R"({"usage":{"output_tokens":2},"content":[{"text":"caf\u00e9 \"q\" \u001f \/",)"
+                   R"("type":"text"},{"type":"text","text":"\u00e9\n"}],"model":"m\u00e9",)"
+                   R"("id":"msg_\u0041","stop_reason":"max_tokens"})");
+  bodies.push_back(
+      "{\"id\":\"caf\xC3\xA9 \x7f\",\"model\":\"\xF0\x9F\x98\x80\",\"content\":"
+      "[{\"type\":\"text\",\"text\":\"\xE2\x80\x94 del \x7f\"}]}");
+  bodies.push_back(R"({"id":7,"content":[{"type":"tool_use","id":"t\u0031",)"
+                   R"("name":"f\"g","input":{"a":"\u00e9"}}],"stop_reason":"tool_use"})");
+  const std::vector<std::string> order = {"id", "object", "created", "model", "choices", "usage"};
+  for (bool with_model : {true, false}) {
+    context_.model = with_model ? "claude-\xC3\xA9\"x\"" : "";
+    for (const auto& body : bodies) {
+      std::string text;
+      accounting::Usage usage;
+      ASSERT_FALSE(adapter_->translate_chat_text(body, context_, text, usage)) << body;
+      auto parsed = nlohmann::ordered_json::parse(text);
+      EXPECT_EQ(parsed.dump(-1, ' ', false, json::error_handler_t::replace), text) << body;
+      std::vector<std::string> keys;
+      for (const auto& [key, value] : parsed.items()) keys.push_back(key);
+      EXPECT_EQ(keys, order) << text;
+      expect_agree(body, body);
+    }
+  }
+}
+
 TEST_F(AnthropicTextTest, AnthropicResponseText_AppendsCompactJson) {
   std::string out = "prefix:";
   accounting::Usage usage;
