@@ -33,50 +33,16 @@ double to_double(std::string_view text) {
 
 // ---- JsonValue
 
-JsonType JsonValue::type() const {
-  return doc_ ? doc_->nodes_[index_].type : JsonType::null;
-}
-
-bool JsonValue::is_integer() const {
-  return doc_ && (doc_->nodes_[index_].flags & JsonDocument::kInteger);
-}
-
-std::size_t JsonValue::size() const {
-  if (!doc_) return 0;
-  const auto& n = doc_->nodes_[index_];
-  if (n.type == JsonType::array || n.type == JsonType::object) return n.b;
-  return n.type == JsonType::null ? 0 : 1;
-}
-
-JsonValue JsonValue::operator[](std::size_t index) const {
-  if (!is_array() && !is_object()) return {};
-  if (index >= size()) return {};
-  return {doc_, doc_->children_[doc_->nodes_[index_].a + index]};
-}
-
 JsonValue JsonValue::find(std::string_view key) const {
   if (!is_object()) return {};
   const auto& n = doc_->nodes_[index_];
+  const std::uint32_t* children = doc_->children_.data() + n.a;
   for (std::uint32_t i = n.b; i > 0; --i) {  // from the end: the last duplicate wins
-    std::uint32_t child = doc_->children_[n.a + i - 1];
-    if (doc_->key_of(doc_->nodes_[child]) == key) return {doc_, child};
+    const std::uint32_t child = children[i - 1];
+    const auto& c = doc_->nodes_[child];
+    if (c.key_size == key.size() && doc_->key_of(c) == key) return {doc_, child};
   }
   return {};
-}
-
-std::string_view JsonValue::key() const {
-  return doc_ ? doc_->key_of(doc_->nodes_[index_]) : std::string_view();
-}
-
-std::string_view JsonValue::string() const {
-  if (!is_string()) return {};
-  return doc_->string_of(doc_->nodes_[index_]);
-}
-
-std::string_view JsonValue::raw() const {
-  if (!doc_) return {};
-  const auto& n = doc_->nodes_[index_];
-  return doc_->text_.substr(n.begin, n.end - n.begin);
 }
 
 std::int64_t JsonValue::int64() const {
@@ -123,34 +89,10 @@ bool JsonValue::boolean() const {
   return is_boolean() && raw() == "true";
 }
 
-JsonValue JsonValue::iterator::operator*() const {
-  return {doc_, *at_};
-}
-
-JsonValue::iterator JsonValue::begin() const {
-  if ((!is_array() && !is_object()) || size() == 0) return {};
-  return {doc_, doc_->children_.data() + doc_->nodes_[index_].a};
-}
-
-JsonValue::iterator JsonValue::end() const {
-  if ((!is_array() && !is_object()) || size() == 0) return {};
-  const auto& n = doc_->nodes_[index_];
-  return {doc_, doc_->children_.data() + n.a + n.b};
-}
-
 // ---- JsonDocument
 
 JsonValue JsonDocument::root() const {
   return nodes_.empty() ? JsonValue() : JsonValue(this, 0);
-}
-
-std::string_view JsonDocument::key_of(const Node& n) const {
-  return std::string_view(n.flags & kKeyInArena ? strings_ : text_).substr(n.key_begin, n.key_size);
-}
-
-std::string_view JsonDocument::string_of(const Node& n) const {
-  if (n.flags & kEscaped) return std::string_view(strings_).substr(n.a, n.b);
-  return text_.substr(n.begin + 1, n.end - n.begin - 2);
 }
 
 std::uint32_t JsonDocument::store(std::string_view s, bool& in_arena) {
@@ -177,7 +119,6 @@ void JsonDocument::shrink_to(std::size_t bytes) {
   release(stack_, sizeof(std::uint32_t));
   release(frames_, sizeof(Frame));
   release(strings_, 1);
-  release(scratch_, 1);
 }
 
 // The value at the reader (after its key, for a member), as a new node; a container is opened
@@ -206,38 +147,43 @@ bool JsonDocument::add_value(JsonReader& r, std::string_view key) {
       nodes_.push_back(n);
       return true;
     case JsonType::string: {
-      std::string_view value;
-      if (!r.read_string(value, scratch_)) return false;
-      if (!inside(text_, value)) {  // it had escapes: decoded into scratch_
+      std::string_view raw;
+      bool escaped = false;
+      const std::size_t before = strings_.size();
+      ++r.pos_;  // the opening quote
+      if (!r.scan_string(raw, &strings_, escaped)) return false;
+      if (escaped) {  // decoded onto strings_
         n.flags |= kEscaped;
-        n.a = static_cast<std::uint32_t>(strings_.size());
-        n.b = static_cast<std::uint32_t>(value.size());
-        strings_.append(value);
+        n.a = static_cast<std::uint32_t>(before);
+        n.b = static_cast<std::uint32_t>(strings_.size() - before);
       }
       break;
     }
     case JsonType::number: {
       std::string_view text;
-      if (!r.read_number(text)) return false;
-      const char* first = text.data();
-      const char* last = first + text.size();
-      bool integer = text.find_first_of(".eE") == std::string_view::npos;
-      if (integer) {  // nlohmann: int64 when signed, uint64 otherwise; floating point when larger
+      bool integer = false;  // the integer grammar: no fraction, no exponent
+      if (!r.scan_number(text, integer)) return false;
+      const bool negative = text.front() == '-';
+      // nlohmann: int64 when signed, uint64 otherwise; floating point when larger. Up to 18
+      // digits always fit; longer ones are tried.
+      if (integer && text.size() - (negative ? 1 : 0) > 18) {
+        const char* first = text.data();
+        const char* last = first + text.size();
         std::from_chars_result res;
-        if (text.front() == '-') {
+        if (negative) {
           std::int64_t i;
           res = std::from_chars(first, last, i);
         } else {
           std::uint64_t u;
           res = std::from_chars(first, last, u);
-          n.flags |= kUnsigned;
         }
         integer = res.ec == std::errc{};
       }
       if (integer) {
         n.flags |= kInteger;
-      } else {
-        n.flags &= static_cast<std::uint8_t>(~kUnsigned);
+        if (!negative) n.flags |= kUnsigned;
+      } else if (text.size() > 300 || text.find_first_of("eE") != std::string_view::npos) {
+        // (without an exponent, fewer than 300 characters stay below 1e300: no overflow)
         double d = to_double(text);
         if (d == std::numeric_limits<double>::infinity() ||
             d == -std::numeric_limits<double>::infinity())
@@ -245,13 +191,12 @@ bool JsonDocument::add_value(JsonReader& r, std::string_view key) {
       }
       break;
     }
-    case JsonType::boolean: {
-      bool ignored = false;
-      if (!r.read_bool(ignored)) return false;
+    case JsonType::boolean:
+    case JsonType::null:
+      if (!r.scalar(type)) return false;
       break;
-    }
     default:
-      if (!r.read_null()) return false;
+      return false;
   }
   n.end = static_cast<std::uint32_t>(r.offset());
   nodes_.push_back(n);

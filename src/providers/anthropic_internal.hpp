@@ -42,11 +42,66 @@ std::string at(const std::string& param, std::size_t index);
 std::optional<protocol::ApiError> type_member(protocol::JsonValue object, std::string_view fallback,
                                               std::string_view& type);
 
+// The request body's writer: what JsonWriter writes, byte for byte, with its small calls inline
+// and keys given as literals appended without a check (the adapter's own names, which need no
+// escaping). Keys from the client go through key_escaped.
+class BodyWriter {
+ public:
+  explicit BodyWriter(std::string& out) : out_(out) {}
+
+  BodyWriter& begin_object() { return open('{'); }
+  BodyWriter& end_object() { return close('}'); }
+  BodyWriter& begin_array() { return open('['); }
+  BodyWriter& end_array() { return close(']'); }
+  template <std::size_t N>
+  BodyWriter& key(const char (&name)[N]) {
+    char buf[N + 3];  // [,]"name":
+    std::size_t n = 0;
+    if (need_comma_) buf[n++] = ',';
+    buf[n++] = '"';
+    for (std::size_t i = 0; i + 1 < N; ++i) buf[n++] = name[i];
+    buf[n++] = '"';
+    buf[n++] = ':';
+    out_.append(buf, n);
+    need_comma_ = false;
+    return *this;
+  }
+  BodyWriter& key_escaped(std::string_view name);
+  BodyWriter& string(std::string_view value);
+  BodyWriter& integer(std::int64_t value);
+  BodyWriter& number(double value);  // as JsonWriter::number (nlohmann's shortest form)
+  BodyWriter& boolean(bool value) { return raw(value ? std::string_view("true") : "false"); }
+  BodyWriter& null() { return raw("null"); }
+  // A JSON text (valid, compact) as the next value.
+  BodyWriter& raw(std::string_view json_text) {
+    if (need_comma_) out_.push_back(',');
+    out_.append(json_text);
+    need_comma_ = true;
+    return *this;
+  }
+
+ private:
+  BodyWriter& open(char c) {
+    if (need_comma_) out_.push_back(',');
+    out_.push_back(c);
+    need_comma_ = false;
+    return *this;
+  }
+  BodyWriter& close(char c) {
+    out_.push_back(c);
+    need_comma_ = true;
+    return *this;
+  }
+
+  std::string& out_;
+  bool need_comma_ = false;
+};
+
 // Where blocks go: a writer when writing, null when only validating and counting. Every converter
 // runs twice: first to validate the whole request (same checks and errors, same order, as ever),
 // then to write, so a 400 never leaves half a body behind and the logic exists once.
 struct Out {
-  observability::JsonWriter& w;
+  BodyWriter& w;
   std::string& text;
 };
 

@@ -1,8 +1,9 @@
 // OpenAI Chat Completions request -> Anthropic Messages request body (provider-formats.md 4.2),
-// read through a JsonDocument over the client's text and written with JsonWriter: no tree is
+// read through a JsonDocument over the client's text and written with BodyWriter: no tree is
 // built. The messages are converted in anthropic_request_messages.cpp.
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -13,7 +14,6 @@
 
 namespace switchboard::providers::anthropic {
 
-using observability::JsonWriter;
 using protocol::ApiError;
 using protocol::ErrorCode;
 using protocol::JsonType;
@@ -53,11 +53,39 @@ MaybeError type_member(JsonValue object, std::string_view fallback, std::string_
              "");
 }
 
-// JsonWriter has no raw-value call: a null written and replaced keeps its comma state right.
+BodyWriter& BodyWriter::key_escaped(std::string_view name) {
+  if (need_comma_) out_.push_back(',');
+  out_.push_back('"');
+  observability::append_json_escaped(out_, name);
+  out_.append("\":", 2);
+  need_comma_ = false;
+  return *this;
+}
+
+BodyWriter& BodyWriter::string(std::string_view value) {
+  if (need_comma_) out_.push_back(',');
+  out_.push_back('"');
+  observability::append_json_escaped(out_, value);
+  out_.push_back('"');
+  need_comma_ = true;
+  return *this;
+}
+
+BodyWriter& BodyWriter::integer(std::int64_t value) {
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, value);
+  return raw(std::string_view(buf, static_cast<std::size_t>(end - buf)));
+}
+
+BodyWriter& BodyWriter::number(double value) {
+  if (need_comma_) out_.push_back(',');
+  observability::JsonWriter(out_).number(value);  // a fresh writer: no comma of its own
+  need_comma_ = true;
+  return *this;
+}
+
 void write_raw(Out& out, std::string_view json_text) {
-  out.w.null();
-  out.text.resize(out.text.size() - 4);
-  out.text.append(json_text);
+  out.w.raw(json_text);
 }
 
 namespace {
@@ -102,7 +130,7 @@ void write_value(Out& out, JsonValue v) {
       for (std::size_t i = 0, n = v.size(); i < n; ++i) {
         if (shadowed(i)) continue;
         JsonValue m = v[i];
-        out.w.key(m.key());
+        out.w.key_escaped(m.key());
         write_value(out, m);
       }
       out.w.end_object();
@@ -394,7 +422,8 @@ MaybeError messages_body_from_openai(JsonValue request, bool stream, std::string
   if (!request.is_object()) return bad("the request body must be a JSON object", "");
   const Top r(request);
   if (auto err = check_unsupported(r)) return err;
-  JsonWriter w(body);
+  body.reserve(body.size() + request.raw().size() + 128);
+  BodyWriter w(body);
   Out out{w, body};
   w.begin_object();
   w.key("model").string(model);

@@ -1,5 +1,5 @@
 // The OpenAI messages -> Anthropic's messages and system blocks, validated, then written with
-// JsonWriter (part of the request translation in anthropic_request.cpp).
+// BodyWriter (part of the request translation in anthropic_request.cpp).
 #include <array>
 #include <string>
 
@@ -8,7 +8,6 @@
 
 namespace switchboard::providers::anthropic {
 
-using observability::JsonWriter;
 using protocol::ApiError;
 using protocol::ErrorCode;
 using protocol::JsonValue;

@@ -102,6 +102,8 @@ class JsonReader {
   int depth() const { return depth_; }
 
  private:
+  friend class JsonDocument;  // reads each value's type once and scans it directly
+
   bool fail(JsonError error);
   bool fail_at(JsonError error, std::size_t at);
   void skip_whitespace();

@@ -172,6 +172,36 @@ TEST(JsonView, FlagsNumbersBeyondDoubleThatNlohmannRefuses) {
   }
 }
 
+// Integers of up to 18 digits are classified without from_chars, and plain decimals without an
+// exponent are only converted when long enough to overflow: both sides of each boundary.
+TEST(JsonView, NumberKindsAtTheShortcutBoundaries) {
+  const std::string text =
+      R"([999999999999999999,-999999999999999999,1000000000000000000,-1000000000000000000,)"
+      R"(12345678901234567890,-12345678901234567890,0.5,-0.0,1E2,2e-1])";
+  JsonDocument doc;
+  ASSERT_TRUE(doc.parse(text));
+  const json theirs = json::parse(text);
+  JsonValue a = doc.root();
+  ASSERT_EQ(a.size(), theirs.size());
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    SCOPED_TRACE(std::string(a[i].raw()));
+    EXPECT_EQ(a[i].is_integer(), theirs[i].is_number_integer());
+    if (theirs[i].is_number_integer()) EXPECT_EQ(a[i].int64(), theirs[i].get<std::int64_t>());
+    EXPECT_EQ(a[i].number(), theirs[i].get<double>());
+  }
+  EXPECT_FALSE(doc.number_overflow());
+  const std::string long_digits(299, '9'), longer_digits(320, '9');
+  for (const std::string& number : {long_digits + ".5", "-" + long_digits + ".5", long_digits}) {
+    EXPECT_TRUE(doc.parse("[" + number + "]"));
+    EXPECT_FALSE(doc.number_overflow()) << number.size();
+  }
+  for (const std::string& number : {longer_digits + ".5", "-" + longer_digits, longer_digits}) {
+    EXPECT_TRUE(doc.parse("[" + number + "]"));
+    EXPECT_TRUE(doc.number_overflow()) << number.size();
+    EXPECT_FALSE(json::accept("[" + number + "]"));
+  }
+}
+
 TEST(JsonView, ErrorsAreJsonReadersAndLeaveNoValues) {
   JsonDocument doc;
   for (const char* text : {"", "{", R"({"a":})", "[1,]", R"({"a":1}x)", R"(["\x"])", "[tru]",
