@@ -43,8 +43,8 @@ std::optional<protocol::ApiError> type_member(protocol::JsonValue object, std::s
                                               std::string_view& type);
 
 // The request body's writer: what JsonWriter writes, byte for byte, with its small calls inline
-// and keys given as literals appended without a check (the adapter's own names, which need no
-// escaping). Keys from the client go through key_escaped.
+// and keys and string values given as literals appended without a check (the adapter's own
+// names, which need no escaping). Keys from the client go through key_escaped.
 class BodyWriter {
  public:
   explicit BodyWriter(std::string& out) : out_(out) {}
@@ -68,6 +68,19 @@ class BodyWriter {
   }
   BodyWriter& key_escaped(std::string_view name);
   BodyWriter& string(std::string_view value);
+  // A string literal of the adapter's ("text", "tool_use"): plain ASCII, appended as it is.
+  template <std::size_t N>
+  BodyWriter& string(const char (&literal)[N]) {
+    char buf[N + 2];  // [,]"literal"  (the closing quote replaces the terminator)
+    std::size_t n = 0;
+    if (need_comma_) buf[n++] = ',';
+    buf[n++] = '"';
+    for (std::size_t i = 0; i + 1 < N; ++i) buf[n++] = literal[i];
+    buf[n++] = '"';
+    out_.append(buf, n);
+    need_comma_ = true;
+    return *this;
+  }
   BodyWriter& integer(std::int64_t value);
   BodyWriter& number(double value);  // as JsonWriter::number (nlohmann's shortest form)
   BodyWriter& boolean(bool value) { return raw(value ? std::string_view("true") : "false"); }

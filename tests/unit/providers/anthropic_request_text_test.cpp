@@ -103,6 +103,36 @@ TEST_F(AnthropicRequestText, TheClientModelIsUsedOnlyWithoutAConfiguredId) {
   EXPECT_EQ(json::parse(build(text))["model"], "claude-client");
 }
 
+// Roles and turns of the first 32 messages are kept from the validation pass, later ones are
+// looked up again: a conversation converts the same after 30 messages of padding.
+TEST_F(AnthropicRequestText, MessagesPastThe32ndConvertAsTheFirstOnes) {
+  const json tail = json::parse(R"([
+    {"role":"user","content":"u1"},{"role":"system","content":"s1"},{"role":"user","content":"u2"},
+    {"role":"assistant","content":"a1","tool_calls":[{"id":"c1","type":"function",
+      "function":{"name":"f","arguments":"{\"x\":1}"}}]},
+    {"role":"developer","content":"d1"},{"role":"tool","tool_call_id":"c1","content":"r1"},
+    {"role":"user","content":[{"type":"text","text":"u3"}]},{"role":"tool","tool_call_id":"c1",
+      "content":[{"type":"text","text":"r2"}]},{"role":"assistant","content":""},
+    {"role":"assistant","content":"a2"},{"role":"user","content":"u4"}])");
+  json padding = json::array();
+  for (int i = 0; i < 30; ++i)
+    padding.push_back(
+        {{"role", i % 2 ? "assistant" : "user"}, {"content", "p" + std::to_string(i)}});
+  json alone = {{"model", "x"}, {"messages", tail}};
+  json padded = {{"model", "x"}, {"messages", padding}};
+  for (const auto& m : tail) padded["messages"].push_back(m);
+  ASSERT_GT(padded["messages"].size(), 40u);
+  const json want = json::parse(build(alone.dump()));
+  ASSERT_FALSE(error_);
+  const json got = json::parse(build(padded.dump()));
+  ASSERT_FALSE(error_);
+  ASSERT_EQ(got["messages"].size(), 30 + want["messages"].size());
+  for (std::size_t i = 0; i < want["messages"].size(); ++i)
+    EXPECT_EQ(got["messages"][30 + i], want["messages"][i]) << i;
+  EXPECT_EQ(got["system"], want["system"]);
+  EXPECT_EQ(want["system"].size(), 2u);
+}
+
 TEST_F(AnthropicRequestText, TheLastDuplicateKeyWinsEverywhere) {
   const std::string text =
       R"({"max_tokens":1,"messages":[{"role":"user","content":"a","content":"b"}],)"
