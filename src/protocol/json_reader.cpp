@@ -235,30 +235,50 @@ bool JsonReader::begin_array() {
   return peek() == JsonType::array && open(false);
 }
 
+// The hot call of every object read: written over local copies of the text and position (stores
+// through `key` could otherwise alias them), the key's plain run scanned here and only a key with
+// escapes or non-ASCII bytes handed to scan_special. pos_ is stored before any fail(), so errors
+// point where they always did.
 bool JsonReader::member(std::string_view* key) {
   if (!ok()) return false;
   if (container_ != Container::object) return fail(JsonError::misuse);
-  skip_whitespace();
-  if (pos_ >= text_.size()) return fail(JsonError::unexpected_end);
-  if (text_[pos_] == '}') return close();
+  const char* const s = text_.data();
+  const std::size_t n = text_.size();
+  auto space = [&](std::size_t i) {
+    while (i < n && (static_cast<unsigned char>(s[i]) <= ' ' && is_space(s[i]))) ++i;
+    return i;
+  };
+  std::size_t i = space(pos_);
+  if (i >= n) return fail_at(JsonError::unexpected_end, pos_ = i);
+  if (s[i] == '}') {
+    pos_ = i;
+    return close();
+  }
   if (!first_) {
-    if (text_[pos_] != ',') return fail(JsonError::unexpected_character);
-    ++pos_;
-    skip_whitespace();
-    if (pos_ >= text_.size()) return fail(JsonError::unexpected_end);
+    if (s[i] != ',') return fail_at(JsonError::unexpected_character, pos_ = i);
+    i = space(i + 1);
+    if (i >= n) return fail_at(JsonError::unexpected_end, pos_ = i);
   }
   first_ = false;
-  if (text_[pos_] != '"') return fail(JsonError::unexpected_character);
-  ++pos_;
-  std::string_view raw;
-  bool escaped = false;
-  if (key) key_scratch_.clear();
-  if (!scan_string(raw, key ? &key_scratch_ : nullptr, escaped)) return false;
-  if (key) *key = escaped ? std::string_view(key_scratch_) : raw;
-  skip_whitespace();
-  if (pos_ >= text_.size()) return fail(JsonError::unexpected_end);
-  if (text_[pos_] != ':') return fail(JsonError::unexpected_character);
-  ++pos_;
+  if (s[i] != '"') return fail_at(JsonError::unexpected_character, pos_ = i);
+  const std::size_t start = i + 1;
+  i = plain_run(text_, start);
+  if (i < n && s[i] == '"') [[likely]] {
+    if (key) *key = std::string_view(s + start, i - start);
+    ++i;
+  } else {
+    pos_ = i;
+    std::string_view raw;
+    bool escaped = false;
+    if (key) key_scratch_.clear();
+    if (!scan_special(start, raw, key ? &key_scratch_ : nullptr, escaped)) return false;
+    if (key) *key = escaped ? std::string_view(key_scratch_) : raw;
+    i = pos_;
+  }
+  i = space(i);
+  if (i >= n) return fail_at(JsonError::unexpected_end, pos_ = i);
+  if (s[i] != ':') return fail_at(JsonError::unexpected_character, pos_ = i);
+  pos_ = i + 1;
   return true;
 }
 

@@ -153,7 +153,8 @@ struct UsageCounts {
 
 // At a value: overwrites the counts a `usage` object carries and keeps the others (message_delta's
 // cumulative counts replace message_start's). False, the value skipped, when it is no object.
-bool read_usage(protocol::JsonReader& r, UsageCounts& counts);
+// `given`, when set, gets a bit per count overwritten (UsageCounts field order: input first).
+bool read_usage(protocol::JsonReader& r, UsageCounts& counts, unsigned* given = nullptr);
 
 // openai_usage() as compact JSON text (as JsonWriter writes it), same keys in the same order,
 // appended to `out`.
@@ -186,6 +187,11 @@ bool is_string(std::string_view json_value, std::string_view text);
 
 // A raw value that is an integer, or `fallback`.
 std::int64_t int_value(std::string_view json_value, std::int64_t fallback);
+
+// Appends `text` as JSON string contents, escaped as JsonWriter escapes them. `verbatim`: the text
+// is a validated string's raw contents without escapes (string_value's view into the JSON), which
+// escaping leaves as they are, so it is copied.
+void append_contents(std::string& out, std::string_view text, bool verbatim);
 
 // A tool_use `input` (a raw value; empty when absent) as OpenAI's `arguments` text: minified in
 // the model's own key order, the empty object when absent.

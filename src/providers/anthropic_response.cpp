@@ -24,19 +24,28 @@ accounting::Usage UsageCounts::usage() const {
   return u;
 }
 
-bool read_usage(JsonReader& r, UsageCounts& counts) {
+bool read_usage(JsonReader& r, UsageCounts& counts, unsigned* given) {
   if (!r.begin_object()) {
     r.skip();
     return false;
   }
   std::string_view key;
   while (r.next_key(key)) {
-    std::int64_t* slot = key == "input_tokens"                  ? &counts.input
-                         : key == "output_tokens"               ? &counts.output
-                         : key == "cache_read_input_tokens"     ? &counts.cache_read
-                         : key == "cache_creation_input_tokens" ? &counts.cache_write
-                                                                : nullptr;
-    if (!slot || !r.read_int64(*slot)) r.skip();
+    int bit = key == "input_tokens"                  ? 0
+              : key == "output_tokens"               ? 1
+              : key == "cache_read_input_tokens"     ? 2
+              : key == "cache_creation_input_tokens" ? 3
+                                                     : -1;
+    std::int64_t* slot = bit == 0   ? &counts.input
+                         : bit == 1 ? &counts.output
+                         : bit == 2 ? &counts.cache_read
+                         : bit == 3 ? &counts.cache_write
+                                    : nullptr;
+    if (slot && r.read_int64(*slot)) {
+      if (given) *given |= 1u << bit;
+    } else {
+      r.skip();
+    }
   }
   return r.ok();
 }
@@ -119,11 +128,31 @@ bool is_string(std::string_view raw, std::string_view text) {
 }
 
 std::int64_t int_value(std::string_view raw, std::int64_t fallback) {
-  // A validated span: a JSON integer is exactly what from_chars reads, to the end ("1.0", "1e2",
-  // strings and out-of-range values stop it early or fail).
+  // A validated span of up to 18 digits (an optional '-' before them): summed here.
+  const bool negative = !raw.empty() && raw.front() == '-';
+  const std::string_view digits = raw.substr(negative ? 1 : 0);
+  if (!digits.empty() && digits.size() <= 18) {
+    std::uint64_t v = 0;
+    bool all_digits = true;
+    for (char c : digits) {
+      all_digits = all_digits && c >= '0' && c <= '9';
+      v = v * 10 + static_cast<std::uint64_t>(c - '0');
+    }
+    if (all_digits) return negative ? -static_cast<std::int64_t>(v) : static_cast<std::int64_t>(v);
+  }
+  // Otherwise a JSON integer is exactly what from_chars reads, to the end ("1.0", "1e2", strings
+  // and out-of-range values stop it early or fail).
   std::int64_t v = 0;
   auto [end, ec] = std::from_chars(raw.data(), raw.data() + raw.size(), v);
   return !raw.empty() && ec == std::errc{} && end == raw.data() + raw.size() ? v : fallback;
+}
+
+void append_contents(std::string& out, std::string_view text, bool verbatim) {
+  if (verbatim) {
+    out.append(text);
+  } else {
+    observability::append_json_escaped(out, text);
+  }
 }
 
 void append_arguments(std::string& out, std::string_view input) {

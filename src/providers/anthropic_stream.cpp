@@ -29,12 +29,31 @@ struct Block {
   bool has_input = false;   // a non-empty partial_json arrived
 };
 
+// A `usage` object's counts, read where it stands: those given as integers (bits of `given`,
+// input first) replace the stream's, the others are kept. `object` is false when there was none.
+struct UsageUpdate {
+  bool object = false;
+  unsigned given = 0;
+  UsageCounts counts;
+};
+
+// At a value (the last of duplicate `usage` keys wins, as a DOM keeps it).
+bool read_usage_update(JsonReader& r, UsageUpdate& u) {
+  u = {};
+  if (r.peek() != protocol::JsonType::object) return r.skip();
+  u.object = true;
+  return read_usage(r, u.counts, &u.given);
+}
+
 // The members of an event this translator reads, as raw spans of its data: the top level's and
-// those of its nested `message`, `content_block` and `delta` objects (the last duplicate wins).
+// those of its nested `message`, `content_block` and `delta` objects (the last duplicate wins);
+// usage objects as their counts.
 struct EventFields {
-  std::string_view type, index, usage, error;
+  std::string_view type, index, error;
+  UsageUpdate usage;
   struct Message {
-    std::string_view id, model, usage;
+    std::string_view id, model;
+    UsageUpdate usage;
   } message;
   bool has_message = false;
   struct ContentBlock {
@@ -161,13 +180,35 @@ class AnthropicStreamTranslator final : public StreamTranslator {
         ok = r.ok();
       } else if (key == "message") {
         f.message = {};
-        f.has_message = read_fields(
-            r, {{"id", &f.message.id}, {"model", &f.message.model}, {"usage", &f.message.usage}});
+        f.has_message = read_message(r, f.message);
         ok = r.ok();
       } else if (key == "usage") {
-        ok = r.raw_value(f.usage);
+        ok = read_usage_update(r, f.usage);
       } else if (key == "error") {
         ok = r.raw_value(f.error);
+      } else {
+        ok = r.skip();
+      }
+      if (!ok) return false;
+    }
+    return r.ok();
+  }
+
+  // At a value: a message_start's `message` (id, model and usage). False when it is no object.
+  static bool read_message(JsonReader& r, EventFields::Message& m) {
+    if (!r.begin_object()) {
+      r.skip();
+      return false;
+    }
+    std::string_view key;
+    while (r.next_key(key)) {
+      bool ok = true;
+      if (key == "id") {
+        ok = r.raw_value(m.id);
+      } else if (key == "model") {
+        ok = r.raw_value(m.model);
+      } else if (key == "usage") {
+        ok = read_usage_update(r, m.usage);
       } else {
         ok = r.skip();
       }
@@ -194,7 +235,7 @@ class AnthropicStreamTranslator final : public StreamTranslator {
     if (is_string(type, "text")) {
       open_block(index, Block::Kind::text);
       std::string_view piece = string_value(text, scratch_);
-      if (!piece.empty()) emit_content(piece, sink);
+      if (!piece.empty()) emit_content(piece, sink, !in_scratch(piece));
     } else if (is_string(type, "tool_use") && is_string(name, kAnthropicJsonToolName)) {
       Block& block = open_block(index, Block::Kind::json_answer);
       append_arguments(block.start_input, input);
@@ -226,15 +267,15 @@ class AnthropicStreamTranslator final : public StreamTranslator {
     const std::string_view type = d.type, text = d.text, partial_json = d.partial_json;
     if (is_string(type, "text_delta")) {
       std::string_view piece = string_value(text, scratch_);
-      if (!piece.empty()) emit_content(piece, sink);
+      if (!piece.empty()) emit_content(piece, sink, !in_scratch(piece));
     } else if (is_string(type, "input_json_delta")) {
       std::string_view part = string_value(partial_json, scratch_);
       if (part.empty()) return;  // the first partial_json is often ""
       block->has_input = true;
       if (block->kind == Block::Kind::json_answer) {
-        emit_content(part, sink);
+        emit_content(part, sink, !in_scratch(part));
       } else if (block->kind == Block::Kind::tool) {
-        emit_arguments(*block, part, sink);
+        emit_arguments(*block, part, sink, !in_scratch(part));
       }
     }
     // thinking_delta, signature_delta and citations_delta are dropped with their blocks.
@@ -273,11 +314,13 @@ class AnthropicStreamTranslator final : public StreamTranslator {
     return nullptr;
   }
 
-  void update_usage(std::string_view usage) {
-    if (usage.empty() || usage.front() != '{') return;
+  void update_usage(const UsageUpdate& u) {
+    if (!u.object) return;
     // message_delta counts are cumulative: a present field replaces the message_start value.
-    JsonReader r(usage);
-    read_usage(r, counts_);
+    if (u.given & 1u) counts_.input = u.counts.input;
+    if (u.given & 2u) counts_.output = u.counts.output;
+    if (u.given & 4u) counts_.cache_read = u.counts.cache_read;
+    if (u.given & 8u) counts_.cache_write = u.counts.cache_write;
     usage_ = counts_.usage();
   }
 
@@ -302,20 +345,28 @@ class AnthropicStreamTranslator final : public StreamTranslator {
     end_chunk(sink, 0);
   }
 
-  void emit_content(std::string_view text, ChunkSink& sink) {
+  // Did string_value decode `s` into scratch_ (rather than view the event's data)?
+  bool in_scratch(std::string_view s) const {
+    return !scratch_.empty() && s.data() == scratch_.data();
+  }
+
+  // `verbatim`: see append_contents.
+  void emit_content(std::string_view text, ChunkSink& sink, bool verbatim = false) {
     begin_delta_text();
     chunk_.append(R"("content":")");
-    observability::append_json_escaped(chunk_, text);
+    append_contents(chunk_, text, verbatim);
     chunk_.push_back('"');
     end_delta(sink, text.size());
   }
 
-  void emit_arguments(const Block& block, std::string_view arguments, ChunkSink& sink) {
-    JsonWriter w = begin_delta();
-    w.key("tool_calls").begin_array().begin_object();
-    w.key("index").integer(block.tool_index);
-    w.key("function").begin_object().key("arguments").string(arguments).end_object();
-    w.end_object().end_array();
+  void emit_arguments(const Block& block, std::string_view arguments, ChunkSink& sink,
+                      bool verbatim = false) {
+    begin_delta_text();
+    chunk_.append(R"("tool_calls":[{"index":)");
+    append_int(chunk_, block.tool_index);
+    chunk_.append(R"(,"function":{"arguments":")");
+    append_contents(chunk_, arguments, verbatim);
+    chunk_.append(R"("}}])");
     end_delta(sink, arguments.size());
   }
 
@@ -327,14 +378,14 @@ class AnthropicStreamTranslator final : public StreamTranslator {
   //   delta_close_  `},"logprobs":null,"finish_reason":null}]` [+ `,"usage":null`] + `}`
   void write_templates() {
     templates_ready_ = true;
-    envelope_.clear();
-    JsonWriter e(envelope_);
-    e.begin_object();
-    e.key("id").string(id_.empty() ? context_.id : id_);
-    e.key("object").string("chat.completion.chunk");
-    e.key("created").integer(context_.created);
-    e.key("model").string(context_.model.empty() ? provider_model_ : context_.model);
-    envelope_.push_back(',');
+    envelope_.assign(R"({"id":")");
+    observability::append_json_escaped(envelope_, id_.empty() ? context_.id : id_);
+    envelope_.append(R"(","object":"chat.completion.chunk","created":)");
+    append_int(envelope_, context_.created);
+    envelope_.append(R"(,"model":")");
+    observability::append_json_escaped(envelope_,
+                                       context_.model.empty() ? provider_model_ : context_.model);
+    envelope_.append(R"(",)");
     delta_open_.assign(envelope_).append(R"("choices":[{"index":0,"delta":{)");
     delta_close_.assign(R"(},"logprobs":null,"finish_reason":null}])");
     if (context_.include_usage) delta_close_.append(R"(,"usage":null)");
