@@ -308,6 +308,48 @@ TEST(AnthropicStreamText, AnthropicStream_IgnoredBlocksStartInputsAndEscapedFiel
   EXPECT_EQ(translator->usage().input, 4);
 }
 
+// Usage objects are read where they stand: the last of duplicate `usage` keys counts, a count
+// that is no integer keeps the earlier one, message_delta's counts replace message_start's. Text
+// without escapes is copied as the event has it (raw UTF-8 and DEL included), escaped text is
+// decoded and escaped again; the bytes are what JsonWriter writes.
+TEST(AnthropicStreamText, AnthropicStream_UsageInPlaceAndTextCopiedOrEscaped) {
+  std::string sse =
+      sse_event("message_start",
+                R"({"type":"message_start","message":{"id":"m","model":"x","usage":)"
+                R"({"input_tokens":5,"output_tokens":1},"usage":{"input_tokens":7,)"
+                R"("cache_read_input_tokens":"3","cache_creation_input_tokens":2}}})") +
+      sse_event("content_block_start",
+                R"({"type":"content_block_start","index":0,"content_block":{"type":"text"}})") +
+      sse_event("content_block_delta",
+                "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\","
+                "\"text\":\"raw \xC3\xA9 \x7f \xF0\x9F\x98\x80 /\"}}") +
+      sse_event("content_block_delta",
+                R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta",)"
+                R"("text":"esc \u00e9 \/ \"q\" \u001f"}})") +
+      sse_event(
+          "message_delta",
+          R"({"type":"message_delta","usage":{"output_tokens":3},"delta":)"
+          R"({"stop_reason":"end_turn"},"usage":{"output_tokens":9,"cache_read_input_tokens":1.0}})") +
+      sse_event("message_stop", R"({"type":"message_stop"})");
+  auto adapter = make_anthropic_adapter();
+  ResponseContext context{"chatcmpl-gw1", "claude", 1700000000, false};
+  auto translator = adapter->chat_stream(context);
+  std::vector<std::string> chunks;
+  ASSERT_FALSE(translator->feed(sse, chunks));
+  ASSERT_EQ(chunks.size(), 4u);  // role, two texts, finish
+  const std::string head =
+      R"({"id":"m","object":"chat.completion.chunk","created":1700000000,"model":"claude",)"
+      R"("choices":[{"index":0,"delta":{"content":")";
+  const std::string tail = R"("},"logprobs":null,"finish_reason":null}]})";
+  EXPECT_EQ(chunks[1], head + "raw \xC3\xA9 \x7f \xF0\x9F\x98\x80 /" + tail);
+  EXPECT_EQ(chunks[2], head + "esc \xC3\xA9 / \\\"q\\\" \\u001f" + tail);
+  const auto& usage = translator->usage();
+  EXPECT_EQ(usage.input, 7 + 0 + 2);  // the second usage object; "3" is no count
+  EXPECT_EQ(usage.output, 9);
+  EXPECT_EQ(usage.cached_input, 0);
+  EXPECT_EQ(usage.cache_write, 2);
+}
+
 TEST(AnthropicStreamText, AnthropicStream_MalformedEventsAreErrorsNamingTheProblem) {
   auto adapter = make_anthropic_adapter();
   ResponseContext context{"chatcmpl-gw1", "claude", 1700000000, false};
