@@ -1,6 +1,7 @@
 // Pieces of the Anthropic adapter shared by its source files (request, response, stream).
 #pragma once
 
+#include <cstring>
 #include <initializer_list>
 #include <memory>
 #include <optional>
@@ -63,6 +64,19 @@ class BodyWriter {
     buf[n++] = '"';
     buf[n++] = ':';
     out_.append(buf, n);
+    need_comma_ = false;
+    return *this;
+  }
+  // An object opened with members given as one literal that ends after a key
+  // (R"("type":"text","text":)"): that key's value comes next.
+  template <std::size_t N>
+  BodyWriter& begin_object_with(const char (&members)[N]) {
+    char buf[N + 1];  // [,]{members
+    std::size_t n = 0;
+    if (need_comma_) buf[n++] = ',';
+    buf[n++] = '{';
+    std::memcpy(buf + n, members, N - 1);
+    out_.append(buf, n + N - 1);
     need_comma_ = false;
     return *this;
   }

@@ -366,6 +366,17 @@ MaybeError write_response_format(const Top& r, bool has_tools, Out& out) {
   return std::nullopt;
 }
 
+// "0." and one to four digits, the last not 0 ("0.2", "0.75", "0.05"): the text nlohmann writes
+// for the double it reads as (checked exhaustively; with more digits its Grisu2 is sometimes
+// longer), so a temperature like that is sent as the client wrote it, without converting it.
+bool is_short_fraction(std::string_view raw) {
+  if (raw.size() < 3 || raw.size() > 6 || raw[0] != '0' || raw[1] != '.' || raw.back() == '0')
+    return false;
+  for (char c : raw.substr(2))
+    if (c < '0' || c > '9') return false;
+  return true;
+}
+
 MaybeError write_sampling(const Top& r, Out& out) {
   const std::size_t max_key =
       is_set(r, F("max_completion_tokens")) ? F("max_completion_tokens") : F("max_tokens");
@@ -381,8 +392,13 @@ MaybeError write_sampling(const Top& r, Out& out) {
   if (is_set(r, F("temperature"))) {
     if (!r[F("temperature")].is_number()) return bad("temperature must be a number", "temperature");
     // OpenAI's range is 0..2, Anthropic's 0..1: the top of OpenAI's range is Anthropic's top.
-    double t = r[F("temperature")].number();
-    out.w.key("temperature").number(t > 1.0 ? 1.0 : t);
+    out.w.key("temperature");
+    if (JsonValue t = r[F("temperature")]; is_short_fraction(t.raw())) {
+      out.w.raw(t.raw());  // below 1, and exactly how nlohmann writes it
+    } else {
+      const double v = t.number();
+      out.w.number(v > 1.0 ? 1.0 : v);
+    }
   }
   if (is_set(r, F("top_p"))) {
     if (!r[F("top_p")].is_number()) return bad("top_p must be a number", "top_p");

@@ -105,7 +105,7 @@ void push_text(JsonValue text, Out* out, int& count, JsonValue part = {}) {
   if (text.raw().size() <= 2) return;  // "": Anthropic rejects empty text blocks
   ++count;
   if (!out) return;
-  out->w.begin_object().key("type").string("text").key("text");
+  out->w.begin_object_with(R"("type":"text","text":)");
   write_string(*out, text);
   if (part.present()) copy_cache_control(part, *out);
   out->w.end_object();
@@ -326,13 +326,12 @@ MaybeError write_messages(JsonValue messages, Out& out) {
     // The run of messages this turn merges: up to the next message that adds to the other role.
     std::size_t end = i + 1;
     while (end < n && (turn = turn_at(end), turn == Turn::none || turn == side)) ++end;
-    out.w.begin_object().key("role");
     if (side == Turn::user) {
-      out.w.string("user");
+      out.w.begin_object_with(R"("role":"user","content":)");
     } else {
-      out.w.string("assistant");
+      out.w.begin_object_with(R"("role":"assistant","content":)");
     }
-    out.w.key("content").begin_array();
+    out.w.begin_array();
     // A user turn takes its tool results first (pass 0), then the user messages (pass 1).
     const Role own_role = side == Turn::user ? Role::user : Role::assistant;
     for (int pass = side == Turn::user ? 0 : 1; pass < 2; ++pass) {

@@ -149,7 +149,12 @@ class JsonDocument {
     std::uint32_t node, base;  // the open container, its first child's slot in stack_
   };
 
+  void reset(std::string_view text);
+  bool parse_fast(JsonReader& r);
+  bool parse_checked(JsonReader& r);
   bool add_value(JsonReader& r, std::string_view key);
+  bool scan_scalar(JsonReader& r, JsonType type, Node& n);
+  bool scan_key(JsonReader& r, std::size_t& at, Node& n);
   void close_container(std::size_t end);
   bool fail(const JsonReader& r);
   std::uint32_t store(std::string_view s, bool& in_arena);

@@ -231,6 +231,19 @@ TEST(JsonView, NestingLimitAndDeepTexts) {
     ++depth;
   }
   EXPECT_EQ(depth, 299);
+  // Exactly at the limit, and one past it, through arrays and objects with whitespace.
+  for (int levels : {255, 256, 257}) {
+    std::string text;
+    for (int i = 0; i < levels; ++i) text += i % 2 ? "[ " : R"({ "k" : )";
+    text += "0";
+    for (int i = levels - 1; i >= 0; --i) text += i % 2 ? " ]" : " }";
+    EXPECT_EQ(doc.parse(text), levels <= 256) << levels;
+    JsonReader r(text);
+    r.skip();
+    r.finish();
+    EXPECT_EQ(doc.error(), r.error()) << levels;
+    EXPECT_EQ(doc.error_offset(), r.error_offset()) << levels;
+  }
 }
 
 TEST(JsonView, ADocumentIsReusedAndShrinks) {
@@ -245,6 +258,13 @@ TEST(JsonView, ADocumentIsReusedAndShrinks) {
   ASSERT_TRUE(doc.parse(R"(["\u0041",true])"));
   EXPECT_EQ(doc.root()[0].string(), "A");
   EXPECT_TRUE(doc.root()[1].boolean());
+}
+
+// Every value's raw() span is that value's text.
+void expect_raw_spans(JsonValue v, const std::string& text) {
+  EXPECT_EQ(json::parse(v.raw()), to_dom(v)) << text << " at " << v.raw();
+  if (v.is_array() || v.is_object())
+    for (JsonValue child : v) expect_raw_spans(child, text);
 }
 
 // Random byte mutations of a valid document: the view accepts what nlohmann accepts (numbers
@@ -275,11 +295,20 @@ TEST(JsonView, AgreesWithNlohmannOnMutatedDocuments) {
       }
     }
     const bool theirs = json::accept(text);
-    const bool mine = doc.parse(text) && !doc.number_overflow();
+    const bool parsed = doc.parse(text);
+    const bool mine = parsed && !doc.number_overflow();
     EXPECT_EQ(mine, theirs) << text;
+    if (!parsed) {  // the error is the reader's, where the reader finds it
+      JsonReader r(text);
+      r.skip();
+      r.finish();
+      EXPECT_EQ(doc.error(), r.error()) << text;
+      EXPECT_EQ(doc.error_offset(), r.error_offset()) << text;
+    }
     if (!theirs || !mine) continue;
     ++accepted;
     EXPECT_EQ(to_dom(doc.root()).dump(), json::parse(text).dump()) << text;
+    expect_raw_spans(doc.root(), text);
   }
   EXPECT_GT(accepted, 100);
 }

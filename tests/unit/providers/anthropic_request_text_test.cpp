@@ -8,6 +8,7 @@
 #include <fstream>
 #include <string>
 
+#include "switchboard/observability/json_writer.hpp"
 #include "switchboard/providers/anthropic.hpp"
 #include "switchboard/providers/mistral.hpp"
 
@@ -131,6 +132,32 @@ TEST_F(AnthropicRequestText, MessagesPastThe32ndConvertAsTheFirstOnes) {
     EXPECT_EQ(got["messages"][30 + i], want["messages"][i]) << i;
   EXPECT_EQ(got["system"], want["system"]);
   EXPECT_EQ(want["system"].size(), 2u);
+}
+
+// A temperature written "0." and up to four digits is sent as the client wrote it; any other is
+// converted (and capped at 1). Either way the bytes are what JsonWriter::number writes for it.
+TEST_F(AnthropicRequestText, TemperaturesAreWrittenAsJsonWriterWritesThem) {
+  std::vector<std::string> temperatures = {"0",       "1",      "0.0",  "1.0",     "0.50",
+                                           "1.5",     "2",      "1e-1", "0.12345", "-0.5",
+                                           "0.10218", "0.0001", "5E-1", "0.99999", "1.00"};
+  for (int digits = 1; digits <= 4; ++digits) {
+    int limit = 1;
+    for (int i = 0; i < digits; ++i) limit *= 10;
+    for (int d = 1; d < limit; ++d) {
+      std::string fraction = std::to_string(d);
+      fraction.insert(0, static_cast<std::size_t>(digits) - fraction.size(), '0');
+      temperatures.push_back("0." + fraction);  // trailing zeros included: they take the slow way
+    }
+  }
+  for (const std::string& t : temperatures) {
+    const std::string body = build(
+        R"({"model":"x","messages":[{"role":"user","content":"hi"}],"temperature":)" + t + "}");
+    ASSERT_FALSE(error_) << t;
+    double value = json::parse(t).get<double>();
+    std::string expected = R"("temperature":)";
+    observability::JsonWriter(expected).number(value > 1.0 ? 1.0 : value);
+    EXPECT_TRUE(body.ends_with(expected + "}")) << t << ": " << body;
+  }
 }
 
 TEST_F(AnthropicRequestText, TheLastDuplicateKeyWinsEverywhere) {
