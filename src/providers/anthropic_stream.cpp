@@ -103,12 +103,14 @@ class AnthropicStreamTranslator final : public StreamTranslator {
 
   std::optional<ApiError> on_event(std::string_view data, ChunkSink& sink) {
     EventFields f;
-    JsonReader r(data);
-    bool object = read_event(r, f);
-    if (!r.finish() || !object) {
-      if (r.ok()) return malformed("an event's data is not a JSON object");
-      return malformed(std::string(protocol::describe(r.error())) + " at byte " +
-                       std::to_string(r.error_offset()));
+    if (!read_canonical_delta(data, f)) {
+      JsonReader r(data);
+      bool object = read_event(r, f);
+      if (!r.finish() || !object) {
+        if (r.ok()) return malformed("an event's data is not a JSON object");
+        return malformed(std::string(protocol::describe(r.error())) + " at byte " +
+                         std::to_string(r.error_offset()));
+      }
     }
     std::string_view type = string_value(f.type, scratch_);
     if (type.empty()) type = event_.event;
@@ -149,6 +151,53 @@ class AnthropicStreamTranslator final : public StreamTranslator {
     }
     // ping and event types newer than this adapter carry nothing for the client.
     return std::nullopt;
+  }
+
+  // The event Anthropic sends for every few tokens, written exactly as Anthropic writes it:
+  //   {"type":"content_block_delta","index":N,"delta":{"type":"text_delta","text":"..."}}
+  // (or input_json_delta with partial_json). Data that is byte for byte that shape gets the
+  // fields read_event would store, without the general reader: the fixed text is compared, the
+  // index's digits checked, the string validated by the reader. False for anything else (other
+  // spacing or key order, more members, a malformed string): read_event then reads it.
+  static bool read_canonical_delta(std::string_view data, EventFields& f) {
+    constexpr std::string_view kHead = R"({"type":"content_block_delta","index":)";
+    constexpr std::string_view kText = R"(,"delta":{"type":"text_delta","text":)";
+    constexpr std::string_view kJson = R"(,"delta":{"type":"input_json_delta","partial_json":)";
+    constexpr std::string_view kEventType = R"("content_block_delta")";
+    constexpr std::string_view kTextType = R"("text_delta")";
+    constexpr std::string_view kJsonType = R"("input_json_delta")";
+    constexpr std::size_t kTypeAt = kHead.find(kEventType);
+    constexpr std::size_t kTextTypeAt = kText.find(kTextType);
+    constexpr std::size_t kJsonTypeAt = kJson.find(kJsonType);
+    if (!data.starts_with(kHead)) return false;
+    // The index: 0, or up to 18 digits without a leading zero (what int_value sums).
+    const std::size_t digits = kHead.size();
+    std::size_t i = digits;
+    if (i < data.size() && data[i] == '0') {
+      ++i;
+    } else {
+      while (i < data.size() && i - digits < 18 && data[i] >= '0' && data[i] <= '9') ++i;
+    }
+    if (i == digits) return false;
+    const std::string_view index = data.substr(digits, i - digits);
+    const std::string_view rest = data.substr(i);
+    const bool text = rest.starts_with(kText);
+    if (!text && !rest.starts_with(kJson)) return false;
+    const std::size_t at = i + (text ? kText.size() : kJson.size());  // the string's quote
+    if (at >= data.size() || data[at] != '"') return false;
+    JsonReader r(data.substr(at));
+    std::string_view contents;
+    if (!r.read_string_raw(contents)) return false;
+    const std::size_t end = at + r.offset();
+    if (data.substr(end) != "}}") return false;
+    f.type = data.substr(kTypeAt, kEventType.size());
+    f.index = index;
+    f.has_delta = true;
+    f.delta = {};
+    f.delta.type = text ? data.substr(i + kTextTypeAt, kTextType.size())
+                        : data.substr(i + kJsonTypeAt, kJsonType.size());
+    (text ? f.delta.text : f.delta.partial_json) = data.substr(at, end - at);
+    return true;
   }
 
   // At the event's value: reads its members, descending into the nested objects this translator

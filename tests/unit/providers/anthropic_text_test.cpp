@@ -350,6 +350,80 @@ TEST(AnthropicStreamText, AnthropicStream_UsageInPlaceAndTextCopiedOrEscaped) {
   EXPECT_EQ(usage.cache_write, 2);
 }
 
+// Deltas written exactly as Anthropic writes them take a shortcut past the general reader; the
+// same events spelled any other way (here: a space after the brace) take the general way. Both
+// must give the same chunks, the same usage and the same errors.
+TEST(AnthropicStreamText, AnthropicStream_CanonicalDeltasTranslateAsAnyOtherSpelling) {
+  const std::vector<std::string> deltas = {
+      R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"plain"}})",
+      R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":""}})",
+      R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"a\n\"b\" \u00e9 \ud83d\ude00 \/"}})",
+      "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\","
+      "\"text\":\"raw \xC3\xA9 \x7f\"}}",
+      R"({"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"a\": 1"}})",
+      R"({"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"}"}})",
+      R"({"type":"content_block_delta","index":2,"delta":{"type":"input_json_delta","partial_json":"{\"k\":\"\u00e9\"}"}})",
+      R"({"type":"content_block_delta","index":123456789012345678,"delta":{"type":"text_delta","text":"no block"}})",
+      R"({"type":"content_block_delta","index":1234567890123456789,"delta":{"type":"text_delta","text":"19 digits"}})",
+      R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"x"},"extra":1})",
+      R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"x","more":2}})",
+      R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":7}})",
+  };
+  const std::vector<std::string> broken = {
+      R"({"type":"content_block_delta","index":01,"delta":{"type":"text_delta","text":"x"}})",
+      R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"\x"}})",
+      "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\","
+      "\"text\":\"bad \xff\"}}",
+      R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"x"}}})",
+      R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"x"})",
+  };
+  auto stream = [](const std::vector<std::string>& events, bool respell) {
+    auto spell = [respell](std::string data) { return respell ? "{ " + data.substr(1) : data; };
+    std::string sse =
+        sse_event("message_start", R"({"type":"message_start","message":{"id":"m","model":"x"}})");
+    sse += sse_event("content_block_start",
+                     R"({"type":"content_block_start","index":0,"content_block":{"type":"text"}})");
+    sse +=
+        sse_event("content_block_start",
+                  R"({"type":"content_block_start","index":1,"content_block":{"type":"tool_use",)"
+                  R"("id":"t","name":"f","input":{}}})");
+    sse +=
+        sse_event("content_block_start",
+                  R"({"type":"content_block_start","index":2,"content_block":{"type":"tool_use",)"
+                  R"("id":"j","name":"json_response","input":{}}})");
+    for (const auto& e : events) sse += sse_event("content_block_delta", spell(e));
+    sse += sse_event("message_stop", R"({"type":"message_stop"})");
+    return sse;
+  };
+  auto adapter = make_anthropic_adapter();
+  auto run = [&](const std::string& sse) {
+    ResponseContext context{"chatcmpl-gw1", "claude", 1700000000, true};
+    auto translator = adapter->chat_stream(context);
+    std::vector<std::string> chunks;
+    auto error = translator->feed(sse, chunks);
+    std::string out;
+    for (const auto& c : chunks) out += c + "\n";
+    if (error) out += "ERR " + error->message + "\n";
+    return out;
+  };
+  const std::string canonical = run(stream(deltas, false));
+  EXPECT_EQ(canonical, run(stream(deltas, true)));
+  EXPECT_NE(canonical.find(R"("content":"plain")"), std::string::npos) << canonical;
+  for (const auto& bad : broken) {
+    const std::string got = run(stream({bad}, false));
+    EXPECT_NE(got.find("ERR Anthropic sent a malformed stream"), std::string::npos) << bad << got;
+    // The error names the same problem at the same byte as the general reader does (one byte
+    // further on in the respelled event, which has a space more at its start).
+    const std::string respelled = run(stream({bad}, true));
+    auto error_at = [](const std::string& out, int shift) {
+      std::string line = out.substr(out.find("ERR"));
+      const auto at = line.rfind(' ') + 1;
+      return line.substr(0, at) + std::to_string(std::stoi(line.substr(at)) + shift);
+    };
+    EXPECT_EQ(error_at(got, 1), error_at(respelled, 0)) << bad;
+  }
+}
+
 TEST(AnthropicStreamText, AnthropicStream_MalformedEventsAreErrorsNamingTheProblem) {
   auto adapter = make_anthropic_adapter();
   ResponseContext context{"chatcmpl-gw1", "claude", 1700000000, false};
