@@ -2,8 +2,6 @@
 #include "switchboard/protocol/json_reader.hpp"
 
 #include <algorithm>
-#include <array>
-#include <bit>
 #include <charconv>
 #include <cstring>
 #include <limits>
@@ -11,14 +9,6 @@
 namespace switchboard::protocol {
 
 namespace {
-
-// Bytes a string can hold as they are: everything but '"', '\\', controls and non-ASCII (which
-// gets a UTF-8 check).
-constexpr std::array<bool, 256> kPlain = [] {
-  std::array<bool, 256> t{};
-  for (int c = 0; c < 256; ++c) t[c] = c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
-  return t;
-}();
 
 bool is_space(char c) {
   return c == ' ' || c == '\n' || c == '\r' || c == '\t';
@@ -32,28 +22,6 @@ int hex_value(char c) {
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
-}
-
-// The end of the run of plain string bytes from `i`: eight at a time (SWAR: the "has a zero
-// byte" / "has a byte below n" bit tricks flag each special byte's high bit), one by one only in
-// the text's last seven bytes. The tricks' false positives only ever sit above a true one, so
-// the lowest flag is the first special byte: its index comes from counting trailing zeros.
-std::size_t plain_run(std::string_view s, std::size_t i) {
-  constexpr std::uint64_t kOnes = 0x0101010101010101ull, kHighs = 0x8080808080808080ull;
-  const std::size_t n = s.size();
-  while (n - i >= 8) {
-    std::uint64_t v;
-    std::memcpy(&v, s.data() + i, 8);
-    if constexpr (std::endian::native == std::endian::big) v = __builtin_bswap64(v);
-    std::uint64_t quote = v ^ (kOnes * '"'), backslash = v ^ (kOnes * '\\');
-    std::uint64_t special = (((quote - kOnes) & ~quote) | ((backslash - kOnes) & ~backslash) |
-                             ((v - kOnes * 0x20) & ~v) | v) &
-                            kHighs;
-    if (special) return i + static_cast<std::size_t>(std::countr_zero(special)) / 8;
-    i += 8;
-  }
-  while (i < n && kPlain[static_cast<unsigned char>(s[i])]) ++i;
-  return i;
 }
 
 // Length of the well-formed UTF-8 sequence starting at s[i] (a byte >= 0x80), 0 when ill-formed
@@ -262,7 +230,7 @@ bool JsonReader::member(std::string_view* key) {
   first_ = false;
   if (s[i] != '"') return fail_at(JsonError::unexpected_character, pos_ = i);
   const std::size_t start = i + 1;
-  i = plain_run(text_, start);
+  i = JsonReader::plain_run(text_, start);
   if (i < n && s[i] == '"') [[likely]] {
     if (key) *key = std::string_view(s + start, i - start);
     ++i;
@@ -300,22 +268,6 @@ bool JsonReader::next_element() {
   return true;  // peek() reports a missing value ("[1,]")
 }
 
-// At the byte after the opening quote. `raw` is the contents as written; with escapes and a
-// `decoded` buffer, the decoded contents are appended there (`escaped` says so). Most strings are
-// one plain run up to the closing quote: that case is all this does; the rest is scan_special.
-bool JsonReader::scan_string(std::string_view& raw, std::string* decoded, bool& escaped) {
-  const std::size_t start = pos_;
-  pos_ = plain_run(text_, pos_);
-  if (pos_ < text_.size() && text_[pos_] == '"') [[likely]] {
-    escaped = false;
-    raw = std::string_view(text_.data() + start, pos_ - start);
-    ++pos_;  // the closing quote
-    started_ = true;
-    return true;
-  }
-  return scan_special(start, raw, decoded, escaped);
-}
-
 // scan_string past the first byte that is no plain one (pos_ is at it).
 [[gnu::noinline]] bool JsonReader::scan_special(std::size_t start, std::string_view& raw,
                                                 std::string* decoded, bool& escaped) {
@@ -323,7 +275,7 @@ bool JsonReader::scan_string(std::string_view& raw, std::string* decoded, bool& 
   escaped = false;
   std::size_t run = start;  // first byte not yet copied into `decoded`
   while (true) {
-    pos_ = plain_run(text_, pos_);
+    pos_ = JsonReader::plain_run(text_, pos_);
     if (pos_ >= n) return fail(JsonError::unexpected_end);
     auto c = static_cast<unsigned char>(text_[pos_]);
     if (c == '"') break;

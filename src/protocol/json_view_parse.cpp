@@ -33,6 +33,12 @@ bool overflows(std::string_view text) {
          v == -std::numeric_limits<double>::infinity();
 }
 
+bool has_exponent(std::string_view number) {
+  for (char c : number)
+    if (c == 'e' || c == 'E') return true;
+  return false;
+}
+
 // The type of the value a byte starts; invalid for any other byte.
 JsonType type_at(char c) {
   switch (c) {
@@ -132,7 +138,7 @@ bool JsonDocument::scan_scalar(JsonReader& r, JsonType type, Node& n) {
       if (integer) {
         n.flags |= kInteger;
         if (!negative) n.flags |= kUnsigned;
-      } else if (text.size() > 300 || text.find_first_of("eE") != std::string_view::npos) {
+      } else if (text.size() > 300 || has_exponent(text)) {
         // (without an exponent, fewer than 300 characters stay below 1e300: no overflow)
         if (overflows(text)) overflow_ = true;
       }

@@ -1,6 +1,7 @@
 // Anthropic message -> OpenAI chat.completion text without a DOM: the body is read with the pull
 // reader and the answer written with JsonWriter (the translation path's hot half).
 #include <charconv>
+#include <cstring>
 #include <string>
 
 #include "anthropic_internal.hpp"
@@ -57,21 +58,30 @@ void append_int(std::string& out, std::int64_t value) {
 }
 
 void append_openai_usage(std::string& out, const accounting::Usage& u) {
-  out.append(R"({"prompt_tokens":)");
-  append_int(out, u.input);
-  out.append(R"(,"completion_tokens":)");
-  append_int(out, u.output);
-  out.append(R"(,"total_tokens":)");
-  append_int(out, u.input + u.output);
-  out.append(R"(,"prompt_tokens_details":{"cached_tokens":)");
-  append_int(out, u.cached_input);
-  out.append(R"(},"completion_tokens_details":{"reasoning_tokens":)");
-  append_int(out, u.reasoning);
-  out.append(R"(},"cache_read_input_tokens":)");
-  append_int(out, u.cached_input);
-  out.append(R"(,"cache_creation_input_tokens":)");
-  append_int(out, u.cache_write);
-  out.push_back('}');
+  // Assembled on the stack and appended once: seven numbers and their keys.
+  char buf[512];
+  char* p = buf;
+  auto text = [&p](std::string_view s) {
+    std::memcpy(p, s.data(), s.size());
+    p += s.size();
+  };
+  auto number = [&p, &buf](std::int64_t v) { p = std::to_chars(p, buf + sizeof buf, v).ptr; };
+  text(R"({"prompt_tokens":)");
+  number(u.input);
+  text(R"(,"completion_tokens":)");
+  number(u.output);
+  text(R"(,"total_tokens":)");
+  number(u.input + u.output);
+  text(R"(,"prompt_tokens_details":{"cached_tokens":)");
+  number(u.cached_input);
+  text(R"(},"completion_tokens_details":{"reasoning_tokens":)");
+  number(u.reasoning);
+  text(R"(},"cache_read_input_tokens":)");
+  number(u.cached_input);
+  text(R"(,"cache_creation_input_tokens":)");
+  number(u.cache_write);
+  text("}");
+  out.append(buf, static_cast<std::size_t>(p - buf));
 }
 
 void append_string_span(std::string& out, std::string_view json_value, std::string& scratch) {
