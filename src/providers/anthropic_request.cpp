@@ -3,6 +3,7 @@
 // built. The messages are converted in anthropic_request_messages.cpp.
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <charconv>
 #include <cstdint>
 #include <string>
@@ -167,12 +168,24 @@ consteval std::size_t F(std::string_view name) {
   throw "not a name in kTopNames";
 }
 
+// kTopNames' indexes by name length, a bit each: a member is compared with those names only.
+constexpr std::array<std::uint32_t, 32> kTopNamesBySize = [] {
+  static_assert(kTopNames.size() <= 32);
+  std::array<std::uint32_t, 32> t{};
+  for (std::size_t i = 0; i < kTopNames.size(); ++i) t[kTopNames[i].size()] |= 1u << i;
+  return t;
+}();
+
 class Top {
  public:
   explicit Top(JsonValue request) {
     for (JsonValue m : request) {  // a later duplicate replaces an earlier one, as in nlohmann
       std::string_view key = m.key();
-      for (std::size_t i = 0; i < kTopNames.size(); ++i) {
+      std::uint32_t candidates =
+          key.size() < kTopNamesBySize.size() ? kTopNamesBySize[key.size()] : 0;
+      while (candidates != 0) {
+        const auto i = static_cast<std::size_t>(std::countr_zero(candidates));
+        candidates &= candidates - 1;
         if (kTopNames[i] == key) {
           members_[i] = m;
           break;

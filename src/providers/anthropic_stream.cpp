@@ -103,7 +103,7 @@ class AnthropicStreamTranslator final : public StreamTranslator {
 
   std::optional<ApiError> on_event(std::string_view data, ChunkSink& sink) {
     EventFields f;
-    if (!read_canonical_delta(data, f)) {
+    if (!read_canonical_delta(data, f) && !read_canonical_stop(data, f)) {
       JsonReader r(data);
       bool object = read_event(r, f);
       if (!r.finish() || !object) {
@@ -197,6 +197,32 @@ class AnthropicStreamTranslator final : public StreamTranslator {
     f.delta.type = text ? data.substr(i + kTextTypeAt, kTextType.size())
                         : data.substr(i + kJsonTypeAt, kJsonType.size());
     (text ? f.delta.text : f.delta.partial_json) = data.substr(at, end - at);
+    return true;
+  }
+
+  // The events that end a block and the message, spelled as Anthropic spells them:
+  //   {"type":"content_block_stop","index":N}   {"type":"message_stop"}
+  // Their fields without the general reader, as read_canonical_delta does for deltas.
+  static bool read_canonical_stop(std::string_view data, EventFields& f) {
+    constexpr std::string_view kTypeKey = R"({"type":)";
+    constexpr std::string_view kMessageStop = R"("message_stop")";
+    constexpr std::string_view kBlockStop = R"("content_block_stop")";
+    constexpr std::string_view kIndexKey = R"(,"index":)";
+    if (!data.starts_with(kTypeKey) || !data.ends_with('}')) return false;
+    const std::string_view rest = data.substr(kTypeKey.size(), data.size() - kTypeKey.size() - 1);
+    if (rest == kMessageStop) {
+      f.type = rest;
+      return true;
+    }
+    if (!rest.starts_with(kBlockStop) ||
+        rest.substr(kBlockStop.size(), kIndexKey.size()) != kIndexKey)
+      return false;
+    const std::string_view index = rest.substr(kBlockStop.size() + kIndexKey.size());
+    if (index.empty() || index.size() > 18 || (index[0] == '0' && index.size() > 1)) return false;
+    for (char c : index)
+      if (c < '0' || c > '9') return false;
+    f.type = rest.substr(0, kBlockStop.size());
+    f.index = index;
     return true;
   }
 

@@ -376,6 +376,9 @@ TEST(AnthropicStreamText, AnthropicStream_CanonicalDeltasTranslateAsAnyOtherSpel
       "\"text\":\"bad \xff\"}}",
       R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"x"}}})",
       R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"x"})",
+      R"({"type":"content_block_stop","index":01})",
+      R"({"type":"content_block_stop","index":})",
+      R"({"type":"content_block_stop","index":1}})",
   };
   auto stream = [](const std::vector<std::string>& events, bool respell) {
     auto spell = [respell](std::string data) { return respell ? "{ " + data.substr(1) : data; };
@@ -392,7 +395,12 @@ TEST(AnthropicStreamText, AnthropicStream_CanonicalDeltasTranslateAsAnyOtherSpel
                   R"({"type":"content_block_start","index":2,"content_block":{"type":"tool_use",)"
                   R"("id":"j","name":"json_response","input":{}}})");
     for (const auto& e : events) sse += sse_event("content_block_delta", spell(e));
-    sse += sse_event("message_stop", R"({"type":"message_stop"})");
+    for (const char* stop : {R"({"type":"content_block_stop","index":0})",
+                             R"({"type":"content_block_stop","index":1})",
+                             R"({"type":"content_block_stop","index":2})",
+                             R"({"type":"content_block_stop","index":12345678901234567890})"})
+      sse += sse_event("content_block_stop", spell(stop));
+    sse += sse_event("message_stop", spell(R"({"type":"message_stop"})"));
     return sse;
   };
   auto adapter = make_anthropic_adapter();
