@@ -62,6 +62,10 @@ struct EventFields {
   bool has_block = false;
   struct Delta {
     std::string_view type, text, partial_json, stop_reason;
+    // read_canonical_delta's decoding of text / partial_json (which it validated anyway), so the
+    // string is not read a second time; `decoded_in_buffer`: it lies in the translator's buffer.
+    std::string_view decoded;
+    bool has_decoded = false, decoded_in_buffer = false;
   } delta;
   bool has_delta = false;
 };
@@ -159,7 +163,7 @@ class AnthropicStreamTranslator final : public StreamTranslator {
   // fields read_event would store, without the general reader: the fixed text is compared, the
   // index's digits checked, the string validated by the reader. False for anything else (other
   // spacing or key order, more members, a malformed string): read_event then reads it.
-  static bool read_canonical_delta(std::string_view data, EventFields& f) {
+  bool read_canonical_delta(std::string_view data, EventFields& f) {
     constexpr std::string_view kHead = R"({"type":"content_block_delta","index":)";
     constexpr std::string_view kText = R"(,"delta":{"type":"text_delta","text":)";
     constexpr std::string_view kJson = R"(,"delta":{"type":"input_json_delta","partial_json":)";
@@ -187,7 +191,7 @@ class AnthropicStreamTranslator final : public StreamTranslator {
     if (at >= data.size() || data[at] != '"') return false;
     JsonReader r(data.substr(at));
     std::string_view contents;
-    if (!r.read_string_raw(contents)) return false;
+    if (!r.read_string(contents, delta_scratch_)) return false;
     const std::size_t end = at + r.offset();
     if (data.substr(end) != "}}") return false;
     f.type = data.substr(kTypeAt, kEventType.size());
@@ -197,6 +201,9 @@ class AnthropicStreamTranslator final : public StreamTranslator {
     f.delta.type = text ? data.substr(i + kTextTypeAt, kTextType.size())
                         : data.substr(i + kJsonTypeAt, kJsonType.size());
     (text ? f.delta.text : f.delta.partial_json) = data.substr(at, end - at);
+    f.delta.decoded = contents;
+    f.delta.has_decoded = true;
+    f.delta.decoded_in_buffer = !delta_scratch_.empty() && contents.data() == delta_scratch_.data();
     return true;
   }
 
@@ -340,17 +347,28 @@ class AnthropicStreamTranslator final : public StreamTranslator {
     Block* block = find_block(index);
     if (!block) return;
     const std::string_view type = d.type, text = d.text, partial_json = d.partial_json;
+    // A string value and whether it views the event's data (see append_contents' `verbatim`).
+    auto value = [&](std::string_view raw, bool& verbatim) {
+      if (d.has_decoded) {
+        verbatim = !d.decoded_in_buffer;
+        return d.decoded;
+      }
+      std::string_view s = string_value(raw, scratch_);
+      verbatim = !in_scratch(s);
+      return s;
+    };
+    bool verbatim = false;
     if (is_string(type, "text_delta")) {
-      std::string_view piece = string_value(text, scratch_);
-      if (!piece.empty()) emit_content(piece, sink, !in_scratch(piece));
+      std::string_view piece = value(text, verbatim);
+      if (!piece.empty()) emit_content(piece, sink, verbatim);
     } else if (is_string(type, "input_json_delta")) {
-      std::string_view part = string_value(partial_json, scratch_);
+      std::string_view part = value(partial_json, verbatim);
       if (part.empty()) return;  // the first partial_json is often ""
       block->has_input = true;
       if (block->kind == Block::Kind::json_answer) {
-        emit_content(part, sink, !in_scratch(part));
+        emit_content(part, sink, verbatim);
       } else if (block->kind == Block::Kind::tool) {
-        emit_arguments(*block, part, sink, !in_scratch(part));
+        emit_arguments(*block, part, sink, verbatim);
       }
     }
     // thinking_delta, signature_delta and citations_delta are dropped with their blocks.
@@ -503,8 +521,9 @@ class AnthropicStreamTranslator final : public StreamTranslator {
   std::string envelope_;
   std::string delta_open_;
   std::string delta_close_;
-  std::string chunk_;    // the chunk being written
-  std::string scratch_;  // decoded strings of the current event
+  std::string chunk_;          // the chunk being written
+  std::string scratch_;        // decoded strings of the current event
+  std::string delta_scratch_;  // read_canonical_delta's decoded string
   std::string id_scratch_;
   std::string id_;
   std::string provider_model_;
