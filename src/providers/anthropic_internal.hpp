@@ -202,6 +202,13 @@ bool is_string(std::string_view json_value, std::string_view text);
 // A raw value that is an integer, or `fallback`.
 std::int64_t int_value(std::string_view json_value, std::int64_t fallback);
 
+// A validated JSON string's contents as written (escapes still escaped): true when every escape
+// in it is the one JsonWriter itself writes for that character (\" \\ \b \f \n \r \t, and
+// \u00xx in lower case for other control characters), so the contents are exactly what
+// JsonWriter writes for the decoded string and can be copied. `decoded_size` gets the decoded
+// length.
+bool canonical_escapes(std::string_view contents, std::size_t& decoded_size);
+
 // Appends `text` as JSON string contents, escaped as JsonWriter escapes them. `verbatim`: the text
 // is a validated string's raw contents without escapes (string_value's view into the JSON), which
 // escaping leaves as they are, so it is copied.

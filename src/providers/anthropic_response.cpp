@@ -157,6 +157,45 @@ std::int64_t int_value(std::string_view raw, std::int64_t fallback) {
   return !raw.empty() && ec == std::errc{} && end == raw.data() + raw.size() ? v : fallback;
 }
 
+bool canonical_escapes(std::string_view raw, std::size_t& decoded_size) {
+  decoded_size = raw.size();
+  for (std::size_t i = raw.find('\\'); i != std::string_view::npos; i = raw.find('\\', i)) {
+    // Validated: a complete escape follows the backslash.
+    switch (raw[i + 1]) {
+      case '"':
+      case '\\':
+      case 'b':
+      case 'f':
+      case 'n':
+      case 'r':
+      case 't':
+        decoded_size -= 1;
+        i += 2;
+        continue;
+      case 'u':
+        break;
+      default:  // \/ : JsonWriter writes a plain slash
+        return false;
+    }
+    // \u00xx: a control character without a short escape, its hex digits in lower case.
+    const char high = raw[i + 4], low = raw[i + 5];
+    if (raw[i + 2] != '0' || raw[i + 3] != '0' || (high != '0' && high != '1')) return false;
+    int v = 0;
+    if (low >= '0' && low <= '9') {
+      v = low - '0';
+    } else if (low >= 'a' && low <= 'f') {
+      v = low - 'a' + 10;
+    } else {
+      return false;
+    }
+    v += (high - '0') * 16;
+    if (v == '\b' || v == '\t' || v == '\n' || v == '\f' || v == '\r') return false;
+    decoded_size -= 5;
+    i += 6;
+  }
+  return true;
+}
+
 void append_contents(std::string& out, std::string_view text, bool verbatim) {
   if (verbatim) {
     out.append(text);

@@ -62,10 +62,13 @@ struct EventFields {
   bool has_block = false;
   struct Delta {
     std::string_view type, text, partial_json, stop_reason;
-    // read_canonical_delta's decoding of text / partial_json (which it validated anyway), so the
-    // string is not read a second time; `decoded_in_buffer`: it lies in the translator's buffer.
-    std::string_view decoded;
-    bool has_decoded = false, decoded_in_buffer = false;
+    // read_canonical_delta's reading of text / partial_json (it validated the string anyway), so
+    // the string is not read a second time: `value` is JSON string contents ready to copy when
+    // `value_is_json` (no escapes, or only those JsonWriter writes), else the decoded text;
+    // `value_size` is the decoded size either way.
+    std::string_view value;
+    std::size_t value_size = 0;
+    bool has_value = false, value_is_json = false;
   } delta;
   bool has_delta = false;
 };
@@ -191,9 +194,16 @@ class AnthropicStreamTranslator final : public StreamTranslator {
     if (at >= data.size() || data[at] != '"') return false;
     JsonReader r(data.substr(at));
     std::string_view contents;
-    if (!r.read_string(contents, delta_scratch_)) return false;
+    if (!r.read_string_raw(contents)) return false;
     const std::size_t end = at + r.offset();
     if (data.substr(end) != "}}") return false;
+    std::size_t size = 0;
+    const bool ready = canonical_escapes(contents, size);
+    if (!ready) {  // other escapes: decoded, to be escaped JsonWriter's way
+      JsonReader decode(data.substr(at));
+      decode.read_string(contents, delta_scratch_);
+      size = contents.size();
+    }
     f.type = data.substr(kTypeAt, kEventType.size());
     f.index = index;
     f.has_delta = true;
@@ -201,9 +211,10 @@ class AnthropicStreamTranslator final : public StreamTranslator {
     f.delta.type = text ? data.substr(i + kTextTypeAt, kTextType.size())
                         : data.substr(i + kJsonTypeAt, kJsonType.size());
     (text ? f.delta.text : f.delta.partial_json) = data.substr(at, end - at);
-    f.delta.decoded = contents;
-    f.delta.has_decoded = true;
-    f.delta.decoded_in_buffer = !delta_scratch_.empty() && contents.data() == delta_scratch_.data();
+    f.delta.value = contents;
+    f.delta.value_size = size;
+    f.delta.has_value = true;
+    f.delta.value_is_json = ready;
     return true;
   }
 
@@ -347,28 +358,32 @@ class AnthropicStreamTranslator final : public StreamTranslator {
     Block* block = find_block(index);
     if (!block) return;
     const std::string_view type = d.type, text = d.text, partial_json = d.partial_json;
-    // A string value and whether it views the event's data (see append_contents' `verbatim`).
-    auto value = [&](std::string_view raw, bool& verbatim) {
-      if (d.has_decoded) {
-        verbatim = !d.decoded_in_buffer;
-        return d.decoded;
+    // A string value, whether it is ready to copy (see append_contents' `verbatim`) and its
+    // decoded size.
+    bool verbatim = false;
+    std::size_t size = 0;
+    auto value = [&](std::string_view raw) {
+      if (d.has_value) {
+        verbatim = d.value_is_json;
+        size = d.value_size;
+        return d.value;
       }
       std::string_view s = string_value(raw, scratch_);
       verbatim = !in_scratch(s);
+      size = s.size();
       return s;
     };
-    bool verbatim = false;
     if (is_string(type, "text_delta")) {
-      std::string_view piece = value(text, verbatim);
-      if (!piece.empty()) emit_content(piece, sink, verbatim);
+      std::string_view piece = value(text);
+      if (!piece.empty()) emit_content(piece, sink, verbatim, size);
     } else if (is_string(type, "input_json_delta")) {
-      std::string_view part = value(partial_json, verbatim);
+      std::string_view part = value(partial_json);
       if (part.empty()) return;  // the first partial_json is often ""
       block->has_input = true;
       if (block->kind == Block::Kind::json_answer) {
-        emit_content(part, sink, verbatim);
+        emit_content(part, sink, verbatim, size);
       } else if (block->kind == Block::Kind::tool) {
-        emit_arguments(*block, part, sink, verbatim);
+        emit_arguments(*block, part, sink, verbatim, size);
       }
     }
     // thinking_delta, signature_delta and citations_delta are dropped with their blocks.
@@ -443,24 +458,25 @@ class AnthropicStreamTranslator final : public StreamTranslator {
     return !scratch_.empty() && s.data() == scratch_.data();
   }
 
-  // `verbatim`: see append_contents.
-  void emit_content(std::string_view text, ChunkSink& sink, bool verbatim = false) {
+  // `verbatim`: see append_contents. `size`: the text's decoded size when it is given escaped.
+  void emit_content(std::string_view text, ChunkSink& sink, bool verbatim = false,
+                    std::size_t size = std::string_view::npos) {
     begin_delta_text();
     chunk_.append(R"("content":")");
     append_contents(chunk_, text, verbatim);
     chunk_.push_back('"');
-    end_delta(sink, text.size());
+    end_delta(sink, size == std::string_view::npos ? text.size() : size);
   }
 
   void emit_arguments(const Block& block, std::string_view arguments, ChunkSink& sink,
-                      bool verbatim = false) {
+                      bool verbatim = false, std::size_t size = std::string_view::npos) {
     begin_delta_text();
     chunk_.append(R"("tool_calls":[{"index":)");
     append_int(chunk_, block.tool_index);
     chunk_.append(R"(,"function":{"arguments":")");
     append_contents(chunk_, arguments, verbatim);
     chunk_.append(R"("}}])");
-    end_delta(sink, arguments.size());
+    end_delta(sink, size == std::string_view::npos ? arguments.size() : size);
   }
 
   // Every chunk is written into chunk_ (reused) and handed to the sink as a view. The text that is

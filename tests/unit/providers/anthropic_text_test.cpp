@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -354,7 +355,7 @@ TEST(AnthropicStreamText, AnthropicStream_UsageInPlaceAndTextCopiedOrEscaped) {
 // same events spelled any other way (here: a space after the brace) take the general way. Both
 // must give the same chunks, the same usage and the same errors.
 TEST(AnthropicStreamText, AnthropicStream_CanonicalDeltasTranslateAsAnyOtherSpelling) {
-  const std::vector<std::string> deltas = {
+  std::vector<std::string> deltas = {
       R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"plain"}})",
       R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":""}})",
       R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"a\n\"b\" \u00e9 \ud83d\ude00 \/"}})",
@@ -403,16 +404,60 @@ TEST(AnthropicStreamText, AnthropicStream_CanonicalDeltasTranslateAsAnyOtherSpel
     sse += sse_event("message_stop", spell(R"({"type":"message_stop"})"));
     return sse;
   };
+  // Strings escaped every way JSON allows: JsonWriter's own escapes (copied as they are) and
+  // others (\/, upper-case hex, \u for printable and non-ASCII characters: decoded and escaped
+  // again), around raw UTF-8, DEL and plain text.
+  std::mt19937 rng(5);
+  const std::vector<std::string> pieces = {"a",
+                                           "Z ",
+                                           "\\n",
+                                           "\\t",
+                                           "\\\"",
+                                           "\\\\",
+                                           "\\b",
+                                           "\\f",
+                                           "\\r",
+                                           "\\u0000",
+                                           "\\u001f",
+                                           "\\u001F",
+                                           "\\u0007",
+                                           "\\u000a",
+                                           "\\u0008",
+                                           "\\u0041",
+                                           "\\u00e9",
+                                           "\\/",
+                                           "\\ud83d\\ude00",
+                                           "\xC3\xA9",
+                                           "\x7f",
+                                           "\xF0\x9F\x98\x80",
+                                           "\\u007f",
+                                           "\\u0020"};
+  for (int i = 0; i < 300; ++i) {
+    std::string text;
+    const int count = std::uniform_int_distribution<int>(1, 6)(rng);
+    for (int k = 0; k < count; ++k)
+      text += pieces[std::uniform_int_distribution<std::size_t>(0, pieces.size() - 1)(rng)];
+    const char* kind =
+        i % 3 == 2 ? R"("input_json_delta","partial_json":")" : R"("text_delta","text":")";
+    const int index = i % 3 == 2 ? 1 + (i / 3) % 2 : 0;
+    deltas.push_back(R"({"type":"content_block_delta","index":)" + std::to_string(index) +
+                     R"(,"delta":{"type":)" + kind + text + "\"}}");
+  }
   auto adapter = make_anthropic_adapter();
+  // Chunks with the output each counts (decoded bytes), then the error if any.
+  struct Recorder final : ChunkSink {
+    std::string out;
+    void chunk(std::string_view json, std::size_t output_chars) override {
+      out.append(json).append(" |").append(std::to_string(output_chars)).append("\n");
+    }
+  };
   auto run = [&](const std::string& sse) {
     ResponseContext context{"chatcmpl-gw1", "claude", 1700000000, true};
     auto translator = adapter->chat_stream(context);
-    std::vector<std::string> chunks;
-    auto error = translator->feed(sse, chunks);
-    std::string out;
-    for (const auto& c : chunks) out += c + "\n";
-    if (error) out += "ERR " + error->message + "\n";
-    return out;
+    Recorder recorder;
+    auto error = translator->feed(sse, recorder);
+    if (error) recorder.out += "ERR " + error->message + "\n";
+    return recorder.out;
   };
   const std::string canonical = run(stream(deltas, false));
   EXPECT_EQ(canonical, run(stream(deltas, true)));
