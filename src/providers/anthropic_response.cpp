@@ -229,33 +229,51 @@ bool read_block(JsonReader& r, BlockFields& b) {
          r.ok();
 }
 
-// The message's text: a single piece that lies in the body stays a view; more are joined.
+// The message's text. A single text block whose string is JSON-ready as written (no escapes, or
+// only those JsonWriter writes: see canonical_escapes) stays a view of the body and is copied
+// out as it is; otherwise the pieces are decoded and joined, to be escaped when written.
 class Text {
  public:
-  // `in_body`: the piece views the body (not a buffer that is reused afterwards).
-  void add(std::string_view piece, bool in_body) {
-    if (piece.empty()) return;
-    if (!joined_ && view_.empty() && in_body) {
-      view_ = piece;
+  // A text block's `text`: a validated string value, quotes included.
+  void add_string(std::string_view raw, std::string& scratch) {
+    const std::string_view contents = raw.substr(1, raw.size() - 2);
+    if (contents.empty()) return;
+    std::size_t size = 0;
+    if (!joined_ && view_.empty() && canonical_escapes(contents, size)) {
+      view_ = contents;
+      view_raw_ = raw;
       return;
     }
-    if (!joined_) buffer_.assign(view_);
-    joined_ = true;
-    buffer_.append(piece);
+    join(string_value(raw, scratch));
+  }
+  // Decoded text (JSON mode's arguments).
+  void add_decoded(std::string_view piece) {
+    if (!piece.empty()) join(piece);
   }
   void clear() {
     view_ = {};
     buffer_.clear();
     joined_ = false;
   }
+  // JSON string contents when !joined(), else the decoded text.
   std::string_view view() const { return joined_ ? std::string_view(buffer_) : view_; }
+  bool joined() const { return joined_; }
   bool empty() const { return view().empty(); }
-  // The text is one piece of the body as written there (a string without escapes, which
-  // string_value returns as a view): it needs no escaping.
-  bool verbatim() const { return !joined_; }
 
  private:
-  std::string_view view_;
+  void join(std::string_view decoded) {
+    if (!joined_) {
+      buffer_.clear();
+      if (!view_.empty()) {  // the first piece, decoded now
+        std::string first;
+        buffer_.assign(string_value(view_raw_, first));
+      }
+      joined_ = true;
+    }
+    buffer_.append(decoded);
+  }
+
+  std::string_view view_, view_raw_;
   std::string buffer_;
   bool joined_ = false;
 };
@@ -268,10 +286,7 @@ bool read_content(JsonReader& r, Text* text, JsonWriter* w, int& tool_calls, boo
   while (r.next_element()) {
     if (!read_block(r, b)) return false;
     if (is_string(b.type, "text")) {
-      if (text && !b.text.empty() && b.text.front() == '"') {
-        std::string_view piece = string_value(b.text, scratch);
-        text->add(piece, piece.data() != scratch.data());
-      }
+      if (text && !b.text.empty() && b.text.front() == '"') text->add_string(b.text, scratch);
       continue;
     }
     if (!is_string(b.type, "tool_use")) continue;  // thinking, redacted_thinking, server tools
@@ -281,7 +296,7 @@ bool read_content(JsonReader& r, Text* text, JsonWriter* w, int& tool_calls, boo
       if (text) {
         arguments.clear();
         append_arguments(arguments, b.input);
-        text->add(arguments, false);
+        text->add_decoded(arguments);
       }
       continue;
     }
@@ -402,7 +417,7 @@ std::optional<ApiError> write_chat_completion(std::string_view body, const Respo
     out.append("null", 4);
   } else {
     out.push_back('"');
-    if (m.text.verbatim()) {
+    if (!m.text.joined()) {  // JSON-ready as the body has it
       out.append(text);
     } else {
       observability::append_json_escaped(out, text);

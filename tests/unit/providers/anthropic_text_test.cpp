@@ -194,6 +194,24 @@ TEST_F(AnthropicTextTest, AnthropicResponseText_IsCanonicalCompactJsonInTheDomKe
       "[{\"type\":\"text\",\"text\":\"\xE2\x80\x94 del \x7f\"}]}");
   bodies.push_back(R"({"id":7,"content":[{"type":"tool_use","id":"t\u0031",)"
                    R"("name":"f\"g","input":{"a":"\u00e9"}}],"stop_reason":"tool_use"})");
+  // Text escaped every way JSON allows, in one block (copied when JsonWriter would write it the
+  // same) or several (joined, decoded).
+  std::mt19937 rng(9);
+  const std::vector<std::string> pieces = {
+      "a",         "Z ",    R"(\n)",           R"(\t)",     R"(\")",     R"(\\)",     R"(\b)",
+      R"(\f)",     R"(\r)", R"(\u0000)",       R"(\u001f)", R"(\u001F)", R"(\u000a)", R"(\u0041)",
+      R"(\u00e9)", R"(\/)", R"(\ud83d\ude00)", "\xC3\xA9",  "\x7f",      R"(\u007f)"};
+  for (int i = 0; i < 200; ++i) {
+    std::string blocks;
+    const int count = 1 + i % 3;
+    for (int b = 0; b < count; ++b) {
+      std::string text;
+      for (int k = std::uniform_int_distribution<int>(0, 5)(rng); k > 0; --k)
+        text += pieces[std::uniform_int_distribution<std::size_t>(0, pieces.size() - 1)(rng)];
+      blocks += (b ? "," : "") + std::string(R"({"type":"text","text":")") + text + "\"}";
+    }
+    bodies.push_back(R"({"id":"m","model":"x","content":[)" + blocks + "]}");
+  }
   const std::vector<std::string> order = {"id", "object", "created", "model", "choices", "usage"};
   for (bool with_model : {true, false}) {
     context_.model = with_model ? "claude-\xC3\xA9\"x\"" : "";
