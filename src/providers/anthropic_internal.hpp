@@ -230,6 +230,50 @@ std::optional<protocol::ApiError> write_chat_completion(std::string_view body,
 
 std::unique_ptr<StreamTranslator> make_stream_translator(const ResponseContext& context);
 
+// ---- Reading the stream's events (anthropic_stream_event.cpp)
+
+// A `usage` object's counts, read where it stands: those given as integers (bits of `given`,
+// input first) replace the stream's, the others are kept. `object` is false when there was none.
+struct UsageUpdate {
+  bool object = false;
+  unsigned given = 0;
+  UsageCounts counts;
+};
+
+// The members of an event this translator reads, as raw spans of its data: the top level's and
+// those of its nested `message`, `content_block` and `delta` objects (the last duplicate wins);
+// usage objects as their counts.
+struct EventFields {
+  std::string_view type, index, error;
+  UsageUpdate usage;
+  struct Message {
+    std::string_view id, model;
+    UsageUpdate usage;
+  } message;
+  bool has_message = false;
+  struct ContentBlock {
+    std::string_view type, text, id, name, input;
+  } block;
+  bool has_block = false;
+  struct Delta {
+    std::string_view type, text, partial_json, stop_reason;
+    // read_canonical_delta's reading of text / partial_json (it validated the string anyway), so
+    // the string is not read a second time: `value` is JSON string contents ready to copy when
+    // `value_is_json` (no escapes, or only those JsonWriter writes), else the decoded text;
+    // `value_size` is the decoded size either way.
+    std::string_view value;
+    std::size_t value_size = 0;
+    bool has_value = false, value_is_json = false;
+  } delta;
+  bool has_delta = false;
+};
+
+// One event's data into `f` (reset by the caller). nullopt when read; otherwise what is wrong
+// with it ("an event's data is not a JSON object", "<problem> at byte N"). `scratch` may receive
+// a delta's decoded string (f.delta.value then views it).
+std::optional<std::string> read_event_data(std::string_view data, EventFields& f,
+                                           std::string& scratch);
+
 // nlohmann dump that never throws on invalid UTF-8 from a client or a provider.
 template <typename Json>
 std::string dump(const Json& j) {

@@ -1,6 +1,6 @@
 // Anthropic Messages SSE stream -> OpenAI chat.completion.chunk objects (provider-formats.md 4.4).
-// Each event is read in one pass with the pull reader (nested objects included) and each chunk
-// written into one reused buffer from per-stream templates: no DOM, no allocation per event.
+// Each event is read once (anthropic_stream_event.cpp) and each chunk written into one reused
+// buffer from per-stream templates: no DOM, no allocation per event.
 #include <string>
 #include <utility>
 #include <vector>
@@ -15,7 +15,6 @@ namespace {
 using observability::JsonWriter;
 using protocol::ApiError;
 using protocol::ErrorCode;
-using protocol::JsonReader;
 
 // What one Anthropic content block turns into.
 struct Block {
@@ -27,50 +26,6 @@ struct Block {
   std::string start_input;  // content_block_start's input as arguments text, sent if no
                             // input_json_delta came
   bool has_input = false;   // a non-empty partial_json arrived
-};
-
-// A `usage` object's counts, read where it stands: those given as integers (bits of `given`,
-// input first) replace the stream's, the others are kept. `object` is false when there was none.
-struct UsageUpdate {
-  bool object = false;
-  unsigned given = 0;
-  UsageCounts counts;
-};
-
-// At a value (the last of duplicate `usage` keys wins, as a DOM keeps it).
-bool read_usage_update(JsonReader& r, UsageUpdate& u) {
-  u = {};
-  if (r.peek() != protocol::JsonType::object) return r.skip();
-  u.object = true;
-  return read_usage(r, u.counts, &u.given);
-}
-
-// The members of an event this translator reads, as raw spans of its data: the top level's and
-// those of its nested `message`, `content_block` and `delta` objects (the last duplicate wins);
-// usage objects as their counts.
-struct EventFields {
-  std::string_view type, index, error;
-  UsageUpdate usage;
-  struct Message {
-    std::string_view id, model;
-    UsageUpdate usage;
-  } message;
-  bool has_message = false;
-  struct ContentBlock {
-    std::string_view type, text, id, name, input;
-  } block;
-  bool has_block = false;
-  struct Delta {
-    std::string_view type, text, partial_json, stop_reason;
-    // read_canonical_delta's reading of text / partial_json (it validated the string anyway), so
-    // the string is not read a second time: `value` is JSON string contents ready to copy when
-    // `value_is_json` (no escapes, or only those JsonWriter writes), else the decoded text;
-    // `value_size` is the decoded size either way.
-    std::string_view value;
-    std::size_t value_size = 0;
-    bool has_value = false, value_is_json = false;
-  } delta;
-  bool has_delta = false;
 };
 
 class AnthropicStreamTranslator final : public StreamTranslator {
@@ -110,15 +65,7 @@ class AnthropicStreamTranslator final : public StreamTranslator {
 
   std::optional<ApiError> on_event(std::string_view data, ChunkSink& sink) {
     EventFields f;
-    if (!read_canonical_delta(data, f) && !read_canonical_stop(data, f)) {
-      JsonReader r(data);
-      bool object = read_event(r, f);
-      if (!r.finish() || !object) {
-        if (r.ok()) return malformed("an event's data is not a JSON object");
-        return malformed(std::string(protocol::describe(r.error())) + " at byte " +
-                         std::to_string(r.error_offset()));
-      }
-    }
+    if (auto problem = read_event_data(data, f, delta_scratch_)) return malformed(*problem);
     std::string_view type = string_value(f.type, scratch_);
     if (type.empty()) type = event_.event;
     const std::int64_t index = int_value(f.index, -1);
@@ -158,156 +105,6 @@ class AnthropicStreamTranslator final : public StreamTranslator {
     }
     // ping and event types newer than this adapter carry nothing for the client.
     return std::nullopt;
-  }
-
-  // The event Anthropic sends for every few tokens, written exactly as Anthropic writes it:
-  //   {"type":"content_block_delta","index":N,"delta":{"type":"text_delta","text":"..."}}
-  // (or input_json_delta with partial_json). Data that is byte for byte that shape gets the
-  // fields read_event would store, without the general reader: the fixed text is compared, the
-  // index's digits checked, the string validated by the reader. False for anything else (other
-  // spacing or key order, more members, a malformed string): read_event then reads it.
-  bool read_canonical_delta(std::string_view data, EventFields& f) {
-    constexpr std::string_view kHead = R"({"type":"content_block_delta","index":)";
-    constexpr std::string_view kText = R"(,"delta":{"type":"text_delta","text":)";
-    constexpr std::string_view kJson = R"(,"delta":{"type":"input_json_delta","partial_json":)";
-    constexpr std::string_view kEventType = R"("content_block_delta")";
-    constexpr std::string_view kTextType = R"("text_delta")";
-    constexpr std::string_view kJsonType = R"("input_json_delta")";
-    constexpr std::size_t kTypeAt = kHead.find(kEventType);
-    constexpr std::size_t kTextTypeAt = kText.find(kTextType);
-    constexpr std::size_t kJsonTypeAt = kJson.find(kJsonType);
-    if (!data.starts_with(kHead)) return false;
-    // The index: 0, or up to 18 digits without a leading zero (what int_value sums).
-    const std::size_t digits = kHead.size();
-    std::size_t i = digits;
-    if (i < data.size() && data[i] == '0') {
-      ++i;
-    } else {
-      while (i < data.size() && i - digits < 18 && data[i] >= '0' && data[i] <= '9') ++i;
-    }
-    if (i == digits) return false;
-    const std::string_view index = data.substr(digits, i - digits);
-    const std::string_view rest = data.substr(i);
-    const bool text = rest.starts_with(kText);
-    if (!text && !rest.starts_with(kJson)) return false;
-    const std::size_t at = i + (text ? kText.size() : kJson.size());  // the string's quote
-    if (at >= data.size() || data[at] != '"') return false;
-    JsonReader r(data.substr(at));
-    std::string_view contents;
-    if (!r.read_string_raw(contents)) return false;
-    const std::size_t end = at + r.offset();
-    if (data.substr(end) != "}}") return false;
-    std::size_t size = 0;
-    const bool ready = canonical_escapes(contents, size);
-    if (!ready) {  // other escapes: decoded, to be escaped JsonWriter's way
-      JsonReader decode(data.substr(at));
-      decode.read_string(contents, delta_scratch_);
-      size = contents.size();
-    }
-    f.type = data.substr(kTypeAt, kEventType.size());
-    f.index = index;
-    f.has_delta = true;
-    f.delta = {};
-    f.delta.type = text ? data.substr(i + kTextTypeAt, kTextType.size())
-                        : data.substr(i + kJsonTypeAt, kJsonType.size());
-    (text ? f.delta.text : f.delta.partial_json) = data.substr(at, end - at);
-    f.delta.value = contents;
-    f.delta.value_size = size;
-    f.delta.has_value = true;
-    f.delta.value_is_json = ready;
-    return true;
-  }
-
-  // The events that end a block and the message, spelled as Anthropic spells them:
-  //   {"type":"content_block_stop","index":N}   {"type":"message_stop"}
-  // Their fields without the general reader, as read_canonical_delta does for deltas.
-  static bool read_canonical_stop(std::string_view data, EventFields& f) {
-    constexpr std::string_view kTypeKey = R"({"type":)";
-    constexpr std::string_view kMessageStop = R"("message_stop")";
-    constexpr std::string_view kBlockStop = R"("content_block_stop")";
-    constexpr std::string_view kIndexKey = R"(,"index":)";
-    if (!data.starts_with(kTypeKey) || !data.ends_with('}')) return false;
-    const std::string_view rest = data.substr(kTypeKey.size(), data.size() - kTypeKey.size() - 1);
-    if (rest == kMessageStop) {
-      f.type = rest;
-      return true;
-    }
-    if (!rest.starts_with(kBlockStop) ||
-        rest.substr(kBlockStop.size(), kIndexKey.size()) != kIndexKey)
-      return false;
-    const std::string_view index = rest.substr(kBlockStop.size() + kIndexKey.size());
-    if (index.empty() || index.size() > 18 || (index[0] == '0' && index.size() > 1)) return false;
-    for (char c : index)
-      if (c < '0' || c > '9') return false;
-    f.type = rest.substr(0, kBlockStop.size());
-    f.index = index;
-    return true;
-  }
-
-  // At the event's value: reads its members, descending into the nested objects this translator
-  // reads rather than storing them to parse again. False when it is not an object (or on an
-  // error: see r.ok()).
-  static bool read_event(JsonReader& r, EventFields& f) {
-    if (!r.begin_object()) return false;
-    std::string_view key;
-    while (r.next_key(key)) {
-      bool ok = true;
-      if (key == "type") {
-        ok = r.raw_value(f.type);
-      } else if (key == "index") {
-        ok = r.raw_value(f.index);
-      } else if (key == "delta") {
-        f.delta = {};
-        f.has_delta = read_fields(r, {{"type", &f.delta.type},
-                                      {"text", &f.delta.text},
-                                      {"partial_json", &f.delta.partial_json},
-                                      {"stop_reason", &f.delta.stop_reason}});
-        ok = r.ok();
-      } else if (key == "content_block") {
-        f.block = {};
-        f.has_block = read_fields(r, {{"type", &f.block.type},
-                                      {"text", &f.block.text},
-                                      {"id", &f.block.id},
-                                      {"name", &f.block.name},
-                                      {"input", &f.block.input}});
-        ok = r.ok();
-      } else if (key == "message") {
-        f.message = {};
-        f.has_message = read_message(r, f.message);
-        ok = r.ok();
-      } else if (key == "usage") {
-        ok = read_usage_update(r, f.usage);
-      } else if (key == "error") {
-        ok = r.raw_value(f.error);
-      } else {
-        ok = r.skip();
-      }
-      if (!ok) return false;
-    }
-    return r.ok();
-  }
-
-  // At a value: a message_start's `message` (id, model and usage). False when it is no object.
-  static bool read_message(JsonReader& r, EventFields::Message& m) {
-    if (!r.begin_object()) {
-      r.skip();
-      return false;
-    }
-    std::string_view key;
-    while (r.next_key(key)) {
-      bool ok = true;
-      if (key == "id") {
-        ok = r.raw_value(m.id);
-      } else if (key == "model") {
-        ok = r.raw_value(m.model);
-      } else if (key == "usage") {
-        ok = read_usage_update(r, m.usage);
-      } else {
-        ok = r.skip();
-      }
-      if (!ok) return false;
-    }
-    return r.ok();
   }
 
   ApiError stream_error(const EventFields& f) {
@@ -539,7 +336,7 @@ class AnthropicStreamTranslator final : public StreamTranslator {
   std::string delta_close_;
   std::string chunk_;          // the chunk being written
   std::string scratch_;        // decoded strings of the current event
-  std::string delta_scratch_;  // read_canonical_delta's decoded string
+  std::string delta_scratch_;  // a delta's decoded string (read_event_data)
   std::string id_scratch_;
   std::string id_;
   std::string provider_model_;
