@@ -1,7 +1,7 @@
 // Cost of the OpenAI -> Anthropic translation path per request (issue 3: translation within 10%
 // of pass-through), on the fixed bodies bench/run.sh serves: build_chat, the response translation
 // as forward.cpp runs it, and a whole streamed answer through the stream translator, its chunks
-// framed as relay_stream frames them.
+// framed as relay_stream frames them, and a longer one of 100 text deltas (the per-token cost).
 // Run: build/switchboard_translate_bench [runs] [name filter]  (prints ns/op p50 and p99).
 #include <algorithm>
 #include <chrono>
@@ -53,6 +53,28 @@ std::string stream_body() {
   sse += event(
       "message_delta",
       R"({"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":22}})");
+  sse += event("message_stop", R"({"type":"message_stop"})");
+  return sse;
+}
+
+// A longer answer: message_start, 100 text deltas, the stop events (per-token cost dominates).
+std::string long_stream_body() {
+  std::string sse = event(
+      "message_start",
+      R"({"type":"message_start","message":{"id":"msg_bench0002","type":"message","role":"assistant","model":"claude-bench","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":27,"output_tokens":1,"cache_creation_input_tokens":0,"cache_read_input_tokens":0}}})");
+  sse += event(
+      "content_block_start",
+      R"({"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}})");
+  for (int i = 0; i < 100; ++i) {
+    sse += event(
+        "content_block_delta",
+        R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"token )" +
+            std::to_string(i) + R"( and\nmore "}})");
+  }
+  sse += event("content_block_stop", R"({"type":"content_block_stop","index":0})");
+  sse += event(
+      "message_delta",
+      R"({"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":300}})");
   sse += event("message_stop", R"({"type":"message_stop"})");
   return sse;
 }
@@ -162,6 +184,13 @@ int main(int argc, char** argv) {
     auto translator = adapter->chat_stream(stream_context);
     framing.batch.clear();
     if (translator->feed(sse, framing) || !translator->done()) std::abort();
+    sink += framing.batch.size();
+  });
+  const std::string long_sse = long_stream_body();
+  run("stream: 104 events (100 text deltas) -> 103 chunks", runs / 40, [&] {
+    auto translator = adapter->chat_stream(stream_context);
+    framing.batch.clear();
+    if (translator->feed(long_sse, framing) || !translator->done()) std::abort();
     sink += framing.batch.size();
   });
   std::printf("(%zu)\n", sink % 10);

@@ -2,7 +2,6 @@
 #include "switchboard/protocol/json_reader.hpp"
 
 #include <algorithm>
-#include <array>
 #include <charconv>
 #include <cstring>
 #include <limits>
@@ -10,14 +9,6 @@
 namespace switchboard::protocol {
 
 namespace {
-
-// Bytes a string can hold as they are: everything but '"', '\\', controls and non-ASCII (which
-// gets a UTF-8 check).
-constexpr std::array<bool, 256> kPlain = [] {
-  std::array<bool, 256> t{};
-  for (int c = 0; c < 256; ++c) t[c] = c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
-  return t;
-}();
 
 bool is_space(char c) {
   return c == ' ' || c == '\n' || c == '\r' || c == '\t';
@@ -31,24 +22,6 @@ int hex_value(char c) {
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
-}
-
-// The end of the run of plain string bytes from `i`: eight at a time while none of them is
-// special (SWAR: "has a zero byte" / "has a byte below n" bit tricks), then one by one.
-std::size_t plain_run(std::string_view s, std::size_t i) {
-  constexpr std::uint64_t kOnes = 0x0101010101010101ull, kHighs = 0x8080808080808080ull;
-  const std::size_t n = s.size();
-  while (n - i >= 8) {
-    std::uint64_t v;
-    std::memcpy(&v, s.data() + i, 8);
-    std::uint64_t quote = v ^ (kOnes * '"'), backslash = v ^ (kOnes * '\\');
-    std::uint64_t special = ((quote - kOnes) & ~quote) | ((backslash - kOnes) & ~backslash) |
-                            ((v - kOnes * 0x20) & ~v) | v;
-    if (special & kHighs) break;
-    i += 8;
-  }
-  while (i < n && kPlain[static_cast<unsigned char>(s[i])]) ++i;
-  return i;
 }
 
 // Length of the well-formed UTF-8 sequence starting at s[i] (a byte >= 0x80), 0 when ill-formed
@@ -144,13 +117,16 @@ bool JsonReader::fail_at(JsonError error, std::size_t at) {
 }
 
 void JsonReader::skip_whitespace() {
-  while (pos_ < text_.size() && is_space(text_[pos_])) ++pos_;
+  // Mostly compact text: one compare tells a significant byte (all are above ' ').
+  while (pos_ < text_.size()) {
+    const char c = text_[pos_];
+    if (static_cast<unsigned char>(c) > ' ' || !is_space(c)) return;
+    ++pos_;
+  }
 }
 
 bool JsonReader::in_object() const {
-  if (depth_ == 0) return false;
-  int level = depth_ - 1;
-  return (kinds_[level / 64] >> (level % 64)) & 1u;
+  return container_ == Container::object;
 }
 
 bool JsonReader::open(bool object) {
@@ -161,10 +137,11 @@ bool JsonReader::open(bool object) {
   } else {
     kinds_[depth_ / 64] &= ~bit;
   }
-  if (depth_ == 0) started_ = true;
+  started_ = true;
   ++depth_;
   ++pos_;  // the bracket
   first_ = true;
+  container_ = object ? Container::object : Container::array;
   return true;
 }
 
@@ -172,6 +149,12 @@ bool JsonReader::close() {
   ++pos_;
   --depth_;
   first_ = false;
+  if (depth_ == 0) {
+    container_ = Container::none;
+  } else {
+    const int level = depth_ - 1;
+    container_ = (kinds_[level / 64] >> (level % 64)) & 1u ? Container::object : Container::array;
+  }
   return false;  // the container ended: "no more members / elements"
 }
 
@@ -220,30 +203,50 @@ bool JsonReader::begin_array() {
   return peek() == JsonType::array && open(false);
 }
 
+// The hot call of every object read: written over local copies of the text and position (stores
+// through `key` could otherwise alias them), the key's plain run scanned here and only a key with
+// escapes or non-ASCII bytes handed to scan_special. pos_ is stored before any fail(), so errors
+// point where they always did.
 bool JsonReader::member(std::string_view* key) {
   if (!ok()) return false;
-  if (depth_ == 0 || !in_object()) return fail(JsonError::misuse);
-  skip_whitespace();
-  if (pos_ >= text_.size()) return fail(JsonError::unexpected_end);
-  if (text_[pos_] == '}') return close();
+  if (container_ != Container::object) return fail(JsonError::misuse);
+  const char* const s = text_.data();
+  const std::size_t n = text_.size();
+  auto space = [&](std::size_t i) {
+    while (i < n && (static_cast<unsigned char>(s[i]) <= ' ' && is_space(s[i]))) ++i;
+    return i;
+  };
+  std::size_t i = space(pos_);
+  if (i >= n) return fail_at(JsonError::unexpected_end, pos_ = i);
+  if (s[i] == '}') {
+    pos_ = i;
+    return close();
+  }
   if (!first_) {
-    if (text_[pos_] != ',') return fail(JsonError::unexpected_character);
-    ++pos_;
-    skip_whitespace();
-    if (pos_ >= text_.size()) return fail(JsonError::unexpected_end);
+    if (s[i] != ',') return fail_at(JsonError::unexpected_character, pos_ = i);
+    i = space(i + 1);
+    if (i >= n) return fail_at(JsonError::unexpected_end, pos_ = i);
   }
   first_ = false;
-  if (text_[pos_] != '"') return fail(JsonError::unexpected_character);
-  ++pos_;
-  std::string_view raw;
-  bool escaped = false;
-  if (key) key_scratch_.clear();
-  if (!scan_string(raw, key ? &key_scratch_ : nullptr, escaped)) return false;
-  if (key) *key = escaped ? std::string_view(key_scratch_) : raw;
-  skip_whitespace();
-  if (pos_ >= text_.size()) return fail(JsonError::unexpected_end);
-  if (text_[pos_] != ':') return fail(JsonError::unexpected_character);
-  ++pos_;
+  if (s[i] != '"') return fail_at(JsonError::unexpected_character, pos_ = i);
+  const std::size_t start = i + 1;
+  i = JsonReader::plain_run(text_, start);
+  if (i < n && s[i] == '"') [[likely]] {
+    if (key) *key = std::string_view(s + start, i - start);
+    ++i;
+  } else {
+    pos_ = i;
+    std::string_view raw;
+    bool escaped = false;
+    if (key) key_scratch_.clear();
+    if (!scan_special(start, raw, key ? &key_scratch_ : nullptr, escaped)) return false;
+    if (key) *key = escaped ? std::string_view(key_scratch_) : raw;
+    i = pos_;
+  }
+  i = space(i);
+  if (i >= n) return fail_at(JsonError::unexpected_end, pos_ = i);
+  if (s[i] != ':') return fail_at(JsonError::unexpected_character, pos_ = i);
+  pos_ = i + 1;
   return true;
 }
 
@@ -253,7 +256,7 @@ bool JsonReader::next_key(std::string_view& key) {
 
 bool JsonReader::next_element() {
   if (!ok()) return false;
-  if (depth_ == 0 || in_object()) return fail(JsonError::misuse);
+  if (container_ != Container::array) return fail(JsonError::misuse);
   skip_whitespace();
   if (pos_ >= text_.size()) return fail(JsonError::unexpected_end);
   if (text_[pos_] == ']') return close();
@@ -265,15 +268,14 @@ bool JsonReader::next_element() {
   return true;  // peek() reports a missing value ("[1,]")
 }
 
-// At the byte after the opening quote. `raw` is the contents as written; with escapes and a
-// `decoded` buffer, the decoded contents are appended there (`escaped` says so).
-bool JsonReader::scan_string(std::string_view& raw, std::string* decoded, bool& escaped) {
-  const std::size_t start = pos_;
+// scan_string past the first byte that is no plain one (pos_ is at it).
+[[gnu::noinline]] bool JsonReader::scan_special(std::size_t start, std::string_view& raw,
+                                                std::string* decoded, bool& escaped) {
   const std::size_t n = text_.size();
   escaped = false;
   std::size_t run = start;  // first byte not yet copied into `decoded`
   while (true) {
-    pos_ = plain_run(text_, pos_);
+    pos_ = JsonReader::plain_run(text_, pos_);
     if (pos_ >= n) return fail(JsonError::unexpected_end);
     auto c = static_cast<unsigned char>(text_[pos_]);
     if (c == '"') break;
@@ -355,8 +357,8 @@ bool JsonReader::scan_string(std::string_view& raw, std::string* decoded, bool& 
   }
   raw = text_.substr(start, pos_ - start);
   if (decoded && escaped) decoded->append(text_.data() + run, pos_ - run);
-  ++pos_;  // the closing quote
-  if (depth_ == 0) started_ = true;
+  ++pos_;           // the closing quote
+  started_ = true;  // (inside a container it already is)
   return true;
 }
 
@@ -387,15 +389,15 @@ bool JsonReader::scan_number(std::string_view& text, bool& integer) {
     if (pos_ < n && (text_[pos_] == '+' || text_[pos_] == '-')) ++pos_;
     if (!digits()) return fail(JsonError::invalid_number);
   }
-  text = text_.substr(start, pos_ - start);
-  if (depth_ == 0) started_ = true;
+  text = std::string_view(text_.data() + start, pos_ - start);
+  started_ = true;
   return true;
 }
 
 bool JsonReader::scan_literal(std::string_view word) {
   if (text_.substr(pos_, word.size()) != word) return fail(JsonError::invalid_literal);
   pos_ += word.size();
-  if (depth_ == 0) started_ = true;
+  started_ = true;
   return true;
 }
 
@@ -444,10 +446,24 @@ bool JsonReader::read_int64(std::int64_t& value) {
   std::string_view text;
   bool integer = false;
   if (!scan_number(text, integer)) return false;
+  if (!integer) {
+    pos_ = start;  // a mismatch: the caller may still skip() it
+    return false;
+  }
+  // Validated digits: up to 18 of them cannot overflow, so they are summed here; longer ones go
+  // through from_chars, which reports values beyond int64.
+  const bool negative = text.front() == '-';
+  const std::string_view digits = text.substr(negative ? 1 : 0);
+  if (digits.size() <= 18) {
+    std::uint64_t v = 0;
+    for (char c : digits) v = v * 10 + static_cast<std::uint64_t>(c - '0');
+    value = negative ? -static_cast<std::int64_t>(v) : static_cast<std::int64_t>(v);
+    return true;
+  }
   std::int64_t v = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (!integer || ec != std::errc{}) {
-    pos_ = start;  // a mismatch: the caller may still skip() it
+  if (ec != std::errc{}) {
+    pos_ = start;
     return false;
   }
   value = v;

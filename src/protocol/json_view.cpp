@@ -1,5 +1,5 @@
-// The read-only JSON DOM: JsonReader validates and tokenises; nodes, child lists and decoded
-// strings go into vectors the document reuses.
+// The read-only JSON DOM: JsonValue's navigation and conversions (parsing is in
+// json_view_parse.cpp).
 #include "switchboard/protocol/json_view.hpp"
 
 #include <charconv>
@@ -10,12 +10,6 @@
 namespace switchboard::protocol {
 
 namespace {
-
-bool inside(std::string_view outer, std::string_view inner) {
-  auto lo = reinterpret_cast<std::uintptr_t>(outer.data());
-  auto p = reinterpret_cast<std::uintptr_t>(inner.data());
-  return p >= lo && p + inner.size() <= lo + outer.size();
-}
 
 // A number text as a double, as nlohmann's lexer reads it (strtod: out of range is +-HUGE_VAL
 // or a denormal / zero). from_chars first: it needs no terminator and no locale.
@@ -33,50 +27,16 @@ double to_double(std::string_view text) {
 
 // ---- JsonValue
 
-JsonType JsonValue::type() const {
-  return doc_ ? doc_->nodes_[index_].type : JsonType::null;
-}
-
-bool JsonValue::is_integer() const {
-  return doc_ && (doc_->nodes_[index_].flags & JsonDocument::kInteger);
-}
-
-std::size_t JsonValue::size() const {
-  if (!doc_) return 0;
-  const auto& n = doc_->nodes_[index_];
-  if (n.type == JsonType::array || n.type == JsonType::object) return n.b;
-  return n.type == JsonType::null ? 0 : 1;
-}
-
-JsonValue JsonValue::operator[](std::size_t index) const {
-  if (!is_array() && !is_object()) return {};
-  if (index >= size()) return {};
-  return {doc_, doc_->children_[doc_->nodes_[index_].a + index]};
-}
-
 JsonValue JsonValue::find(std::string_view key) const {
   if (!is_object()) return {};
   const auto& n = doc_->nodes_[index_];
+  const std::uint32_t* children = doc_->children_.data() + n.a;
   for (std::uint32_t i = n.b; i > 0; --i) {  // from the end: the last duplicate wins
-    std::uint32_t child = doc_->children_[n.a + i - 1];
-    if (doc_->key_of(doc_->nodes_[child]) == key) return {doc_, child};
+    const std::uint32_t child = children[i - 1];
+    const auto& c = doc_->nodes_[child];
+    if (c.key_size == key.size() && doc_->key_of(c) == key) return {doc_, child};
   }
   return {};
-}
-
-std::string_view JsonValue::key() const {
-  return doc_ ? doc_->key_of(doc_->nodes_[index_]) : std::string_view();
-}
-
-std::string_view JsonValue::string() const {
-  if (!is_string()) return {};
-  return doc_->string_of(doc_->nodes_[index_]);
-}
-
-std::string_view JsonValue::raw() const {
-  if (!doc_) return {};
-  const auto& n = doc_->nodes_[index_];
-  return doc_->text_.substr(n.begin, n.end - n.begin);
 }
 
 std::int64_t JsonValue::int64() const {
@@ -123,181 +83,10 @@ bool JsonValue::boolean() const {
   return is_boolean() && raw() == "true";
 }
 
-JsonValue JsonValue::iterator::operator*() const {
-  return {doc_, *at_};
-}
-
-JsonValue::iterator JsonValue::begin() const {
-  if ((!is_array() && !is_object()) || size() == 0) return {};
-  return {doc_, doc_->children_.data() + doc_->nodes_[index_].a};
-}
-
-JsonValue::iterator JsonValue::end() const {
-  if ((!is_array() && !is_object()) || size() == 0) return {};
-  const auto& n = doc_->nodes_[index_];
-  return {doc_, doc_->children_.data() + n.a + n.b};
-}
-
 // ---- JsonDocument
 
 JsonValue JsonDocument::root() const {
   return nodes_.empty() ? JsonValue() : JsonValue(this, 0);
-}
-
-std::string_view JsonDocument::key_of(const Node& n) const {
-  return std::string_view(n.flags & kKeyInArena ? strings_ : text_).substr(n.key_begin, n.key_size);
-}
-
-std::string_view JsonDocument::string_of(const Node& n) const {
-  if (n.flags & kEscaped) return std::string_view(strings_).substr(n.a, n.b);
-  return text_.substr(n.begin + 1, n.end - n.begin - 2);
-}
-
-std::uint32_t JsonDocument::store(std::string_view s, bool& in_arena) {
-  in_arena = !inside(text_, s);
-  if (!in_arena) return static_cast<std::uint32_t>(s.data() - text_.data());
-  auto at = static_cast<std::uint32_t>(strings_.size());
-  strings_.append(s);
-  return at;
-}
-
-bool JsonDocument::fail(const JsonReader& r) {
-  error_ = r.ok() ? JsonError::misuse : r.error();
-  error_offset_ = r.ok() ? r.offset() : r.error_offset();
-  nodes_.clear();
-  return false;
-}
-
-void JsonDocument::shrink_to(std::size_t bytes) {
-  auto release = [bytes](auto& v, std::size_t each) {
-    if (v.capacity() * each > bytes) std::remove_reference_t<decltype(v)>().swap(v);
-  };
-  release(nodes_, sizeof(Node));
-  release(children_, sizeof(std::uint32_t));
-  release(stack_, sizeof(std::uint32_t));
-  release(frames_, sizeof(Frame));
-  release(strings_, 1);
-  release(scratch_, 1);
-}
-
-// The value at the reader (after its key, for a member), as a new node; a container is opened
-// (a frame pushed) and filled by parse()'s loop.
-bool JsonDocument::add_value(JsonReader& r, std::string_view key) {
-  const JsonType type = r.peek();
-  if (type == JsonType::invalid) return false;
-  const auto index = static_cast<std::uint32_t>(nodes_.size());
-  Node n;
-  n.type = type;
-  n.begin = static_cast<std::uint32_t>(r.offset());
-  if (!frames_.empty()) {
-    stack_.push_back(index);
-    if (nodes_[frames_.back().node].type == JsonType::object) {
-      bool in_arena = false;
-      n.key_begin = store(key, in_arena);
-      n.key_size = static_cast<std::uint32_t>(key.size());
-      if (in_arena) n.flags |= kKeyInArena;
-    }
-  }
-  switch (type) {
-    case JsonType::object:
-    case JsonType::array:
-      if (!(type == JsonType::object ? r.begin_object() : r.begin_array())) return false;
-      frames_.push_back({index, static_cast<std::uint32_t>(stack_.size())});
-      nodes_.push_back(n);
-      return true;
-    case JsonType::string: {
-      std::string_view value;
-      if (!r.read_string(value, scratch_)) return false;
-      if (!inside(text_, value)) {  // it had escapes: decoded into scratch_
-        n.flags |= kEscaped;
-        n.a = static_cast<std::uint32_t>(strings_.size());
-        n.b = static_cast<std::uint32_t>(value.size());
-        strings_.append(value);
-      }
-      break;
-    }
-    case JsonType::number: {
-      std::string_view text;
-      if (!r.read_number(text)) return false;
-      const char* first = text.data();
-      const char* last = first + text.size();
-      bool integer = text.find_first_of(".eE") == std::string_view::npos;
-      if (integer) {  // nlohmann: int64 when signed, uint64 otherwise; floating point when larger
-        std::from_chars_result res;
-        if (text.front() == '-') {
-          std::int64_t i;
-          res = std::from_chars(first, last, i);
-        } else {
-          std::uint64_t u;
-          res = std::from_chars(first, last, u);
-          n.flags |= kUnsigned;
-        }
-        integer = res.ec == std::errc{};
-      }
-      if (integer) {
-        n.flags |= kInteger;
-      } else {
-        n.flags &= static_cast<std::uint8_t>(~kUnsigned);
-        double d = to_double(text);
-        if (d == std::numeric_limits<double>::infinity() ||
-            d == -std::numeric_limits<double>::infinity())
-          overflow_ = true;
-      }
-      break;
-    }
-    case JsonType::boolean: {
-      bool ignored = false;
-      if (!r.read_bool(ignored)) return false;
-      break;
-    }
-    default:
-      if (!r.read_null()) return false;
-  }
-  n.end = static_cast<std::uint32_t>(r.offset());
-  nodes_.push_back(n);
-  return true;
-}
-
-// The innermost open container ended at `end`: its children move from stack_ to children_.
-void JsonDocument::close_container(std::size_t end) {
-  Frame f = frames_.back();
-  frames_.pop_back();
-  Node& n = nodes_[f.node];
-  n.end = static_cast<std::uint32_t>(end);
-  n.a = static_cast<std::uint32_t>(children_.size());
-  n.b = static_cast<std::uint32_t>(stack_.size() - f.base);
-  children_.insert(children_.end(), stack_.begin() + f.base, stack_.end());
-  stack_.resize(f.base);
-}
-
-bool JsonDocument::parse(std::string_view text, int max_depth) {
-  text_ = text;
-  nodes_.clear();
-  children_.clear();
-  stack_.clear();
-  frames_.clear();
-  strings_.clear();
-  error_ = JsonError::none;
-  error_offset_ = 0;
-  overflow_ = false;
-  JsonReader r(text, max_depth);
-  if (text.size() >= std::numeric_limits<std::uint32_t>::max()) return fail(r);
-  if (!add_value(r, {})) return fail(r);
-  // Iterative: a deep text costs no stack. Each turn reads the next member or element of the
-  // innermost open container, or closes it.
-  std::string_view key;
-  while (!frames_.empty()) {
-    const bool object = nodes_[frames_.back().node].type == JsonType::object;
-    const bool more = object ? r.next_key(key) : r.next_element();
-    if (!more) {
-      if (!r.ok()) return fail(r);
-      close_container(r.offset());
-      continue;
-    }
-    if (!add_value(r, key)) return fail(r);
-  }
-  if (!r.finish()) return fail(r);
-  return true;
 }
 
 }  // namespace switchboard::protocol

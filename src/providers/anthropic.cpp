@@ -134,6 +134,10 @@ class AnthropicAdapter final : public ProviderAdapter {
     }
     out.method = "POST";
     out.target = target.base_path + "/v1/messages";
+    // Room for this adapter's four headers, the provider's own and the two the gateway adds
+    // (traceparent, x-request-id): the vector is sized once.
+    out.headers.reserve(out.headers.size() + 6 +
+                        (target.provider ? target.provider->headers.size() : 0));
     add_header_unless_configured(target, "content-type", "application/json", out);
     if (!target.key.empty())
       add_header_unless_configured(target, "x-api-key", std::string(target.key), out);

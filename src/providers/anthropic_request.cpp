@@ -1,8 +1,10 @@
 // OpenAI Chat Completions request -> Anthropic Messages request body (provider-formats.md 4.2),
-// read through a JsonDocument over the client's text and written with JsonWriter: no tree is
+// read through a JsonDocument over the client's text and written with BodyWriter: no tree is
 // built. The messages are converted in anthropic_request_messages.cpp.
 #include <algorithm>
 #include <array>
+#include <bit>
+#include <charconv>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -13,7 +15,6 @@
 
 namespace switchboard::providers::anthropic {
 
-using observability::JsonWriter;
 using protocol::ApiError;
 using protocol::ErrorCode;
 using protocol::JsonType;
@@ -53,11 +54,39 @@ MaybeError type_member(JsonValue object, std::string_view fallback, std::string_
              "");
 }
 
-// JsonWriter has no raw-value call: a null written and replaced keeps its comma state right.
+BodyWriter& BodyWriter::key_escaped(std::string_view name) {
+  if (need_comma_) out_.push_back(',');
+  out_.push_back('"');
+  observability::append_json_escaped(out_, name);
+  out_.append("\":", 2);
+  need_comma_ = false;
+  return *this;
+}
+
+BodyWriter& BodyWriter::string(std::string_view value) {
+  if (need_comma_) out_.push_back(',');
+  out_.push_back('"');
+  observability::append_json_escaped(out_, value);
+  out_.push_back('"');
+  need_comma_ = true;
+  return *this;
+}
+
+BodyWriter& BodyWriter::integer(std::int64_t value) {
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, value);
+  return raw(std::string_view(buf, static_cast<std::size_t>(end - buf)));
+}
+
+BodyWriter& BodyWriter::number(double value) {
+  if (need_comma_) out_.push_back(',');
+  observability::JsonWriter(out_).number(value);  // a fresh writer: no comma of its own
+  need_comma_ = true;
+  return *this;
+}
+
 void write_raw(Out& out, std::string_view json_text) {
-  out.w.null();
-  out.text.resize(out.text.size() - 4);
-  out.text.append(json_text);
+  out.w.raw(json_text);
 }
 
 namespace {
@@ -102,7 +131,7 @@ void write_value(Out& out, JsonValue v) {
       for (std::size_t i = 0, n = v.size(); i < n; ++i) {
         if (shadowed(i)) continue;
         JsonValue m = v[i];
-        out.w.key(m.key());
+        out.w.key_escaped(m.key());
         write_value(out, m);
       }
       out.w.end_object();
@@ -139,12 +168,24 @@ consteval std::size_t F(std::string_view name) {
   throw "not a name in kTopNames";
 }
 
+// kTopNames' indexes by name length, a bit each: a member is compared with those names only.
+constexpr std::array<std::uint32_t, 32> kTopNamesBySize = [] {
+  static_assert(kTopNames.size() <= 32);
+  std::array<std::uint32_t, 32> t{};
+  for (std::size_t i = 0; i < kTopNames.size(); ++i) t[kTopNames[i].size()] |= 1u << i;
+  return t;
+}();
+
 class Top {
  public:
   explicit Top(JsonValue request) {
     for (JsonValue m : request) {  // a later duplicate replaces an earlier one, as in nlohmann
       std::string_view key = m.key();
-      for (std::size_t i = 0; i < kTopNames.size(); ++i) {
+      std::uint32_t candidates =
+          key.size() < kTopNamesBySize.size() ? kTopNamesBySize[key.size()] : 0;
+      while (candidates != 0) {
+        const auto i = static_cast<std::size_t>(std::countr_zero(candidates));
+        candidates &= candidates - 1;
         if (kTopNames[i] == key) {
           members_[i] = m;
           break;
@@ -338,6 +379,17 @@ MaybeError write_response_format(const Top& r, bool has_tools, Out& out) {
   return std::nullopt;
 }
 
+// "0." and one to four digits, the last not 0 ("0.2", "0.75", "0.05"): the text nlohmann writes
+// for the double it reads as (checked exhaustively; with more digits its Grisu2 is sometimes
+// longer), so a temperature like that is sent as the client wrote it, without converting it.
+bool is_short_fraction(std::string_view raw) {
+  if (raw.size() < 3 || raw.size() > 6 || raw[0] != '0' || raw[1] != '.' || raw.back() == '0')
+    return false;
+  for (char c : raw.substr(2))
+    if (c < '0' || c > '9') return false;
+  return true;
+}
+
 MaybeError write_sampling(const Top& r, Out& out) {
   const std::size_t max_key =
       is_set(r, F("max_completion_tokens")) ? F("max_completion_tokens") : F("max_tokens");
@@ -353,8 +405,13 @@ MaybeError write_sampling(const Top& r, Out& out) {
   if (is_set(r, F("temperature"))) {
     if (!r[F("temperature")].is_number()) return bad("temperature must be a number", "temperature");
     // OpenAI's range is 0..2, Anthropic's 0..1: the top of OpenAI's range is Anthropic's top.
-    double t = r[F("temperature")].number();
-    out.w.key("temperature").number(t > 1.0 ? 1.0 : t);
+    out.w.key("temperature");
+    if (JsonValue t = r[F("temperature")]; is_short_fraction(t.raw())) {
+      out.w.raw(t.raw());  // below 1, and exactly how nlohmann writes it
+    } else {
+      const double v = t.number();
+      out.w.number(v > 1.0 ? 1.0 : v);
+    }
   }
   if (is_set(r, F("top_p"))) {
     if (!r[F("top_p")].is_number()) return bad("top_p must be a number", "top_p");
@@ -394,7 +451,8 @@ MaybeError messages_body_from_openai(JsonValue request, bool stream, std::string
   if (!request.is_object()) return bad("the request body must be a JSON object", "");
   const Top r(request);
   if (auto err = check_unsupported(r)) return err;
-  JsonWriter w(body);
+  body.reserve(body.size() + request.raw().size() + 128);
+  BodyWriter w(body);
   Out out{w, body};
   w.begin_object();
   w.key("model").string(model);

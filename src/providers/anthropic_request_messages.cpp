@@ -1,6 +1,7 @@
 // The OpenAI messages -> Anthropic's messages and system blocks, validated, then written with
-// JsonWriter (part of the request translation in anthropic_request.cpp).
+// BodyWriter (part of the request translation in anthropic_request.cpp).
 #include <array>
+#include <cstdint>
 #include <string>
 
 #include "anthropic_internal.hpp"
@@ -8,7 +9,6 @@
 
 namespace switchboard::providers::anthropic {
 
-using observability::JsonWriter;
 using protocol::ApiError;
 using protocol::ErrorCode;
 using protocol::JsonValue;
@@ -105,7 +105,7 @@ void push_text(JsonValue text, Out* out, int& count, JsonValue part = {}) {
   if (text.raw().size() <= 2) return;  // "": Anthropic rejects empty text blocks
   ++count;
   if (!out) return;
-  out->w.begin_object().key("type").string("text").key("text");
+  out->w.begin_object_with(R"("type":"text","text":)");
   write_string(*out, text);
   if (part.present()) copy_cache_control(part, *out);
   out->w.end_object();
@@ -206,31 +206,45 @@ MaybeError tool_use_blocks(JsonValue calls, std::size_t msg, Out* out, int& coun
 
 enum class Turn { none, user, assistant };
 
+// A message's role; system stands for developer too.
+enum class Role : std::uint8_t { system, user, assistant, tool, other };
+
+Role role_of(std::string_view role) {
+  if (role == "user") return Role::user;
+  if (role == "assistant") return Role::assistant;
+  if (role == "system" || role == "developer") return Role::system;
+  if (role == "tool") return Role::tool;
+  return Role::other;
+}
+
 // One message: validated, and its blocks written when `out` is set. `turn` is the conversation
 // turn it adds blocks to (none: a system message, or nothing to send); system text goes to
-// `system` (written only when `system` is set).
+// `system` (written only when `system` is set). `role_out`, when set, receives the role once it
+// is known.
 MaybeError convert_message(JsonValue messages, std::size_t i, Out* out, Out* system, Turn& turn,
-                           int& system_count) {
+                           int& system_count, Role* role_out = nullptr) {
   JsonValue m = messages[i];
-  if (!m.is_object() || !m.find("role").is_string())
-    return bad("a message needs a role", message_param(i));
-  std::string_view role = m.find("role").string();
+  JsonValue role_value = m.find("role");  // missing when m is no object
+  if (!role_value.is_string()) return bad("a message needs a role", message_param(i));
+  std::string_view role = role_value.string();
+  const Role kind = role_of(role);
+  if (role_out) *role_out = kind;
   JsonValue content = m.find("content");
   int count = 0;
   turn = Turn::none;
   MaybeError err;
-  if (role == "system" || role == "developer") {
+  if (kind == Role::system) {
     return text_blocks(content, i, system, system_count);
-  } else if (role == "user") {
+  } else if (kind == Role::user) {
     err = user_blocks(content, i, out, count);
     if (count > 0) turn = Turn::user;
-  } else if (role == "assistant") {
+  } else if (kind == Role::assistant) {
     err = text_blocks(content, i, out, count);
     if (!err && is_set(m, "tool_calls")) err = tool_use_blocks(m.find("tool_calls"), i, out, count);
     if (!err && is_set(m, "function_call"))
       err = unsupported(message_param(i, ".function_call"), "use tool_calls");
     if (count > 0) turn = Turn::assistant;
-  } else if (role == "tool") {
+  } else if (kind == Role::tool) {
     if (!m.find("tool_call_id").is_string())
       return bad("a tool message needs tool_call_id", message_param(i, ".tool_call_id"));
     turn = Turn::user;
@@ -267,8 +281,8 @@ Turn turn_of(JsonValue messages, std::size_t i) {
 }
 
 // On a validated message.
-bool is_role(JsonValue m, std::string_view role) {
-  return m.find("role").string() == role;
+Role role_at(JsonValue messages, std::size_t i) {
+  return role_of(messages[i].find("role").string());
 }
 
 }  // namespace
@@ -279,16 +293,23 @@ MaybeError write_messages(JsonValue messages, Out& out) {
   if (!messages.is_array() || messages.empty())
     return bad("messages must be a non-empty array", "messages");
   const std::size_t n = messages.size();
-  // Each message's turn, kept from the validation pass for the first messages (most requests);
-  // recomputed past them.
+  // Each message's turn and role, kept from the validation pass for the first messages (most
+  // requests); recomputed past them.
   std::array<Turn, 32> turns;
+  std::array<Role, 32> roles;
   auto turn_at = [&](std::size_t i) { return i < turns.size() ? turns[i] : turn_of(messages, i); };
+  auto role = [&](std::size_t i) { return i < roles.size() ? roles[i] : role_at(messages, i); };
   int system_count = 0;
   bool any = false;
   for (std::size_t i = 0; i < n; ++i) {
     Turn turn = Turn::none;
-    if (auto err = convert_message(messages, i, nullptr, nullptr, turn, system_count)) return err;
-    if (i < turns.size()) turns[i] = turn;
+    Role kind = Role::other;
+    if (auto err = convert_message(messages, i, nullptr, nullptr, turn, system_count, &kind))
+      return err;
+    if (i < turns.size()) {
+      turns[i] = turn;
+      roles[i] = kind;
+    }
     any = any || turn != Turn::none;
   }
   if (!any) return bad("messages hold no content to send", "messages");
@@ -297,22 +318,26 @@ MaybeError write_messages(JsonValue messages, Out& out) {
   Turn turn = Turn::none;
   out.w.key("messages").begin_array();
   for (std::size_t i = 0; i < n;) {
-    Turn role = turn_at(i);
-    if (role == Turn::none) {
+    const Turn side = turn_at(i);
+    if (side == Turn::none) {
       ++i;
       continue;
     }
     // The run of messages this turn merges: up to the next message that adds to the other role.
     std::size_t end = i + 1;
-    while (end < n && (turn = turn_at(end), turn == Turn::none || turn == role)) ++end;
-    out.w.begin_object().key("role").string(role == Turn::user ? "user" : "assistant");
-    out.w.key("content").begin_array();
+    while (end < n && (turn = turn_at(end), turn == Turn::none || turn == side)) ++end;
+    if (side == Turn::user) {
+      out.w.begin_object_with(R"("role":"user","content":)");
+    } else {
+      out.w.begin_object_with(R"("role":"assistant","content":)");
+    }
+    out.w.begin_array();
     // A user turn takes its tool results first (pass 0), then the user messages (pass 1).
-    const char* own_role = role == Turn::user ? "user" : "assistant";
-    for (int pass = role == Turn::user ? 0 : 1; pass < 2; ++pass) {
+    const Role own_role = side == Turn::user ? Role::user : Role::assistant;
+    for (int pass = side == Turn::user ? 0 : 1; pass < 2; ++pass) {
       for (std::size_t k = i; k < end; ++k) {
-        bool wanted = pass == 0 ? is_role(messages[k], "tool") : is_role(messages[k], own_role);
-        if (wanted) convert_message(messages, k, &out, nullptr, turn, ignored);
+        if (role(k) == (pass == 0 ? Role::tool : own_role))
+          convert_message(messages, k, &out, nullptr, turn, ignored);
       }
     }
     out.w.end_array().end_object();
@@ -322,8 +347,7 @@ MaybeError write_messages(JsonValue messages, Out& out) {
   if (system_count > 0) {
     out.w.key("system").begin_array();
     for (std::size_t i = 0; i < n; ++i) {
-      if (is_role(messages[i], "system") || is_role(messages[i], "developer"))
-        convert_message(messages, i, nullptr, &out, turn, ignored);
+      if (role(i) == Role::system) convert_message(messages, i, nullptr, &out, turn, ignored);
     }
     out.w.end_array();
   }

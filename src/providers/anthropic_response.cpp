@@ -1,6 +1,7 @@
 // Anthropic message -> OpenAI chat.completion text without a DOM: the body is read with the pull
 // reader and the answer written with JsonWriter (the translation path's hot half).
 #include <charconv>
+#include <cstring>
 #include <string>
 
 #include "anthropic_internal.hpp"
@@ -24,35 +25,75 @@ accounting::Usage UsageCounts::usage() const {
   return u;
 }
 
-bool read_usage(JsonReader& r, UsageCounts& counts) {
+bool read_usage(JsonReader& r, UsageCounts& counts, unsigned* given) {
   if (!r.begin_object()) {
     r.skip();
     return false;
   }
   std::string_view key;
   while (r.next_key(key)) {
-    std::int64_t* slot = key == "input_tokens"                  ? &counts.input
-                         : key == "output_tokens"               ? &counts.output
-                         : key == "cache_read_input_tokens"     ? &counts.cache_read
-                         : key == "cache_creation_input_tokens" ? &counts.cache_write
-                                                                : nullptr;
-    if (!slot || !r.read_int64(*slot)) r.skip();
+    int bit = key == "input_tokens"                  ? 0
+              : key == "output_tokens"               ? 1
+              : key == "cache_read_input_tokens"     ? 2
+              : key == "cache_creation_input_tokens" ? 3
+                                                     : -1;
+    std::int64_t* slot = bit == 0   ? &counts.input
+                         : bit == 1 ? &counts.output
+                         : bit == 2 ? &counts.cache_read
+                         : bit == 3 ? &counts.cache_write
+                                    : nullptr;
+    if (slot && r.read_int64(*slot)) {
+      if (given) *given |= 1u << bit;
+    } else {
+      r.skip();
+    }
   }
   return r.ok();
 }
 
-void write_openai_usage(JsonWriter& w, const accounting::Usage& u) {
-  w.begin_object();
-  w.key("prompt_tokens").integer(u.input);
-  w.key("completion_tokens").integer(u.output);
-  w.key("total_tokens").integer(u.input + u.output);
-  w.key("prompt_tokens_details").begin_object().key("cached_tokens").integer(u.cached_input);
-  w.end_object();
-  w.key("completion_tokens_details").begin_object().key("reasoning_tokens").integer(u.reasoning);
-  w.end_object();
-  w.key("cache_read_input_tokens").integer(u.cached_input);
-  w.key("cache_creation_input_tokens").integer(u.cache_write);
-  w.end_object();
+void append_int(std::string& out, std::int64_t value) {
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, value);
+  out.append(buf, end);
+}
+
+void append_openai_usage(std::string& out, const accounting::Usage& u) {
+  // Assembled on the stack and appended once: seven numbers and their keys.
+  char buf[512];
+  char* p = buf;
+  auto text = [&p](std::string_view s) {
+    std::memcpy(p, s.data(), s.size());
+    p += s.size();
+  };
+  auto number = [&p, &buf](std::int64_t v) { p = std::to_chars(p, buf + sizeof buf, v).ptr; };
+  text(R"({"prompt_tokens":)");
+  number(u.input);
+  text(R"(,"completion_tokens":)");
+  number(u.output);
+  text(R"(,"total_tokens":)");
+  number(u.input + u.output);
+  text(R"(,"prompt_tokens_details":{"cached_tokens":)");
+  number(u.cached_input);
+  text(R"(},"completion_tokens_details":{"reasoning_tokens":)");
+  number(u.reasoning);
+  text(R"(},"cache_read_input_tokens":)");
+  number(u.cached_input);
+  text(R"(,"cache_creation_input_tokens":)");
+  number(u.cache_write);
+  text("}");
+  out.append(buf, static_cast<std::size_t>(p - buf));
+}
+
+void append_string_span(std::string& out, std::string_view json_value, std::string& scratch) {
+  if (json_value.empty() || json_value.front() != '"') {
+    out.append("\"\"", 2);
+  } else if (json_value.find('\\') == std::string_view::npos) {
+    out.append(json_value);  // validated: no quote, control character or bad UTF-8 inside
+  } else {
+    out.push_back('"');
+    observability::append_json_escaped(out, string_value(json_value, scratch));
+    out.push_back('"');
+  }
 }
 
 std::string_view string_value(std::string_view json_value, std::string& scratch) {
@@ -97,11 +138,70 @@ bool is_string(std::string_view raw, std::string_view text) {
 }
 
 std::int64_t int_value(std::string_view raw, std::int64_t fallback) {
-  // A validated span: a JSON integer is exactly what from_chars reads, to the end ("1.0", "1e2",
-  // strings and out-of-range values stop it early or fail).
+  // A validated span of up to 18 digits (an optional '-' before them): summed here.
+  const bool negative = !raw.empty() && raw.front() == '-';
+  const std::string_view digits = raw.substr(negative ? 1 : 0);
+  if (!digits.empty() && digits.size() <= 18) {
+    std::uint64_t v = 0;
+    bool all_digits = true;
+    for (char c : digits) {
+      all_digits = all_digits && c >= '0' && c <= '9';
+      v = v * 10 + static_cast<std::uint64_t>(c - '0');
+    }
+    if (all_digits) return negative ? -static_cast<std::int64_t>(v) : static_cast<std::int64_t>(v);
+  }
+  // Otherwise a JSON integer is exactly what from_chars reads, to the end ("1.0", "1e2", strings
+  // and out-of-range values stop it early or fail).
   std::int64_t v = 0;
   auto [end, ec] = std::from_chars(raw.data(), raw.data() + raw.size(), v);
   return !raw.empty() && ec == std::errc{} && end == raw.data() + raw.size() ? v : fallback;
+}
+
+bool canonical_escapes(std::string_view raw, std::size_t& decoded_size) {
+  decoded_size = raw.size();
+  for (std::size_t i = raw.find('\\'); i != std::string_view::npos; i = raw.find('\\', i)) {
+    // Validated: a complete escape follows the backslash.
+    switch (raw[i + 1]) {
+      case '"':
+      case '\\':
+      case 'b':
+      case 'f':
+      case 'n':
+      case 'r':
+      case 't':
+        decoded_size -= 1;
+        i += 2;
+        continue;
+      case 'u':
+        break;
+      default:  // \/ : JsonWriter writes a plain slash
+        return false;
+    }
+    // \u00xx: a control character without a short escape, its hex digits in lower case.
+    const char high = raw[i + 4], low = raw[i + 5];
+    if (raw[i + 2] != '0' || raw[i + 3] != '0' || (high != '0' && high != '1')) return false;
+    int v = 0;
+    if (low >= '0' && low <= '9') {
+      v = low - '0';
+    } else if (low >= 'a' && low <= 'f') {
+      v = low - 'a' + 10;
+    } else {
+      return false;
+    }
+    v += (high - '0') * 16;
+    if (v == '\b' || v == '\t' || v == '\n' || v == '\f' || v == '\r') return false;
+    decoded_size -= 5;
+    i += 6;
+  }
+  return true;
+}
+
+void append_contents(std::string& out, std::string_view text, bool verbatim) {
+  if (verbatim) {
+    out.append(text);
+  } else {
+    observability::append_json_escaped(out, text);
+  }
 }
 
 void append_arguments(std::string& out, std::string_view input) {
@@ -129,43 +229,64 @@ bool read_block(JsonReader& r, BlockFields& b) {
          r.ok();
 }
 
-// The message's text: a single piece that lies in the body stays a view; more are joined.
+// The message's text. A single text block whose string is JSON-ready as written (no escapes, or
+// only those JsonWriter writes: see canonical_escapes) stays a view of the body and is copied
+// out as it is; otherwise the pieces are decoded and joined, to be escaped when written.
 class Text {
  public:
-  // `in_body`: the piece views the body (not a buffer that is reused afterwards).
-  void add(std::string_view piece, bool in_body) {
-    if (piece.empty()) return;
-    if (!joined_ && view_.empty() && in_body) {
-      view_ = piece;
+  // A text block's `text`: a validated string value, quotes included.
+  void add_string(std::string_view raw, std::string& scratch) {
+    const std::string_view contents = raw.substr(1, raw.size() - 2);
+    if (contents.empty()) return;
+    std::size_t size = 0;
+    if (!joined_ && view_.empty() && canonical_escapes(contents, size)) {
+      view_ = contents;
+      view_raw_ = raw;
       return;
     }
-    if (!joined_) buffer_.assign(view_);
-    joined_ = true;
-    buffer_.append(piece);
+    join(string_value(raw, scratch));
   }
+  // Decoded text (JSON mode's arguments).
+  void add_decoded(std::string_view piece) {
+    if (!piece.empty()) join(piece);
+  }
+  void clear() {
+    view_ = {};
+    buffer_.clear();
+    joined_ = false;
+  }
+  // JSON string contents when !joined(), else the decoded text.
   std::string_view view() const { return joined_ ? std::string_view(buffer_) : view_; }
+  bool joined() const { return joined_; }
   bool empty() const { return view().empty(); }
 
  private:
-  std::string_view view_;
+  void join(std::string_view decoded) {
+    if (!joined_) {
+      buffer_.clear();
+      if (!view_.empty()) {  // the first piece, decoded now
+        std::string first;
+        buffer_.assign(string_value(view_raw_, first));
+      }
+      joined_ = true;
+    }
+    buffer_.append(decoded);
+  }
+
+  std::string_view view_, view_raw_;
   std::string buffer_;
   bool joined_ = false;
 };
 
-// Walks `content` (an array) once; writes tool calls when `w` is set, else collects the text.
-bool read_content(std::string_view content, Text* text, JsonWriter* w, int& tool_calls,
-                  bool& json_tool) {
-  JsonReader r(content);
+// At a `content` array: walks it once; writes tool calls when `w` is set, else collects the text.
+bool read_content(JsonReader& r, Text* text, JsonWriter* w, int& tool_calls, bool& json_tool) {
   if (!r.begin_array()) return false;
   BlockFields b;
   std::string scratch, arguments;
   while (r.next_element()) {
     if (!read_block(r, b)) return false;
     if (is_string(b.type, "text")) {
-      if (text && !b.text.empty() && b.text.front() == '"') {
-        std::string_view piece = string_value(b.text, scratch);
-        text->add(piece, piece.data() != scratch.data());
-      }
+      if (text && !b.text.empty() && b.text.front() == '"') text->add_string(b.text, scratch);
       continue;
     }
     if (!is_string(b.type, "tool_use")) continue;  // thinking, redacted_thinking, server tools
@@ -175,7 +296,7 @@ bool read_content(std::string_view content, Text* text, JsonWriter* w, int& tool
       if (text) {
         arguments.clear();
         append_arguments(arguments, b.input);
-        text->add(arguments, false);
+        text->add_decoded(arguments);
       }
       continue;
     }
@@ -206,74 +327,121 @@ ApiError not_a_message() {
                               "Anthropic answered with a body that is not a message");
 }
 
+// What the translation takes from a message. The last of a duplicated key wins, as in a DOM.
+struct Message {
+  std::string_view id, model, stop_reason;  // raw values
+  std::string_view content;                 // the raw `content` array; empty when it is no array
+  Text text;
+  int tool_calls = 0;
+  bool json_tool = false;
+  bool usage_object = false;
+  UsageCounts counts;
+};
+
+// One pass over the message: the content array and usage object are read where they stand.
+// False when the body is no object (see r.ok() for a syntax error).
+bool read_message(JsonReader& r, Message& m) {
+  if (!r.begin_object()) {
+    r.skip();
+    return false;
+  }
+  std::string_view key;
+  while (r.next_key(key)) {
+    bool ok = true;
+    if (key == "content") {
+      m.content = {};
+      m.text.clear();
+      m.tool_calls = 0;
+      m.json_tool = false;
+      if (r.peek() == JsonType::array) {
+        const std::size_t begin = r.offset();
+        ok = read_content(r, &m.text, nullptr, m.tool_calls, m.json_tool);
+        if (ok) m.content = r.text().substr(begin, r.offset() - begin);
+      } else {
+        ok = r.skip();
+      }
+    } else if (key == "usage") {
+      m.counts = {};
+      m.usage_object = r.peek() == JsonType::object;
+      ok = m.usage_object ? read_usage(r, m.counts) : r.skip();
+    } else if (key == "id") {
+      ok = r.raw_value(m.id);
+    } else if (key == "model") {
+      ok = r.raw_value(m.model);
+    } else if (key == "stop_reason") {
+      ok = r.raw_value(m.stop_reason);
+    } else {
+      ok = r.skip();
+    }
+    if (!ok) return false;
+  }
+  return r.ok();
+}
+
 }  // namespace
 
 std::optional<ApiError> write_chat_completion(std::string_view body, const ResponseContext& context,
                                               std::string& out, accounting::Usage& usage) {
-  // One pass over the message for the top-level fields (any order, the last duplicate wins),
-  // keeping raw spans; the content array is then walked for the text, and again for tool calls.
-  std::string_view id, model, stop_reason, content, usage_span;
+  Message m;
   JsonReader r(body);
-  if (!read_fields(r, {{"id", &id},
-                       {"model", &model},
-                       {"stop_reason", &stop_reason},
-                       {"content", &content},
-                       {"usage", &usage_span}}) &&
-      r.ok())
-    return not_a_message();
+  if (!read_message(r, m) && r.ok()) return not_a_message();
   if (!r.finish()) return malformed(r);
-  if (content.empty() || content.front() != '[') return not_a_message();
+  if (m.content.empty()) return not_a_message();
+  usage = m.usage_object ? m.counts.usage() : accounting::Usage{};
 
-  Text text;
-  int tool_calls = 0;
-  bool json_tool = false;
-  read_content(content, &text, nullptr, tool_calls, json_tool);
-  UsageCounts counts;
-  usage = {};
-  if (!usage_span.empty() && usage_span.front() == '{') {
-    JsonReader u(usage_span);
-    read_usage(u, counts);
-    usage = counts.usage();
-  }
-
-  std::string id_scratch, model_scratch, stop_scratch;
-  out.reserve(out.size() + body.size() + 320);
-  JsonWriter w(out);
-  w.begin_object();
-  w.key("id").string(!id.empty() && id.front() == '"' ? string_value(id, id_scratch)
-                                                      : std::string_view(context.id));
-  w.key("object").string("chat.completion");
-  w.key("created").integer(context.created);
-  w.key("model").string(context.model.empty() ? string_value(model, model_scratch)
-                                              : std::string_view(context.model));
-  w.key("choices").begin_array().begin_object();
-  w.key("index").integer(0);
-  w.key("message").begin_object();
-  w.key("role").string("assistant");
-  w.key("content");
-  if (text.empty() && tool_calls > 0) {
-    w.null();
+  // Written as JsonWriter writes it (compact, nlohmann's escaping), the fixed parts as literals.
+  std::string scratch;
+  const std::string_view text = m.text.view();
+  out.reserve(out.size() + text.size() + m.id.size() + context.model.size() + m.model.size() +
+              (m.tool_calls > 0 ? body.size() : 0) + 400);
+  out.append(R"({"id":)");
+  if (!m.id.empty() && m.id.front() == '"') {
+    append_string_span(out, m.id, scratch);
   } else {
-    w.string(text.view());
+    out.push_back('"');
+    observability::append_json_escaped(out, context.id);
+    out.push_back('"');
   }
-  w.key("refusal").null();
-  if (tool_calls > 0) {
-    w.key("tool_calls").begin_array();
+  out.append(R"(,"object":"chat.completion","created":)");
+  append_int(out, context.created);
+  out.append(R"(,"model":)");
+  if (context.model.empty()) {
+    append_string_span(out, m.model, scratch);
+  } else {
+    out.push_back('"');
+    observability::append_json_escaped(out, context.model);
+    out.push_back('"');
+  }
+  out.append(R"(,"choices":[{"index":0,"message":{"role":"assistant","content":)");
+  if (text.empty() && m.tool_calls > 0) {
+    out.append("null", 4);
+  } else {
+    out.push_back('"');
+    if (!m.text.joined()) {  // JSON-ready as the body has it
+      out.append(text);
+    } else {
+      observability::append_json_escaped(out, text);
+    }
+    out.push_back('"');
+  }
+  out.append(R"(,"refusal":null)");
+  if (m.tool_calls > 0) {
+    out.append(R"(,"tool_calls":[)");
+    JsonWriter w(out);
+    JsonReader c(m.content);
     int written = 0;
     bool ignored = false;
-    read_content(content, nullptr, &w, written, ignored);
-    w.end_array();
+    read_content(c, nullptr, &w, written, ignored);
+    out.push_back(']');
   }
-  w.end_object();
-  w.key("logprobs").null();
-  std::string_view stop = !stop_reason.empty() && stop_reason.front() == '"'
-                              ? string_value(stop_reason, stop_scratch)
+  std::string_view stop = !m.stop_reason.empty() && m.stop_reason.front() == '"'
+                              ? string_value(m.stop_reason, scratch)
                               : std::string_view("end_turn");
-  w.key("finish_reason").string(finish_reason(stop, json_tool));
-  w.end_object().end_array();
-  w.key("usage");
-  write_openai_usage(w, usage);
-  w.end_object();
+  out.append(R"(},"logprobs":null,"finish_reason":")");
+  out.append(finish_reason(stop, m.json_tool));  // a fixed word: nothing to escape
+  out.append(R"("}],"usage":)");
+  append_openai_usage(out, usage);
+  out.push_back('}');
   return std::nullopt;
 }
 

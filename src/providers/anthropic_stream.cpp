@@ -1,6 +1,6 @@
 // Anthropic Messages SSE stream -> OpenAI chat.completion.chunk objects (provider-formats.md 4.4).
-// Each event is read in one pass with the pull reader (nested objects included) and each chunk
-// written into one reused buffer from per-stream templates: no DOM, no allocation per event.
+// Each event is read once (anthropic_stream_event.cpp) and each chunk written into one reused
+// buffer from per-stream templates: no DOM, no allocation per event.
 #include <string>
 #include <utility>
 #include <vector>
@@ -15,7 +15,6 @@ namespace {
 using observability::JsonWriter;
 using protocol::ApiError;
 using protocol::ErrorCode;
-using protocol::JsonReader;
 
 // What one Anthropic content block turns into.
 struct Block {
@@ -27,24 +26,6 @@ struct Block {
   std::string start_input;  // content_block_start's input as arguments text, sent if no
                             // input_json_delta came
   bool has_input = false;   // a non-empty partial_json arrived
-};
-
-// The members of an event this translator reads, as raw spans of its data: the top level's and
-// those of its nested `message`, `content_block` and `delta` objects (the last duplicate wins).
-struct EventFields {
-  std::string_view type, index, usage, error;
-  struct Message {
-    std::string_view id, model, usage;
-  } message;
-  bool has_message = false;
-  struct ContentBlock {
-    std::string_view type, text, id, name, input;
-  } block;
-  bool has_block = false;
-  struct Delta {
-    std::string_view type, text, partial_json, stop_reason;
-  } delta;
-  bool has_delta = false;
 };
 
 class AnthropicStreamTranslator final : public StreamTranslator {
@@ -84,13 +65,7 @@ class AnthropicStreamTranslator final : public StreamTranslator {
 
   std::optional<ApiError> on_event(std::string_view data, ChunkSink& sink) {
     EventFields f;
-    JsonReader r(data);
-    bool object = read_event(r, f);
-    if (!r.finish() || !object) {
-      if (r.ok()) return malformed("an event's data is not a JSON object");
-      return malformed(std::string(protocol::describe(r.error())) + " at byte " +
-                       std::to_string(r.error_offset()));
-    }
+    if (auto problem = read_event_data(data, f, delta_scratch_)) return malformed(*problem);
     std::string_view type = string_value(f.type, scratch_);
     if (type.empty()) type = event_.event;
     const std::int64_t index = int_value(f.index, -1);
@@ -123,58 +98,13 @@ class AnthropicStreamTranslator final : public StreamTranslator {
       if (context_.include_usage) {
         begin_chunk();
         chunk_.append(R"("choices":[],"usage":)");
-        JsonWriter w(chunk_);
-        write_openai_usage(w, usage_);
+        append_openai_usage(chunk_, usage_);
         end_chunk(sink, 0);
       }
       done_ = true;
     }
     // ping and event types newer than this adapter carry nothing for the client.
     return std::nullopt;
-  }
-
-  // At the event's value: reads its members, descending into the nested objects this translator
-  // reads rather than storing them to parse again. False when it is not an object (or on an
-  // error: see r.ok()).
-  static bool read_event(JsonReader& r, EventFields& f) {
-    if (!r.begin_object()) return false;
-    std::string_view key;
-    while (r.next_key(key)) {
-      bool ok = true;
-      if (key == "type") {
-        ok = r.raw_value(f.type);
-      } else if (key == "index") {
-        ok = r.raw_value(f.index);
-      } else if (key == "delta") {
-        f.delta = {};
-        f.has_delta = read_fields(r, {{"type", &f.delta.type},
-                                      {"text", &f.delta.text},
-                                      {"partial_json", &f.delta.partial_json},
-                                      {"stop_reason", &f.delta.stop_reason}});
-        ok = r.ok();
-      } else if (key == "content_block") {
-        f.block = {};
-        f.has_block = read_fields(r, {{"type", &f.block.type},
-                                      {"text", &f.block.text},
-                                      {"id", &f.block.id},
-                                      {"name", &f.block.name},
-                                      {"input", &f.block.input}});
-        ok = r.ok();
-      } else if (key == "message") {
-        f.message = {};
-        f.has_message = read_fields(
-            r, {{"id", &f.message.id}, {"model", &f.message.model}, {"usage", &f.message.usage}});
-        ok = r.ok();
-      } else if (key == "usage") {
-        ok = r.raw_value(f.usage);
-      } else if (key == "error") {
-        ok = r.raw_value(f.error);
-      } else {
-        ok = r.skip();
-      }
-      if (!ok) return false;
-    }
-    return r.ok();
   }
 
   ApiError stream_error(const EventFields& f) {
@@ -195,7 +125,7 @@ class AnthropicStreamTranslator final : public StreamTranslator {
     if (is_string(type, "text")) {
       open_block(index, Block::Kind::text);
       std::string_view piece = string_value(text, scratch_);
-      if (!piece.empty()) emit_content(piece, sink);
+      if (!piece.empty()) emit_content(piece, sink, !in_scratch(piece));
     } else if (is_string(type, "tool_use") && is_string(name, kAnthropicJsonToolName)) {
       Block& block = open_block(index, Block::Kind::json_answer);
       append_arguments(block.start_input, input);
@@ -225,17 +155,32 @@ class AnthropicStreamTranslator final : public StreamTranslator {
     Block* block = find_block(index);
     if (!block) return;
     const std::string_view type = d.type, text = d.text, partial_json = d.partial_json;
+    // A string value, whether it is ready to copy (see append_contents' `verbatim`) and its
+    // decoded size.
+    bool verbatim = false;
+    std::size_t size = 0;
+    auto value = [&](std::string_view raw) {
+      if (d.has_value) {
+        verbatim = d.value_is_json;
+        size = d.value_size;
+        return d.value;
+      }
+      std::string_view s = string_value(raw, scratch_);
+      verbatim = !in_scratch(s);
+      size = s.size();
+      return s;
+    };
     if (is_string(type, "text_delta")) {
-      std::string_view piece = string_value(text, scratch_);
-      if (!piece.empty()) emit_content(piece, sink);
+      std::string_view piece = value(text);
+      if (!piece.empty()) emit_content(piece, sink, verbatim, size);
     } else if (is_string(type, "input_json_delta")) {
-      std::string_view part = string_value(partial_json, scratch_);
+      std::string_view part = value(partial_json);
       if (part.empty()) return;  // the first partial_json is often ""
       block->has_input = true;
       if (block->kind == Block::Kind::json_answer) {
-        emit_content(part, sink);
+        emit_content(part, sink, verbatim, size);
       } else if (block->kind == Block::Kind::tool) {
-        emit_arguments(*block, part, sink);
+        emit_arguments(*block, part, sink, verbatim, size);
       }
     }
     // thinking_delta, signature_delta and citations_delta are dropped with their blocks.
@@ -274,11 +219,13 @@ class AnthropicStreamTranslator final : public StreamTranslator {
     return nullptr;
   }
 
-  void update_usage(std::string_view usage) {
-    if (usage.empty() || usage.front() != '{') return;
+  void update_usage(const UsageUpdate& u) {
+    if (!u.object) return;
     // message_delta counts are cumulative: a present field replaces the message_start value.
-    JsonReader r(usage);
-    read_usage(r, counts_);
+    if (u.given & 1u) counts_.input = u.counts.input;
+    if (u.given & 2u) counts_.output = u.counts.output;
+    if (u.given & 4u) counts_.cache_read = u.counts.cache_read;
+    if (u.given & 8u) counts_.cache_write = u.counts.cache_write;
     usage_ = counts_.usage();
   }
 
@@ -303,21 +250,30 @@ class AnthropicStreamTranslator final : public StreamTranslator {
     end_chunk(sink, 0);
   }
 
-  void emit_content(std::string_view text, ChunkSink& sink) {
-    begin_delta_text();
-    chunk_.append(R"("content":")");
-    observability::append_json_escaped(chunk_, text);
-    chunk_.push_back('"');
-    end_delta(sink, text.size());
+  // Did string_value decode `s` into scratch_ (rather than view the event's data)?
+  bool in_scratch(std::string_view s) const {
+    return !scratch_.empty() && s.data() == scratch_.data();
   }
 
-  void emit_arguments(const Block& block, std::string_view arguments, ChunkSink& sink) {
-    JsonWriter w = begin_delta();
-    w.key("tool_calls").begin_array().begin_object();
-    w.key("index").integer(block.tool_index);
-    w.key("function").begin_object().key("arguments").string(arguments).end_object();
-    w.end_object().end_array();
-    end_delta(sink, arguments.size());
+  // `verbatim`: see append_contents. `size`: the text's decoded size when it is given escaped.
+  void emit_content(std::string_view text, ChunkSink& sink, bool verbatim = false,
+                    std::size_t size = std::string_view::npos) {
+    begin_delta_text();
+    chunk_.append(R"("content":")");
+    append_contents(chunk_, text, verbatim);
+    chunk_.push_back('"');
+    end_delta(sink, size == std::string_view::npos ? text.size() : size);
+  }
+
+  void emit_arguments(const Block& block, std::string_view arguments, ChunkSink& sink,
+                      bool verbatim = false, std::size_t size = std::string_view::npos) {
+    begin_delta_text();
+    chunk_.append(R"("tool_calls":[{"index":)");
+    append_int(chunk_, block.tool_index);
+    chunk_.append(R"(,"function":{"arguments":")");
+    append_contents(chunk_, arguments, verbatim);
+    chunk_.append(R"("}}])");
+    end_delta(sink, size == std::string_view::npos ? arguments.size() : size);
   }
 
   // Every chunk is written into chunk_ (reused) and handed to the sink as a view. The text that is
@@ -328,14 +284,14 @@ class AnthropicStreamTranslator final : public StreamTranslator {
   //   delta_close_  `},"logprobs":null,"finish_reason":null}]` [+ `,"usage":null`] + `}`
   void write_templates() {
     templates_ready_ = true;
-    envelope_.clear();
-    JsonWriter e(envelope_);
-    e.begin_object();
-    e.key("id").string(id_.empty() ? context_.id : id_);
-    e.key("object").string("chat.completion.chunk");
-    e.key("created").integer(context_.created);
-    e.key("model").string(context_.model.empty() ? provider_model_ : context_.model);
-    envelope_.push_back(',');
+    envelope_.assign(R"({"id":")");
+    observability::append_json_escaped(envelope_, id_.empty() ? context_.id : id_);
+    envelope_.append(R"(","object":"chat.completion.chunk","created":)");
+    append_int(envelope_, context_.created);
+    envelope_.append(R"(,"model":")");
+    observability::append_json_escaped(envelope_,
+                                       context_.model.empty() ? provider_model_ : context_.model);
+    envelope_.append(R"(",)");
     delta_open_.assign(envelope_).append(R"("choices":[{"index":0,"delta":{)");
     delta_close_.assign(R"(},"logprobs":null,"finish_reason":null}])");
     if (context_.include_usage) delta_close_.append(R"(,"usage":null)");
@@ -378,8 +334,9 @@ class AnthropicStreamTranslator final : public StreamTranslator {
   std::string envelope_;
   std::string delta_open_;
   std::string delta_close_;
-  std::string chunk_;    // the chunk being written
-  std::string scratch_;  // decoded strings of the current event
+  std::string chunk_;          // the chunk being written
+  std::string scratch_;        // decoded strings of the current event
+  std::string delta_scratch_;  // a delta's decoded string (read_event_data)
   std::string id_scratch_;
   std::string id_;
   std::string provider_model_;

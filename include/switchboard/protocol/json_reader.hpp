@@ -2,8 +2,10 @@
 // responses and requests on the hot path without building a DOM.
 #pragma once
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -98,9 +100,12 @@ class JsonReader {
   JsonError error() const { return error_; }
   std::size_t error_offset() const { return error_offset_; }
   std::size_t offset() const { return pos_; }
+  std::string_view text() const { return text_; }
   int depth() const { return depth_; }
 
  private:
+  friend class JsonDocument;  // reads each value's type once and scans it directly
+
   bool fail(JsonError error);
   bool fail_at(JsonError error, std::size_t at);
   void skip_whitespace();
@@ -109,7 +114,9 @@ class JsonReader {
   bool in_object() const;
   bool member(std::string_view* key);  // next_key; null: validate the key only
   bool scalar(JsonType type);          // passes over a non-container value
+  static std::size_t plain_run(std::string_view s, std::size_t i);
   bool scan_string(std::string_view& raw, std::string* decoded, bool& escaped);
+  bool scan_special(std::size_t start, std::string_view& raw, std::string* decoded, bool& escaped);
   bool scan_number(std::string_view& text, bool& integer);
   bool scan_literal(std::string_view word);
 
@@ -120,6 +127,8 @@ class JsonReader {
   int max_depth_;
   bool first_ = false;    // just inside '{' or '[': no comma expected before the next member
   bool started_ = false;  // the top-level value began
+  enum class Container : std::uint8_t { none, array, object };
+  Container container_ = Container::none;  // the innermost open container
   JsonError error_ = JsonError::none;
   // A bit per open container (1 = object); only bits below depth_ are ever read, each set when
   // its container opened, so the array needs no (costly, per reader) zeroing.
@@ -129,5 +138,50 @@ class JsonReader {
 
 // Appends `json` (a valid JSON text, e.g. from raw_value) without insignificant whitespace.
 void append_minified(std::string& out, std::string_view json);
+
+// ---- The string scan's fast path, inline: every key and string value goes through it.
+
+// The end of the run of plain string bytes (no quote, backslash, control or non-ASCII byte) from
+// `i`: eight at a time (SWAR: the "has a zero byte" / "has a byte below n" bit tricks flag each
+// special byte's high bit), one by one only in the text's last seven bytes. The tricks' false
+// positives only ever sit above a true one, so the lowest flag is the first special byte: its
+// index comes from counting trailing zeros.
+inline std::size_t JsonReader::plain_run(std::string_view s, std::size_t i) {
+  constexpr std::uint64_t kOnes = 0x0101010101010101ull, kHighs = 0x8080808080808080ull;
+  const std::size_t n = s.size();
+  while (n - i >= 8) {
+    std::uint64_t v;
+    std::memcpy(&v, s.data() + i, 8);
+    if constexpr (std::endian::native == std::endian::big) v = __builtin_bswap64(v);
+    std::uint64_t quote = v ^ (kOnes * '"'), backslash = v ^ (kOnes * '\\');
+    std::uint64_t special = (((quote - kOnes) & ~quote) | ((backslash - kOnes) & ~backslash) |
+                             ((v - kOnes * 0x20) & ~v) | v) &
+                            kHighs;
+    if (special) return i + static_cast<std::size_t>(std::countr_zero(special)) / 8;
+    i += 8;
+  }
+  while (i < n) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\') break;
+    ++i;
+  }
+  return i;
+}
+
+// At the byte after the opening quote. `raw` is the contents as written; with escapes and a
+// `decoded` buffer, the decoded contents are appended there (`escaped` says so). Most strings are
+// one plain run up to the closing quote: that case is all this does; the rest is scan_special.
+inline bool JsonReader::scan_string(std::string_view& raw, std::string* decoded, bool& escaped) {
+  const std::size_t start = pos_;
+  pos_ = plain_run(text_, pos_);
+  if (pos_ < text_.size() && text_[pos_] == '"') [[likely]] {
+    escaped = false;
+    raw = std::string_view(text_.data() + start, pos_ - start);
+    ++pos_;  // the closing quote
+    started_ = true;
+    return true;
+  }
+  return scan_special(start, raw, decoded, escaped);
+}
 
 }  // namespace switchboard::protocol

@@ -23,7 +23,7 @@ class JsonValue {
   JsonValue() = default;  // missing
 
   bool present() const { return doc_ != nullptr; }
-  JsonType type() const;  // null when missing
+  inline JsonType type() const;  // null when missing
   bool is_null() const { return type() == JsonType::null; }
   bool is_boolean() const { return type() == JsonType::boolean; }
   bool is_number() const { return type() == JsonType::number; }
@@ -32,28 +32,28 @@ class JsonValue {
   bool is_object() const { return type() == JsonType::object; }
   // A number without fraction or exponent that fits int64 or uint64: what nlohmann reads as
   // number_integer / number_unsigned (is_number_integer()). Larger ones are floating point.
-  bool is_integer() const;
+  inline bool is_integer() const;
 
   // Elements of an array, members of an object (duplicate keys each counted). As in nlohmann: 0
   // for null (and missing), 1 for any other scalar.
-  std::size_t size() const;
+  inline std::size_t size() const;
   bool empty() const { return size() == 0; }
   // The element (or member) at `index`; missing when out of range or not a container.
-  JsonValue operator[](std::size_t index) const;
+  inline JsonValue operator[](std::size_t index) const;
   // The member named `key`, the last one when the key repeats (as nlohmann keeps it); missing
   // when there is none or this is not an object.
   JsonValue find(std::string_view key) const;
   bool contains(std::string_view key) const { return find(key).present(); }
   // For a member of an object: its key, decoded. Empty otherwise.
-  std::string_view key() const;
+  inline std::string_view key() const;
 
   // The decoded string (a view into the text, or into the document when it had escapes); empty
   // when not a string.
-  std::string_view string() const;
+  inline std::string_view string() const;
   // Is this the string `text`?
   bool equals(std::string_view text) const { return is_string() && string() == text; }
   // The value's exact text (strings with their quotes, containers whole); empty when missing.
-  std::string_view raw() const;
+  inline std::string_view raw() const;
   // An integer as nlohmann's get<std::int64_t>() gives it (a uint64 above INT64_MAX wraps);
   // a floating point number truncated, INT64_MIN beyond int64's range (as x86 converts it);
   // 0 when not a number.
@@ -72,7 +72,7 @@ class JsonValue {
     using reference = JsonValue;
 
     iterator() = default;
-    JsonValue operator*() const;
+    inline JsonValue operator*() const;
     iterator& operator++() {
       ++at_;
       return *this;
@@ -91,8 +91,8 @@ class JsonValue {
     const std::uint32_t* at_ = nullptr;
   };
   // The elements or members in text order; empty for anything else.
-  iterator begin() const;
-  iterator end() const;
+  inline iterator begin() const;
+  inline iterator end() const;
 
  private:
   friend class JsonDocument;
@@ -149,12 +149,23 @@ class JsonDocument {
     std::uint32_t node, base;  // the open container, its first child's slot in stack_
   };
 
+  void reset(std::string_view text);
+  bool parse_fast(JsonReader& r);
+  bool parse_checked(JsonReader& r);
   bool add_value(JsonReader& r, std::string_view key);
+  bool scan_scalar(JsonReader& r, JsonType type, Node& n);
+  bool scan_key(JsonReader& r, std::size_t& at, Node& n);
   void close_container(std::size_t end);
   bool fail(const JsonReader& r);
   std::uint32_t store(std::string_view s, bool& in_arena);
-  std::string_view key_of(const Node& n) const;
-  std::string_view string_of(const Node& n) const;
+  std::string_view key_of(const Node& n) const {
+    return std::string_view((n.flags & kKeyInArena ? strings_.data() : text_.data()) + n.key_begin,
+                            n.key_size);
+  }
+  std::string_view string_of(const Node& n) const {
+    if (n.flags & kEscaped) return std::string_view(strings_.data() + n.a, n.b);
+    return std::string_view(text_.data() + n.begin + 1, n.end - n.begin - 2);
+  }
 
   std::string_view text_;
   std::vector<Node> nodes_;
@@ -162,10 +173,66 @@ class JsonDocument {
   std::vector<std::uint32_t> stack_;     // children of the containers still open
   std::vector<Frame> frames_;
   std::string strings_;  // decoded escaped strings and keys
-  std::string scratch_;
   JsonError error_ = JsonError::none;
   std::size_t error_offset_ = 0;
   bool overflow_ = false;
 };
+
+// ---- JsonValue's small accessors, inline: the request translation calls them by the hundred.
+
+JsonType JsonValue::type() const {
+  return doc_ ? doc_->nodes_[index_].type : JsonType::null;
+}
+
+bool JsonValue::is_integer() const {
+  return doc_ && (doc_->nodes_[index_].flags & JsonDocument::kInteger);
+}
+
+std::size_t JsonValue::size() const {
+  if (!doc_) return 0;
+  const auto& n = doc_->nodes_[index_];
+  if (n.type == JsonType::array || n.type == JsonType::object) return n.b;
+  return n.type == JsonType::null ? 0 : 1;
+}
+
+JsonValue JsonValue::operator[](std::size_t index) const {
+  if (!doc_) return {};
+  const auto& n = doc_->nodes_[index_];
+  if ((n.type != JsonType::array && n.type != JsonType::object) || index >= n.b) return {};
+  return {doc_, doc_->children_[n.a + index]};
+}
+
+std::string_view JsonValue::key() const {
+  return doc_ ? doc_->key_of(doc_->nodes_[index_]) : std::string_view();
+}
+
+std::string_view JsonValue::string() const {
+  if (!is_string()) return {};
+  return doc_->string_of(doc_->nodes_[index_]);
+}
+
+std::string_view JsonValue::raw() const {
+  if (!doc_) return {};
+  const auto& n = doc_->nodes_[index_];
+  return std::string_view(doc_->text_.data() + n.begin, n.end - n.begin);
+}
+
+JsonValue JsonValue::iterator::operator*() const {
+  return {doc_, *at_};
+}
+
+JsonValue::iterator JsonValue::begin() const {
+  if (!doc_) return {};
+  const auto& n = doc_->nodes_[index_];
+  if ((n.type != JsonType::array && n.type != JsonType::object) || n.b == 0) return {};
+  return {doc_, doc_->children_.data() + n.a};
+}
+
+JsonValue::iterator JsonValue::end() const {
+  if (!doc_) return {};
+  const auto& n = doc_->nodes_[index_];
+  if ((n.type != JsonType::array && n.type != JsonType::object) || n.b == 0) return {};
+  return {doc_, doc_->children_.data() + n.a + n.b};
+}
 
 }  // namespace switchboard::protocol

@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <charconv>
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -225,6 +227,30 @@ TEST(JsonReader, SpecialBytesAreFoundAtEveryOffset) {
   }
 }
 
+// Several special bytes in one eight-byte word: the first one decides (a control character
+// before a quote is an error; a quote before a control character ends the string), wherever
+// the word starts.
+TEST(JsonReader, TheFirstSpecialByteOfAWordDecides) {
+  std::string scratch;
+  std::string_view value;
+  for (std::size_t at = 0; at < 24; ++at) {
+    for (std::size_t gap = 0; gap < 8; ++gap) {
+      const std::string before(at, 'a'), mid(gap, 'm');
+      EXPECT_EQ(validate("\"" + before + "\x01" + mid + "\"x\""), JsonError::control_character)
+          << at << " " << gap;
+      const std::string quote_first = "\"" + before + "\"" + mid + "\x01";
+      JsonReader quote(quote_first);
+      ASSERT_TRUE(quote.read_string(value, scratch)) << at << " " << gap;
+      EXPECT_EQ(value, before);
+      EXPECT_EQ(validate("\"" + before + "\xff" + mid + "\x01\""), JsonError::invalid_utf8);
+      const std::string utf8_then_escape = "\"" + before + "\xC3\xA9" + mid + "\\t\"";
+      JsonReader both(utf8_then_escape);
+      ASSERT_TRUE(both.read_string(value, scratch)) << at << " " << gap;
+      EXPECT_EQ(value, before + "\xC3\xA9" + mid + "\t");
+    }
+  }
+}
+
 TEST(JsonReader, MinifyKeepsStringsAndEscapedQuotesIntact) {
   std::string out;
   append_minified(out, "{ \"a b\" : [ 1 ,\n\t\"x \\\" y\\\\\" , true ] }");
@@ -252,6 +278,36 @@ TEST(JsonReader, IntegersOutsideInt64AreMismatches) {
   ASSERT_TRUE(r.skip());
   EXPECT_FALSE(r.next_element());
   EXPECT_TRUE(r.finish());
+}
+
+// Integers of up to 18 digits are summed by the reader, longer ones go through from_chars: both
+// sides of the boundary read exactly.
+TEST(JsonReader, IntegersReadExactlyOnBothSidesOfTheDigitBoundary) {
+  for (const char* text : {"0", "-0", "7", "-7", "999999999999999999", "-999999999999999999",
+                           "1000000000000000000", "-1000000000000000000", "123456789012345678",
+                           "1234567890123456789", "-1234567890123456789", "0000"}) {
+    JsonReader r(text);
+    std::int64_t v = 1;
+    std::int64_t expected = 0;
+    auto [end, ec] = std::from_chars(text, text + std::strlen(text), expected);
+    const bool valid = std::string_view(text) != "0000";  // leading zeros: not JSON
+    if (!valid) {
+      EXPECT_FALSE(r.read_int64(v) && r.finish()) << text;
+      continue;
+    }
+    ASSERT_EQ(ec, std::errc{}) << text;
+    ASSERT_TRUE(r.read_int64(v)) << text;
+    EXPECT_EQ(v, expected) << text;
+    EXPECT_TRUE(r.finish()) << text;
+  }
+  for (const char* text : {"10000000000000000000", "-9223372036854775809", "1.0", "1e0", "-1E+2"}) {
+    JsonReader r(text);
+    std::int64_t v = 5;
+    EXPECT_FALSE(r.read_int64(v)) << text;
+    EXPECT_EQ(v, 5) << text;
+    EXPECT_TRUE(r.ok()) << text;
+    EXPECT_TRUE(r.skip() && r.finish()) << text;
+  }
 }
 
 TEST(JsonReader, OutOfRangeDoublesSaturate) {

@@ -172,6 +172,36 @@ TEST(JsonView, FlagsNumbersBeyondDoubleThatNlohmannRefuses) {
   }
 }
 
+// Integers of up to 18 digits are classified without from_chars, and plain decimals without an
+// exponent are only converted when long enough to overflow: both sides of each boundary.
+TEST(JsonView, NumberKindsAtTheShortcutBoundaries) {
+  const std::string text =
+      R"([999999999999999999,-999999999999999999,1000000000000000000,-1000000000000000000,)"
+      R"(12345678901234567890,-12345678901234567890,0.5,-0.0,1E2,2e-1])";
+  JsonDocument doc;
+  ASSERT_TRUE(doc.parse(text));
+  const json theirs = json::parse(text);
+  JsonValue a = doc.root();
+  ASSERT_EQ(a.size(), theirs.size());
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    SCOPED_TRACE(std::string(a[i].raw()));
+    EXPECT_EQ(a[i].is_integer(), theirs[i].is_number_integer());
+    if (theirs[i].is_number_integer()) EXPECT_EQ(a[i].int64(), theirs[i].get<std::int64_t>());
+    EXPECT_EQ(a[i].number(), theirs[i].get<double>());
+  }
+  EXPECT_FALSE(doc.number_overflow());
+  const std::string long_digits(299, '9'), longer_digits(320, '9');
+  for (const std::string& number : {long_digits + ".5", "-" + long_digits + ".5", long_digits}) {
+    EXPECT_TRUE(doc.parse("[" + number + "]"));
+    EXPECT_FALSE(doc.number_overflow()) << number.size();
+  }
+  for (const std::string& number : {longer_digits + ".5", "-" + longer_digits, longer_digits}) {
+    EXPECT_TRUE(doc.parse("[" + number + "]"));
+    EXPECT_TRUE(doc.number_overflow()) << number.size();
+    EXPECT_FALSE(json::accept("[" + number + "]"));
+  }
+}
+
 TEST(JsonView, ErrorsAreJsonReadersAndLeaveNoValues) {
   JsonDocument doc;
   for (const char* text : {"", "{", R"({"a":})", "[1,]", R"({"a":1}x)", R"(["\x"])", "[tru]",
@@ -201,6 +231,19 @@ TEST(JsonView, NestingLimitAndDeepTexts) {
     ++depth;
   }
   EXPECT_EQ(depth, 299);
+  // Exactly at the limit, and one past it, through arrays and objects with whitespace.
+  for (int levels : {255, 256, 257}) {
+    std::string text;
+    for (int i = 0; i < levels; ++i) text += i % 2 ? "[ " : R"({ "k" : )";
+    text += "0";
+    for (int i = levels - 1; i >= 0; --i) text += i % 2 ? " ]" : " }";
+    EXPECT_EQ(doc.parse(text), levels <= 256) << levels;
+    JsonReader r(text);
+    r.skip();
+    r.finish();
+    EXPECT_EQ(doc.error(), r.error()) << levels;
+    EXPECT_EQ(doc.error_offset(), r.error_offset()) << levels;
+  }
 }
 
 TEST(JsonView, ADocumentIsReusedAndShrinks) {
@@ -215,6 +258,13 @@ TEST(JsonView, ADocumentIsReusedAndShrinks) {
   ASSERT_TRUE(doc.parse(R"(["\u0041",true])"));
   EXPECT_EQ(doc.root()[0].string(), "A");
   EXPECT_TRUE(doc.root()[1].boolean());
+}
+
+// Every value's raw() span is that value's text.
+void expect_raw_spans(JsonValue v, const std::string& text) {
+  EXPECT_EQ(json::parse(v.raw()), to_dom(v)) << text << " at " << v.raw();
+  if (v.is_array() || v.is_object())
+    for (JsonValue child : v) expect_raw_spans(child, text);
 }
 
 // Random byte mutations of a valid document: the view accepts what nlohmann accepts (numbers
@@ -245,11 +295,20 @@ TEST(JsonView, AgreesWithNlohmannOnMutatedDocuments) {
       }
     }
     const bool theirs = json::accept(text);
-    const bool mine = doc.parse(text) && !doc.number_overflow();
+    const bool parsed = doc.parse(text);
+    const bool mine = parsed && !doc.number_overflow();
     EXPECT_EQ(mine, theirs) << text;
+    if (!parsed) {  // the error is the reader's, where the reader finds it
+      JsonReader r(text);
+      r.skip();
+      r.finish();
+      EXPECT_EQ(doc.error(), r.error()) << text;
+      EXPECT_EQ(doc.error_offset(), r.error_offset()) << text;
+    }
     if (!theirs || !mine) continue;
     ++accepted;
     EXPECT_EQ(to_dom(doc.root()).dump(), json::parse(text).dump()) << text;
+    expect_raw_spans(doc.root(), text);
   }
   EXPECT_GT(accepted, 100);
 }

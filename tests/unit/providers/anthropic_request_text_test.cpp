@@ -8,6 +8,7 @@
 #include <fstream>
 #include <string>
 
+#include "switchboard/observability/json_writer.hpp"
 #include "switchboard/providers/anthropic.hpp"
 #include "switchboard/providers/mistral.hpp"
 
@@ -101,6 +102,62 @@ TEST_F(AnthropicRequestText, TheClientModelIsUsedOnlyWithoutAConfiguredId) {
   EXPECT_EQ(json::parse(build(text))["model"], "claude-m");
   target_.model_id.clear();
   EXPECT_EQ(json::parse(build(text))["model"], "claude-client");
+}
+
+// Roles and turns of the first 32 messages are kept from the validation pass, later ones are
+// looked up again: a conversation converts the same after 30 messages of padding.
+TEST_F(AnthropicRequestText, MessagesPastThe32ndConvertAsTheFirstOnes) {
+  const json tail = json::parse(R"([
+    {"role":"user","content":"u1"},{"role":"system","content":"s1"},{"role":"user","content":"u2"},
+    {"role":"assistant","content":"a1","tool_calls":[{"id":"c1","type":"function",
+      "function":{"name":"f","arguments":"{\"x\":1}"}}]},
+    {"role":"developer","content":"d1"},{"role":"tool","tool_call_id":"c1","content":"r1"},
+    {"role":"user","content":[{"type":"text","text":"u3"}]},{"role":"tool","tool_call_id":"c1",
+      "content":[{"type":"text","text":"r2"}]},{"role":"assistant","content":""},
+    {"role":"assistant","content":"a2"},{"role":"user","content":"u4"}])");
+  json padding = json::array();
+  for (int i = 0; i < 30; ++i)
+    padding.push_back(
+        {{"role", i % 2 ? "assistant" : "user"}, {"content", "p" + std::to_string(i)}});
+  json alone = {{"model", "x"}, {"messages", tail}};
+  json padded = {{"model", "x"}, {"messages", padding}};
+  for (const auto& m : tail) padded["messages"].push_back(m);
+  ASSERT_GT(padded["messages"].size(), 40u);
+  const json want = json::parse(build(alone.dump()));
+  ASSERT_FALSE(error_);
+  const json got = json::parse(build(padded.dump()));
+  ASSERT_FALSE(error_);
+  ASSERT_EQ(got["messages"].size(), 30 + want["messages"].size());
+  for (std::size_t i = 0; i < want["messages"].size(); ++i)
+    EXPECT_EQ(got["messages"][30 + i], want["messages"][i]) << i;
+  EXPECT_EQ(got["system"], want["system"]);
+  EXPECT_EQ(want["system"].size(), 2u);
+}
+
+// A temperature written "0." and up to four digits is sent as the client wrote it; any other is
+// converted (and capped at 1). Either way the bytes are what JsonWriter::number writes for it.
+TEST_F(AnthropicRequestText, TemperaturesAreWrittenAsJsonWriterWritesThem) {
+  std::vector<std::string> temperatures = {"0",       "1",      "0.0",  "1.0",     "0.50",
+                                           "1.5",     "2",      "1e-1", "0.12345", "-0.5",
+                                           "0.10218", "0.0001", "5E-1", "0.99999", "1.00"};
+  for (int digits = 1; digits <= 4; ++digits) {
+    int limit = 1;
+    for (int i = 0; i < digits; ++i) limit *= 10;
+    for (int d = 1; d < limit; ++d) {
+      std::string fraction = std::to_string(d);
+      fraction.insert(0, static_cast<std::size_t>(digits) - fraction.size(), '0');
+      temperatures.push_back("0." + fraction);  // trailing zeros included: they take the slow way
+    }
+  }
+  for (const std::string& t : temperatures) {
+    const std::string body = build(
+        R"({"model":"x","messages":[{"role":"user","content":"hi"}],"temperature":)" + t + "}");
+    ASSERT_FALSE(error_) << t;
+    double value = json::parse(t).get<double>();
+    std::string expected = R"("temperature":)";
+    observability::JsonWriter(expected).number(value > 1.0 ? 1.0 : value);
+    EXPECT_TRUE(body.ends_with(expected + "}")) << t << ": " << body;
+  }
 }
 
 TEST_F(AnthropicRequestText, TheLastDuplicateKeyWinsEverywhere) {

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -177,6 +178,57 @@ TEST_F(AnthropicTextTest, AnthropicResponseText_AgreesOnErrors) {
   }
 }
 
+// The answer is written from literal fragments and raw spans of the body: it must still be
+// exactly what JsonWriter (nlohmann's dump) writes, in the DOM's key order, whatever escapes,
+// UTF-8 and key order the message uses.
+TEST_F(AnthropicTextTest, AnthropicResponseText_IsCanonicalCompactJsonInTheDomKeyOrder) {
+  std::vector<std::string> bodies;
+  for (const char* name : {"message_text.json", "message_tool_use.json", "message_cached.json",
+                           "message_thinking_tools.json", "message_refusal.json"})
+    bodies.push_back(fixture(name));
+  bodies.push_back(R"({"usage":{"output_tokens":2},"content":[{"text":"caf\u00e9 \"q\" \u001f \/",)"
+                   R"("type":"text"},{"type":"text","text":"\u00e9\n"}],"model":"m\u00e9",)"
+                   R"("id":"msg_\u0041","stop_reason":"max_tokens"})");
+  bodies.push_back(
+      "{\"id\":\"caf\xC3\xA9 \x7f\",\"model\":\"\xF0\x9F\x98\x80\",\"content\":"
+      "[{\"type\":\"text\",\"text\":\"\xE2\x80\x94 del \x7f\"}]}");
+  bodies.push_back(R"({"id":7,"content":[{"type":"tool_use","id":"t\u0031",)"
+                   R"("name":"f\"g","input":{"a":"\u00e9"}}],"stop_reason":"tool_use"})");
+  // Text escaped every way JSON allows, in one block (copied when JsonWriter would write it the
+  // same) or several (joined, decoded).
+  std::mt19937 rng(9);
+  const std::vector<std::string> pieces = {
+      "a",         "Z ",    R"(\n)",           R"(\t)",     R"(\")",     R"(\\)",     R"(\b)",
+      R"(\f)",     R"(\r)", R"(\u0000)",       R"(\u001f)", R"(\u001F)", R"(\u000a)", R"(\u0041)",
+      R"(\u00e9)", R"(\/)", R"(\ud83d\ude00)", "\xC3\xA9",  "\x7f",      R"(\u007f)"};
+  for (int i = 0; i < 200; ++i) {
+    std::string blocks;
+    const int count = 1 + i % 3;
+    for (int b = 0; b < count; ++b) {
+      std::string text;
+      for (int k = std::uniform_int_distribution<int>(0, 5)(rng); k > 0; --k)
+        text += pieces[std::uniform_int_distribution<std::size_t>(0, pieces.size() - 1)(rng)];
+      blocks += (b ? "," : "") + std::string(R"({"type":"text","text":")") + text + "\"}";
+    }
+    bodies.push_back(R"({"id":"m","model":"x","content":[)" + blocks + "]}");
+  }
+  const std::vector<std::string> order = {"id", "object", "created", "model", "choices", "usage"};
+  for (bool with_model : {true, false}) {
+    context_.model = with_model ? "claude-\xC3\xA9\"x\"" : "";
+    for (const auto& body : bodies) {
+      std::string text;
+      accounting::Usage usage;
+      ASSERT_FALSE(adapter_->translate_chat_text(body, context_, text, usage)) << body;
+      auto parsed = nlohmann::ordered_json::parse(text);
+      EXPECT_EQ(parsed.dump(-1, ' ', false, json::error_handler_t::replace), text) << body;
+      std::vector<std::string> keys;
+      for (const auto& [key, value] : parsed.items()) keys.push_back(key);
+      EXPECT_EQ(keys, order) << text;
+      expect_agree(body, body);
+    }
+  }
+}
+
 TEST_F(AnthropicTextTest, AnthropicResponseText_AppendsCompactJson) {
   std::string out = "prefix:";
   accounting::Usage usage;
@@ -273,6 +325,174 @@ TEST(AnthropicStreamText, AnthropicStream_IgnoredBlocksStartInputsAndEscapedFiel
   EXPECT_EQ(c[4]["choices"][0]["finish_reason"], "tool_calls");
   EXPECT_EQ(translator->usage().output, 9);
   EXPECT_EQ(translator->usage().input, 4);
+}
+
+// Usage objects are read where they stand: the last of duplicate `usage` keys counts, a count
+// that is no integer keeps the earlier one, message_delta's counts replace message_start's. Text
+// without escapes is copied as the event has it (raw UTF-8 and DEL included), escaped text is
+// decoded and escaped again; the bytes are what JsonWriter writes.
+TEST(AnthropicStreamText, AnthropicStream_UsageInPlaceAndTextCopiedOrEscaped) {
+  std::string sse =
+      sse_event("message_start",
+                R"({"type":"message_start","message":{"id":"m","model":"x","usage":)"
+                R"({"input_tokens":5,"output_tokens":1},"usage":{"input_tokens":7,)"
+                R"("cache_read_input_tokens":"3","cache_creation_input_tokens":2}}})") +
+      sse_event("content_block_start",
+                R"({"type":"content_block_start","index":0,"content_block":{"type":"text"}})") +
+      sse_event("content_block_delta",
+                "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\","
+                "\"text\":\"raw \xC3\xA9 \x7f \xF0\x9F\x98\x80 /\"}}") +
+      sse_event("content_block_delta",
+                R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta",)"
+                R"("text":"esc \u00e9 \/ \"q\" \u001f"}})") +
+      sse_event(
+          "message_delta",
+          R"({"type":"message_delta","usage":{"output_tokens":3},"delta":)"
+          R"({"stop_reason":"end_turn"},"usage":{"output_tokens":9,"cache_read_input_tokens":1.0}})") +
+      sse_event("message_stop", R"({"type":"message_stop"})");
+  auto adapter = make_anthropic_adapter();
+  ResponseContext context{"chatcmpl-gw1", "claude", 1700000000, false};
+  auto translator = adapter->chat_stream(context);
+  std::vector<std::string> chunks;
+  ASSERT_FALSE(translator->feed(sse, chunks));
+  ASSERT_EQ(chunks.size(), 4u);  // role, two texts, finish
+  const std::string head =
+      R"({"id":"m","object":"chat.completion.chunk","created":1700000000,"model":"claude",)"
+      R"("choices":[{"index":0,"delta":{"content":")";
+  const std::string tail = R"("},"logprobs":null,"finish_reason":null}]})";
+  EXPECT_EQ(chunks[1], head + "raw \xC3\xA9 \x7f \xF0\x9F\x98\x80 /" + tail);
+  EXPECT_EQ(chunks[2], head + "esc \xC3\xA9 / \\\"q\\\" \\u001f" + tail);
+  const auto& usage = translator->usage();
+  EXPECT_EQ(usage.input, 7 + 0 + 2);  // the second usage object; "3" is no count
+  EXPECT_EQ(usage.output, 9);
+  EXPECT_EQ(usage.cached_input, 0);
+  EXPECT_EQ(usage.cache_write, 2);
+}
+
+// Deltas written exactly as Anthropic writes them take a shortcut past the general reader; the
+// same events spelled any other way (here: a space after the brace) take the general way. Both
+// must give the same chunks, the same usage and the same errors.
+TEST(AnthropicStreamText, AnthropicStream_CanonicalDeltasTranslateAsAnyOtherSpelling) {
+  std::vector<std::string> deltas = {
+      R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"plain"}})",
+      R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":""}})",
+      R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"a\n\"b\" \u00e9 \ud83d\ude00 \/"}})",
+      "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\","
+      "\"text\":\"raw \xC3\xA9 \x7f\"}}",
+      R"({"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"a\": 1"}})",
+      R"({"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"}"}})",
+      R"({"type":"content_block_delta","index":2,"delta":{"type":"input_json_delta","partial_json":"{\"k\":\"\u00e9\"}"}})",
+      R"({"type":"content_block_delta","index":123456789012345678,"delta":{"type":"text_delta","text":"no block"}})",
+      R"({"type":"content_block_delta","index":1234567890123456789,"delta":{"type":"text_delta","text":"19 digits"}})",
+      R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"x"},"extra":1})",
+      R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"x","more":2}})",
+      R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":7}})",
+  };
+  const std::vector<std::string> broken = {
+      R"({"type":"content_block_delta","index":01,"delta":{"type":"text_delta","text":"x"}})",
+      R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"\x"}})",
+      "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\","
+      "\"text\":\"bad \xff\"}}",
+      R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"x"}}})",
+      R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"x"})",
+      R"({"type":"content_block_stop","index":01})",
+      R"({"type":"content_block_stop","index":})",
+      R"({"type":"content_block_stop","index":1}})",
+  };
+  auto stream = [](const std::vector<std::string>& events, bool respell) {
+    auto spell = [respell](std::string data) { return respell ? "{ " + data.substr(1) : data; };
+    std::string sse =
+        sse_event("message_start", R"({"type":"message_start","message":{"id":"m","model":"x"}})");
+    sse += sse_event("content_block_start",
+                     R"({"type":"content_block_start","index":0,"content_block":{"type":"text"}})");
+    sse +=
+        sse_event("content_block_start",
+                  R"({"type":"content_block_start","index":1,"content_block":{"type":"tool_use",)"
+                  R"("id":"t","name":"f","input":{}}})");
+    sse +=
+        sse_event("content_block_start",
+                  R"({"type":"content_block_start","index":2,"content_block":{"type":"tool_use",)"
+                  R"("id":"j","name":"json_response","input":{}}})");
+    for (const auto& e : events) sse += sse_event("content_block_delta", spell(e));
+    for (const char* stop : {R"({"type":"content_block_stop","index":0})",
+                             R"({"type":"content_block_stop","index":1})",
+                             R"({"type":"content_block_stop","index":2})",
+                             R"({"type":"content_block_stop","index":12345678901234567890})"})
+      sse += sse_event("content_block_stop", spell(stop));
+    sse += sse_event("message_stop", spell(R"({"type":"message_stop"})"));
+    return sse;
+  };
+  // Strings escaped every way JSON allows: JsonWriter's own escapes (copied as they are) and
+  // others (\/, upper-case hex, \u for printable and non-ASCII characters: decoded and escaped
+  // again), around raw UTF-8, DEL and plain text.
+  std::mt19937 rng(5);
+  const std::vector<std::string> pieces = {"a",
+                                           "Z ",
+                                           "\\n",
+                                           "\\t",
+                                           "\\\"",
+                                           "\\\\",
+                                           "\\b",
+                                           "\\f",
+                                           "\\r",
+                                           "\\u0000",
+                                           "\\u001f",
+                                           "\\u001F",
+                                           "\\u0007",
+                                           "\\u000a",
+                                           "\\u0008",
+                                           "\\u0041",
+                                           "\\u00e9",
+                                           "\\/",
+                                           "\\ud83d\\ude00",
+                                           "\xC3\xA9",
+                                           "\x7f",
+                                           "\xF0\x9F\x98\x80",
+                                           "\\u007f",
+                                           "\\u0020"};
+  for (int i = 0; i < 300; ++i) {
+    std::string text;
+    const int count = std::uniform_int_distribution<int>(1, 6)(rng);
+    for (int k = 0; k < count; ++k)
+      text += pieces[std::uniform_int_distribution<std::size_t>(0, pieces.size() - 1)(rng)];
+    const char* kind =
+        i % 3 == 2 ? R"("input_json_delta","partial_json":")" : R"("text_delta","text":")";
+    const int index = i % 3 == 2 ? 1 + (i / 3) % 2 : 0;
+    deltas.push_back(R"({"type":"content_block_delta","index":)" + std::to_string(index) +
+                     R"(,"delta":{"type":)" + kind + text + "\"}}");
+  }
+  auto adapter = make_anthropic_adapter();
+  // Chunks with the output each counts (decoded bytes), then the error if any.
+  struct Recorder final : ChunkSink {
+    std::string out;
+    void chunk(std::string_view json, std::size_t output_chars) override {
+      out.append(json).append(" |").append(std::to_string(output_chars)).append("\n");
+    }
+  };
+  auto run = [&](const std::string& sse) {
+    ResponseContext context{"chatcmpl-gw1", "claude", 1700000000, true};
+    auto translator = adapter->chat_stream(context);
+    Recorder recorder;
+    auto error = translator->feed(sse, recorder);
+    if (error) recorder.out += "ERR " + error->message + "\n";
+    return recorder.out;
+  };
+  const std::string canonical = run(stream(deltas, false));
+  EXPECT_EQ(canonical, run(stream(deltas, true)));
+  EXPECT_NE(canonical.find(R"("content":"plain")"), std::string::npos) << canonical;
+  for (const auto& bad : broken) {
+    const std::string got = run(stream({bad}, false));
+    EXPECT_NE(got.find("ERR Anthropic sent a malformed stream"), std::string::npos) << bad << got;
+    // The error names the same problem at the same byte as the general reader does (one byte
+    // further on in the respelled event, which has a space more at its start).
+    const std::string respelled = run(stream({bad}, true));
+    auto error_at = [](const std::string& out, int shift) {
+      std::string line = out.substr(out.find("ERR"));
+      const auto at = line.rfind(' ') + 1;
+      return line.substr(0, at) + std::to_string(std::stoi(line.substr(at)) + shift);
+    };
+    EXPECT_EQ(error_at(got, 1), error_at(respelled, 0)) << bad;
+  }
 }
 
 TEST(AnthropicStreamText, AnthropicStream_MalformedEventsAreErrorsNamingTheProblem) {
