@@ -52,6 +52,17 @@ struct HistogramCell {
 
 }  // namespace detail
 
+// A series kept by the caller to update it again without resolving its label values (no hash,
+// no comparison, no lookup): the family's id when it was resolved, the shard lock and the cell.
+// It stays valid because cells are never erased and what label values resolve to never changes
+// once resolved; a family whose caps changed has a new id, so the handle resolves again. The
+// caller must pass the same label values every time it uses one handle.
+struct SeriesRef {
+  std::uint64_t family = 0;  // 0: not resolved
+  std::mutex* mu = nullptr;
+  void* cell = nullptr;
+};
+
 // What label values beyond a cap become.
 inline constexpr std::string_view kOtherLabelValue = "other";
 
@@ -102,9 +113,16 @@ class MetricFamily {
 
   // Runs fn(cell) under the shard lock of the series for `label_values`, creating the series
   // with make_cell() (after the cardinality caps) when it is new.
+  // When `ref` is given, it is set to the series updated.
   template <typename Cell, typename MakeCell, typename Fn>
   void update(detail::Shards<Cell>& shards, bool shard_by_key,
-              std::span<const std::string_view> label_values, MakeCell&& make_cell, Fn&& fn);
+              std::span<const std::string_view> label_values, MakeCell&& make_cell, Fn&& fn,
+              SeriesRef* ref = nullptr);
+
+  // Does `ref` hold a series of this family as it is now?
+  bool holds(const SeriesRef& ref) const {
+    return ref.family == id_.load(std::memory_order_relaxed);
+  }
 
   // Merges the shards into one map ordered by label values, combining with merge(into, from).
   template <typename Cell, typename Merge>
@@ -155,6 +173,9 @@ class CounterFamily final : public MetricFamily {
   void add(std::initializer_list<std::string_view> label_values, double v = 1) {
     add(std::span(label_values.begin(), label_values.size()), v);
   }
+  // The same through `ref` (see SeriesRef): resolves `label_values` only when ref does not
+  // hold this family's series yet, and then remembers it there.
+  void add(SeriesRef& ref, std::span<const std::string_view> label_values, double v = 1);
 
   // The value of a series by its stored label values (after folding); 0 if absent.
   double value(std::span<const std::string_view> label_values) const;
@@ -204,6 +225,8 @@ class HistogramFamily final : public MetricFamily {
   void observe(std::initializer_list<std::string_view> label_values, double v) {
     observe(std::span(label_values.begin(), label_values.size()), v);
   }
+  // The same through `ref`, as CounterFamily::add.
+  void observe(SeriesRef& ref, std::span<const std::string_view> label_values, double v);
 
   struct Snapshot {
     std::vector<std::uint64_t> cumulative;  // per bound, then +Inf (== count)
