@@ -234,6 +234,12 @@ std::shared_ptr<const Runtime> Runtime::build(config::ConfigPtr config, std::str
     }
     rt->routes_.emplace(name, std::move(r));
   }
+  for (auto& [name, r] : rt->routes_) {
+    for (const auto* m : r.targets)
+      r.target_refs.push_back({rt->provider(m->provider), rt->health(m->name)});
+    for (const auto* m : r.fallbacks)
+      r.fallback_refs.push_back({rt->provider(m->provider), rt->health(m->name)});
+  }
   for (const auto& [name, t] : config->tenants) {
     for (const auto& k : t.keys) {
       Digest d;

@@ -340,11 +340,11 @@ std::variant<Decision, protocol::ApiError> decide(const gateway::Runtime& runtim
   if (auto e = header_requirements(traits, d.required, d.optimize, privacy_classes)) return *e;
 
   auto output = traits.max_output_tokens > 0 ? traits.max_output_tokens : kDefaultOutputTokens;
-  auto make = [&](const config::ModelConfig* m, bool fallback) {
+  auto make = [&](const config::ModelConfig* m, const gateway::ModelRefs& refs, bool fallback) {
     Candidate c;
     c.model = m;
-    c.provider = runtime.provider(m->provider);
-    c.health = runtime.health(m->name);
+    c.provider = refs.provider;
+    c.health = refs.health;
     c.fallback = fallback;
     c.estimated_cost_usd = estimate_cost_usd(*m, traits.prompt_tokens,
                                              traits.kind == config::ModelKind::chat ? output : 0);
@@ -354,18 +354,22 @@ std::variant<Decision, protocol::ApiError> decide(const gateway::Runtime& runtim
   // place into the candidates: the common single-target route allocates once.
   std::vector<Candidate> ordered;
   ordered.reserve(d.route->targets.size() + d.route->fallbacks.size());
-  if (d.route->targets.size() < 2) {
-    for (const auto* m : d.route->targets) ordered.push_back(make(m, false));
+  const auto& route = *d.route;
+  if (route.targets.size() < 2) {
+    for (std::size_t i = 0; i < route.targets.size(); ++i)
+      ordered.push_back(make(route.targets[i], route.target_refs[i], false));
   } else {
     std::vector<Candidate> targets;
-    targets.reserve(d.route->targets.size());
-    for (const auto* m : d.route->targets) targets.push_back(make(m, false));
-    for (auto i : target_order(*d.route, d.strategy, targets)) ordered.push_back(targets[i]);
+    targets.reserve(route.targets.size());
+    for (std::size_t i = 0; i < route.targets.size(); ++i)
+      targets.push_back(make(route.targets[i], route.target_refs[i], false));
+    for (auto i : target_order(route, d.strategy, targets)) ordered.push_back(targets[i]);
   }
-  for (const auto* m : d.route->fallbacks) {
+  for (std::size_t i = 0; i < route.fallbacks.size(); ++i) {
+    const auto* m = route.fallbacks[i];
     bool seen = std::any_of(ordered.begin(), ordered.end(),
                             [&](const Candidate& c) { return c.model == m; });
-    if (!seen && m->kind == traits.kind) ordered.push_back(make(m, true));
+    if (!seen && m->kind == traits.kind) ordered.push_back(make(m, route.fallback_refs[i], true));
   }
 
   std::size_t kept = 0;

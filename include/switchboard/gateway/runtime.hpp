@@ -43,13 +43,21 @@ struct ProviderRuntime {
   int pick_key(std::int64_t now_ms) const;
 };
 
+// A model's provider and circuit, found once at build so routing never looks them up by name.
+struct ModelRefs {
+  const ProviderRuntime* provider = nullptr;
+  routing::ModelHealth* health = nullptr;
+};
+
 // A route as the router uses it; every model is also an implicit one-target route.
 struct RouteRuntime {
   std::string name;
   bool implicit = false;
   std::vector<const config::ModelConfig*> targets;
-  std::vector<double> weights;  // parallel to targets
+  std::vector<double> weights;         // parallel to targets
+  std::vector<ModelRefs> target_refs;  // parallel to targets
   std::vector<const config::ModelConfig*> fallbacks;
+  std::vector<ModelRefs> fallback_refs;  // parallel to fallbacks
   config::Strategy strategy = config::Strategy::priority;
   config::RetryConfig retry;
   config::HedgeConfig hedge;
