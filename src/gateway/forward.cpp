@@ -9,6 +9,7 @@
 #include "switchboard/gateway/chat_scan.hpp"
 #include "switchboard/gateway/guard.hpp"
 #include "switchboard/gateway/pipeline.hpp"
+#include "switchboard/gateway/usd_format.hpp"
 #include "switchboard/gateway/worker.hpp"
 #include "switchboard/protocol/anthropic_messages.hpp"
 #include "switchboard/protocol/base64.hpp"
@@ -32,20 +33,14 @@ double ms_since(Clock::time_point t) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
 }
 
-std::string format_cost(double usd) {
-  char buf[32];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, usd, std::chars_format::fixed, 8);
-  return std::string(buf, end);
-}
-
 std::string completion_id() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
   static constexpr char kAlphabet[] =
       "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
-  std::string id = "chatcmpl-";
+  char id[19] = {'c', 'h', 'a', 't', 'c', 'm', 'p', 'l', '-'};  // built whole: one allocation
   auto bits = rng();
-  for (int i = 0; i < 10; ++i, bits /= 62) id += kAlphabet[bits % 62];
-  return id;
+  for (int i = 9; i < 19; ++i, bits /= 62) id[i] = kAlphabet[bits % 62];
+  return std::string(id, sizeof id);
 }
 
 protocol::ApiError call_failure(const std::string& provider, CallError e) {
@@ -412,7 +407,10 @@ net::awaitable<AttemptResult> attempt_once(Services& services, RequestContext& c
     result.error = std::move(*build_error);
     co_return result;
   }
-  request.headers.push_back({"traceparent", "00-" + ctx.trace_id + "-" + ctx.span_id + "-01"});
+  std::string traceparent;  // 00-<trace id>-<span id>-01, in one allocation
+  traceparent.reserve(7 + ctx.trace_id.size() + ctx.span_id.size());
+  traceparent.append("00-").append(ctx.trace_id).append("-").append(ctx.span_id).append("-01");
+  request.headers.push_back({"traceparent", std::move(traceparent)});
   request.headers.push_back({"x-request-id", ctx.request_id});
 
   auto begin = Clock::now();
@@ -466,15 +464,20 @@ net::awaitable<AttemptResult> attempt_once(Services& services, RequestContext& c
     co_return result;
   }
 
-  AttemptPlan plan{target, options, options.response};
-  if (plan.response.id.empty()) plan.response.id = completion_id();
-  if (plan.response.model.empty()) plan.response.model = target.model->model;
-  if (plan.response.created == 0) {
-    plan.response.created = std::chrono::duration_cast<std::chrono::seconds>(
-                                std::chrono::system_clock::now().time_since_epoch())
-                                .count();
+  AttemptPlan plan{target, options, {}};
+  // What a translated answer says about itself; an OpenAI-wire answer is relayed as the
+  // provider wrote it, so it needs none of it.
+  if (!adapter.openai_wire()) {
+    plan.response = options.response;
+    if (plan.response.id.empty()) plan.response.id = completion_id();
+    if (plan.response.model.empty()) plan.response.model = target.model->model;
+    if (plan.response.created == 0) {
+      plan.response.created = std::chrono::duration_cast<std::chrono::seconds>(
+                                  std::chrono::system_clock::now().time_since_epoch())
+                                  .count();
+    }
+    plan.response.include_usage = options.client_wants_usage;
   }
-  plan.response.include_usage = options.client_wants_usage;
 
   result.responded = true;
   if (ctx.stream) {
@@ -588,7 +591,7 @@ net::awaitable<AttemptResult> attempt_once(Services& services, RequestContext& c
   ctx.status = 200;
   auto headers = response_headers(ctx);
   headers.push_back({"content-type", "application/json"});
-  headers.push_back({"x-switchboard-cost-usd", format_cost(ctx.cost_usd)});
+  headers.push_back({"x-switchboard-cost-usd", format_usd_fixed8(ctx.cost_usd)});
   co_await out.send(200, std::move(headers), std::move(response_body));
   co_return result;
 }
