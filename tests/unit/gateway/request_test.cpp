@@ -3,6 +3,7 @@
 
 #include <set>
 #include <string>
+#include <vector>
 
 #include "switchboard/config/loader.hpp"
 #include "switchboard/gateway/pipeline.hpp"
@@ -60,6 +61,16 @@ TEST(BeginRequest, GeneratesLowerHexIdsOfTheRightLengths) {
     }
   }
   EXPECT_EQ(digits.size(), 16u) << "every hex digit appears";
+}
+
+TEST(BeginRequest, EveryPositionOfAnIdVaries) {
+  std::vector<std::set<char>> at(32);
+  for (int i = 0; i < 200; ++i) {
+    gw::RequestContext ctx;
+    gw::begin_request(ctx, request({}));
+    for (std::size_t p = 0; p < 32; ++p) at[p].insert(ctx.trace_id[p]);
+  }
+  for (std::size_t p = 0; p < 32; ++p) EXPECT_GE(at[p].size(), 8u) << "position " << p;
 }
 
 TEST(BeginRequest, KeepsAValidRequestIdAndTraceparent) {
