@@ -7,6 +7,7 @@
 #include <random>
 
 #include "switchboard/gateway/chat_scan.hpp"
+#include "switchboard/gateway/chunk_facts.hpp"
 #include "switchboard/gateway/guard.hpp"
 #include "switchboard/gateway/pipeline.hpp"
 #include "switchboard/gateway/usd_format.hpp"
@@ -88,13 +89,6 @@ bool single_model_key(std::string_view body) {
          find_text(body, "\"model\"", first + 7) == std::string_view::npos;
 }
 
-// Does this chunk carry visible output (content or a tool call)?
-bool carries_output(std::string_view data) {
-  auto c = find_text(data, "\"content\":\"");
-  if (c != std::string_view::npos && c + 11 < data.size() && data[c + 11] != '"') return true;
-  return find_text(data, "\"tool_calls\"") != std::string_view::npos;
-}
-
 // The final usage chunk has `"choices": []`; found by a scan, not a parse, on the hot path.
 bool usage_only_chunk(std::string_view data) {
   auto skip_ws = [&](std::size_t i) {
@@ -113,17 +107,6 @@ bool usage_only_chunk(std::string_view data) {
     return i < data.size() && data[i] == ']';
   }
   return false;
-}
-
-std::size_t content_chars(std::string_view data) {
-  std::size_t total = 0;
-  for (auto c = find_text(data, "\"content\":\""); c != std::string_view::npos;
-       c = find_text(data, "\"content\":\"", c + 11)) {
-    auto end = data.find('"', c + 11);
-    if (end == std::string_view::npos) break;
-    total += end - (c + 11);
-  }
-  return total;
 }
 
 // Retry-After in seconds (possibly fractional) or an HTTP date is not worth parsing: seconds only.
@@ -194,9 +177,9 @@ net::awaitable<void> relay_stream(RequestContext& ctx, upstream::UpstreamCall& c
   CallError failure = CallError::none;
   std::optional<protocol::ApiError> stream_error;
   // Chunks of unknown content are scanned for output; a translator says what its chunks carry.
-  auto note_output = [&](std::string_view data) {
-    if (ctx.ttft_ms < 0 && carries_output(data)) ctx.ttft_ms = ms_since(ctx.start);
-    streamed_chars += content_chars(data);
+  auto note_output = [&](const ChunkFacts& facts) {
+    if (ctx.ttft_ms < 0 && facts.carries_output) ctx.ttft_ms = ms_since(ctx.start);
+    streamed_chars += facts.content_chars;
   };
   auto count_output = [&](std::size_t chars) {
     if (chars == 0) return;
@@ -204,8 +187,10 @@ net::awaitable<void> relay_stream(RequestContext& ctx, upstream::UpstreamCall& c
     streamed_chars += chars;
   };
   // Appends one OpenAI chunk for the client; `raw` is the provider's own framing when it has one.
-  auto send_chunk = [&](std::string_view data, std::string_view raw) {
-    note_output(data);
+  // `facts`: scan_chunk(data) when the caller has it already.
+  auto send_chunk = [&](std::string_view data, std::string_view raw,
+                        const ChunkFacts* facts = nullptr) {
+    note_output(facts ? *facts : scan_chunk(data));
     if (encoder) {
       auto chunk = json::parse(data, nullptr, false);
       if (chunk.is_object()) encoder->on_chunk(chunk, batch);
@@ -218,8 +203,8 @@ net::awaitable<void> relay_stream(RequestContext& ctx, upstream::UpstreamCall& c
   // With output guardrails, chunks go through the guard first (see guard.hpp).
   std::vector<std::string> guarded;
   bool blocked = false;
-  auto emit = [&](std::string_view data, std::string_view raw) {
-    if (!guard) return send_chunk(data, raw);
+  auto emit = [&](std::string_view data, std::string_view raw, const ChunkFacts* facts = nullptr) {
+    if (!guard) return send_chunk(data, raw, facts);
     if (blocked) return;
     guarded.clear();
     blocked = !guard->on_chunk(data, guarded);
@@ -269,13 +254,14 @@ net::awaitable<void> relay_stream(RequestContext& ctx, upstream::UpstreamCall& c
           if (!encoder) batch += event.raw;
           continue;
         }
-        if (find_text(data, "\"usage\"") != std::string_view::npos) {
+        const ChunkFacts facts = scan_chunk(data);
+        if (facts.usage) {
           if (auto usage = accounting::find_openai_usage(data)) {
             ctx.usage = *usage;
             if (!plan.options.client_wants_usage && usage_only_chunk(data)) continue;
           }
         }
-        emit(data, event.raw);  // OpenAI clients get it as the provider framed it
+        emit(data, event.raw, &facts);  // OpenAI clients get it as the provider framed it
       }
       if (reader.overflowed()) failure = CallError::protocol;
     }
