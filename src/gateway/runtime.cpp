@@ -268,7 +268,7 @@ const ProviderRuntime* Runtime::provider(const std::string& name) const {
   return it == providers_.end() ? nullptr : &it->second;
 }
 
-const RouteRuntime* Runtime::route(const std::string& name) const {
+const RouteRuntime* Runtime::route(std::string_view name) const {
   auto it = routes_.find(name);
   return it == routes_.end() ? nullptr : &it->second;
 }

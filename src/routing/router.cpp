@@ -302,25 +302,25 @@ std::variant<Decision, protocol::ApiError> decide(const gateway::Runtime& runtim
   Decision d;
   d.route = runtime.route(traits.requested);
   if (!d.route) {
-    return make_error(
-        ErrorCode::model_not_found,
-        "the model '" + traits.requested + "' does not exist or you do not have access to it",
-        "model");
+    return make_error(ErrorCode::model_not_found,
+                      "the model '" + std::string(traits.requested) +
+                          "' does not exist or you do not have access to it",
+                      "model");
   }
   if (traits.tenant && traits.tenant->models &&
       !contains(*traits.tenant->models, traits.requested)) {
-    return make_error(
-        ErrorCode::model_not_allowed,
-        "tenant '" + traits.tenant_name + "' may not use model '" + traits.requested + "'",
-        "model");
+    return make_error(ErrorCode::model_not_allowed,
+                      "tenant '" + std::string(traits.tenant_name) + "' may not use model '" +
+                          std::string(traits.requested) + "'",
+                      "model");
   }
   for (const auto* t : d.route->targets) {
     if (t->kind != traits.kind) {
       return make_error(
           ErrorCode::invalid_request,
           traits.kind == config::ModelKind::chat
-              ? "'" + traits.requested + "' is an embedding model; use /v1/embeddings"
-              : "'" + traits.requested + "' is a chat model; use /v1/chat/completions",
+              ? "'" + std::string(traits.requested) + "' is an embedding model; use /v1/embeddings"
+              : "'" + std::string(traits.requested) + "' is a chat model; use /v1/chat/completions",
           "model");
     }
   }
@@ -385,7 +385,8 @@ std::variant<Decision, protocol::ApiError> decide(const gateway::Runtime& runtim
   d.candidates = std::move(ordered);
   order_by(d.candidates, d.optimize);
   if (d.candidates.empty()) {
-    std::string message = "no candidate for '" + traits.requested + "' meets the policy:";
+    std::string message =
+        "no candidate for '" + std::string(traits.requested) + "' meets the policy:";
     for (const auto& r : d.removed) message += " " + r.model + " (" + r.reason + ");";
     message.pop_back();
     bool all_circuits = !d.removed.empty() &&
