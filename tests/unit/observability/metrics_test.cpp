@@ -373,6 +373,23 @@ TEST(MetricFamily, AFamilyInTheSameMemoryAsADestroyedOneStartsEmpty) {
   }
 }
 
+TEST(ShardLock, ExcludesUnderContentionAndWakesSleepers) {
+  detail::ShardLock lock;
+  long counter = 0;  // not atomic: only the lock protects it
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 50000; ++i) {
+        std::lock_guard guard(lock);
+        ++counter;
+        if (i % 5000 == t) std::this_thread::yield();  // held across a yield: others must wait
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(counter, 200000);
+}
+
 TEST(SeriesRef, UpdatesTheSeriesItsValuesResolvedTo) {
   CounterFamily counter("c_total", "help", {"tenant", "status"});
   HistogramFamily histogram("h_seconds", "help", {"tenant"}, {1, 2});
