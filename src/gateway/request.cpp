@@ -88,7 +88,7 @@ std::string_view bearer_key(std::string_view auth, std::string_view api_key) {
 }  // namespace
 
 void begin_request(RequestContext& ctx, const server::HttpRequest& request) {
-  ctx.endpoint = std::string(request.path());
+  ctx.endpoint = request.path();
   auto [rid, tp] = find_headers<2>(request.headers, {"x-request-id", "traceparent"});
   ctx.request_id = safe_token(rid, 128) ? std::string(rid) : random_hex(32);
   // traceparent: version-traceid-parentid-flags

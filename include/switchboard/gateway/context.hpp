@@ -50,7 +50,9 @@ struct RequestContext {
   std::string span_id;   // 16 hex, this request's span
   std::string parent_span_id;
 
-  std::string endpoint;  // e.g. "/v1/chat/completions"
+  // The request path, e.g. "/v1/chat/completions": a view of the HttpRequest the context was
+  // begun from, which outlives it (the handler owns both).
+  std::string_view endpoint;
   const config::TenantConfig* tenant = nullptr;
   std::string tenant_name = "anonymous";
   std::string workflow = "default";
