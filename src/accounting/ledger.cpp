@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <ctime>
 
 namespace switchboard::accounting {
@@ -86,21 +87,68 @@ std::vector<SpendRow> sorted_spend_rows(std::unordered_map<std::string, SpendRow
 }
 
 std::size_t MemoryLedger::SpendKeyHash::operator()(const SpendKey& k) const noexcept {
-  std::size_t h = std::hash<std::int64_t>{}(k.hour);
-  for (const auto* s : {&k.tenant, &k.workflow, &k.provider, &k.model, &k.user}) {
-    h ^= std::hash<std::string>{}(*s) + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+  return (*this)(SpendKeyView{k.hour, k.tenant, k.workflow, k.provider, k.model, k.user});
+}
+
+namespace {
+
+// Mixes every byte of `s` and its length into `h`, eight bytes a step (the last step overlaps
+// the one before; strings under eight bytes are read as two overlapping halves): the names are
+// short, and std::hash per name cost more than the rest of record_spend.
+std::uint64_t mix_name(std::uint64_t h, std::string_view s) {
+  constexpr std::uint64_t kMul = 0x9E3779B97F4A7C15ull;
+  auto step = [&](std::uint64_t w) {
+    h = (h ^ w) * kMul;
+    h ^= h >> 29;
+  };
+  const char* p = s.data();
+  const std::size_t n = s.size();
+  step(n);
+  if (n >= 8) {
+    std::size_t i = 0;
+    for (; i + 8 < n; i += 8) {
+      std::uint64_t w;
+      std::memcpy(&w, p + i, 8);
+      step(w);
+    }
+    std::uint64_t w;
+    std::memcpy(&w, p + n - 8, 8);
+    step(w);
+  } else if (n >= 4) {
+    std::uint32_t a, b;
+    std::memcpy(&a, p, 4);
+    std::memcpy(&b, p + n - 4, 4);
+    step(static_cast<std::uint64_t>(a) << 32 | b);
+  } else if (n > 0) {
+    step(static_cast<unsigned char>(p[0]) | static_cast<unsigned char>(p[n / 2]) << 8 |
+         static_cast<std::uint64_t>(static_cast<unsigned char>(p[n - 1])) << 16);
   }
   return h;
+}
+
+}  // namespace
+
+std::size_t MemoryLedger::SpendKeyHash::operator()(const SpendKeyView& k) const noexcept {
+  std::uint64_t h = static_cast<std::uint64_t>(k.hour);
+  for (std::string_view s : {k.tenant, k.workflow, k.provider, k.model, k.user}) h = mix_name(h, s);
+  return static_cast<std::size_t>(h ^ (h >> 32));
+}
+
+bool MemoryLedger::SpendKeyEq::operator()(const SpendKeyView& a, const SpendKey& b) const {
+  return a.hour == b.hour && a.tenant == b.tenant && a.workflow == b.workflow &&
+         a.provider == b.provider && a.model == b.model && a.user == b.user;
 }
 
 MemoryLedger::MemoryLedger(Now now) : now_(std::move(now)) {
   if (!now_) now_ = [] { return WallClock::now(); };
 }
 
-MemoryLedger::TenantState& MemoryLedger::tenant_locked(const std::string& name,
+MemoryLedger::TenantState& MemoryLedger::tenant_locked(std::string_view name,
                                                        const std::optional<config::Budget>& budget,
                                                        WallClock::time_point now) {
-  auto& t = tenants_[name];
+  auto it = tenants_.find(name);
+  if (it == tenants_.end()) it = tenants_.try_emplace(std::string(name)).first;
+  auto& t = it->second;
   if (budget) {
     auto period = budget_period_key(budget->period, now);
     if (period != t.period) {  // a new day or month: the budget starts again
@@ -161,8 +209,8 @@ boost::asio::awaitable<Admission> MemoryLedger::admit(AdmitRequest request) {
 
 void MemoryLedger::settle(const Reservation& reservation,
                           const std::optional<config::Budget>& budget, const SpendRecord& spend) {
-  auto now = now_();
   if (reservation.active || budget) {
+    auto now = now_();
     std::lock_guard lock(tenants_mutex_);
     auto& t = tenant_locked(spend.tenant, budget, now);
     if (reservation.active && reservation.tokens != 0 && t.tpm.initialised) {
@@ -189,11 +237,15 @@ void MemoryLedger::record_spend(const SpendRecord& spend) {
     oldest_hour_ = hour - kRetentionHours;
     std::erase_if(spend_, [&](const auto& e) { return e.first.hour < oldest_hour_; });
   }
-  SpendKey key{hour, spend.tenant, spend.workflow, spend.provider, spend.model, spend.user};
-  auto it = spend_.find(key);
+  SpendKeyView view{hour, spend.tenant, spend.workflow, spend.provider, spend.model, spend.user};
+  auto it = spend_.find(view);
   if (it == spend_.end()) {
-    if (spend_.size() >= kMaxSpendEntries) key.user = "other";  // bounded: users fold first
-    it = spend_.try_emplace(std::move(key)).first;
+    if (spend_.size() >= kMaxSpendEntries) view.user = "other";  // bounded: users fold first
+    it = spend_
+             .try_emplace(SpendKey{hour, std::string(view.tenant), std::string(view.workflow),
+                                   std::string(view.provider), std::string(view.model),
+                                   std::string(view.user)})
+             .first;
   }
   auto& row = it->second;
   row.requests += 1;

@@ -505,8 +505,10 @@ void RedisLedger::settle(const Reservation& reservation,
       reservation.shared && reservation.tokens != 0 ? used - reservation.tokens : used);
   e.resv_id = reservation.shared ? reservation.shared_id : std::string{};
   e.cost = spend.cost_usd;
-  e.field = spend_field(spend.tenant, spend.workflow, spend.provider, spend.model, spend.user);
-  e.fold_field = spend_field(spend.tenant, spend.workflow, spend.provider, spend.model, "other");
+  const std::string tenant(spend.tenant), workflow(spend.workflow), provider(spend.provider),
+      model(spend.model), user(spend.user);
+  e.field = spend_field(tenant, workflow, provider, model, user);
+  e.fold_field = spend_field(tenant, workflow, provider, model, "other");
   e.hour = hour_of(spend.at == WallClock::time_point{} ? WallClock::now() : spend.at);
   e.input = spend.usage.uncached_input();
   e.output = spend.usage.output;

@@ -229,7 +229,8 @@ class GatewayHandler final : public server::RequestHandler {
     }
     routing::RequestTraits traits;
     traits.headers = &request.headers;
-    traits.requested = body["model"].get<std::string>();
+    const auto requested = body["model"].get<std::string>();
+    traits.requested = requested;
     if (auto tenant = request.header("x-switchboard-tenant"); !tenant.empty()) {
       auto it = runtime.config().tenants.find(std::string(tenant));
       if (it == runtime.config().tenants.end()) {
@@ -242,8 +243,7 @@ class GatewayHandler final : public server::RequestHandler {
       traits.tenant_name = it->first;
       traits.workflow = it->second.default_workflow;
     }
-    if (auto w = request.header("x-switchboard-workflow"); !w.empty())
-      traits.workflow = std::string(w);
+    if (auto w = request.header("x-switchboard-workflow"); !w.empty()) traits.workflow = w;
     traits.kind =
         body.contains("messages") ? config::ModelKind::chat : config::ModelKind::embedding;
     traits.prompt_tokens = routing::estimate_prompt_tokens(body);

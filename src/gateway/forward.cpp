@@ -7,8 +7,10 @@
 #include <random>
 
 #include "switchboard/gateway/chat_scan.hpp"
+#include "switchboard/gateway/chunk_facts.hpp"
 #include "switchboard/gateway/guard.hpp"
 #include "switchboard/gateway/pipeline.hpp"
+#include "switchboard/gateway/usd_format.hpp"
 #include "switchboard/gateway/worker.hpp"
 #include "switchboard/protocol/anthropic_messages.hpp"
 #include "switchboard/protocol/base64.hpp"
@@ -32,20 +34,14 @@ double ms_since(Clock::time_point t) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
 }
 
-std::string format_cost(double usd) {
-  char buf[32];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, usd, std::chars_format::fixed, 8);
-  return std::string(buf, end);
-}
-
 std::string completion_id() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
   static constexpr char kAlphabet[] =
       "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
-  std::string id = "chatcmpl-";
+  char id[19] = {'c', 'h', 'a', 't', 'c', 'm', 'p', 'l', '-'};  // built whole: one allocation
   auto bits = rng();
-  for (int i = 0; i < 10; ++i, bits /= 62) id += kAlphabet[bits % 62];
-  return id;
+  for (int i = 9; i < 19; ++i, bits /= 62) id[i] = kAlphabet[bits % 62];
+  return std::string(id, sizeof id);
 }
 
 protocol::ApiError call_failure(const std::string& provider, CallError e) {
@@ -93,13 +89,6 @@ bool single_model_key(std::string_view body) {
          find_text(body, "\"model\"", first + 7) == std::string_view::npos;
 }
 
-// Does this chunk carry visible output (content or a tool call)?
-bool carries_output(std::string_view data) {
-  auto c = find_text(data, "\"content\":\"");
-  if (c != std::string_view::npos && c + 11 < data.size() && data[c + 11] != '"') return true;
-  return find_text(data, "\"tool_calls\"") != std::string_view::npos;
-}
-
 // The final usage chunk has `"choices": []`; found by a scan, not a parse, on the hot path.
 bool usage_only_chunk(std::string_view data) {
   auto skip_ws = [&](std::size_t i) {
@@ -118,17 +107,6 @@ bool usage_only_chunk(std::string_view data) {
     return i < data.size() && data[i] == ']';
   }
   return false;
-}
-
-std::size_t content_chars(std::string_view data) {
-  std::size_t total = 0;
-  for (auto c = find_text(data, "\"content\":\""); c != std::string_view::npos;
-       c = find_text(data, "\"content\":\"", c + 11)) {
-    auto end = data.find('"', c + 11);
-    if (end == std::string_view::npos) break;
-    total += end - (c + 11);
-  }
-  return total;
 }
 
 // Retry-After in seconds (possibly fractional) or an HTTP date is not worth parsing: seconds only.
@@ -199,9 +177,9 @@ net::awaitable<void> relay_stream(RequestContext& ctx, upstream::UpstreamCall& c
   CallError failure = CallError::none;
   std::optional<protocol::ApiError> stream_error;
   // Chunks of unknown content are scanned for output; a translator says what its chunks carry.
-  auto note_output = [&](std::string_view data) {
-    if (ctx.ttft_ms < 0 && carries_output(data)) ctx.ttft_ms = ms_since(ctx.start);
-    streamed_chars += content_chars(data);
+  auto note_output = [&](const ChunkFacts& facts) {
+    if (ctx.ttft_ms < 0 && facts.carries_output) ctx.ttft_ms = ms_since(ctx.start);
+    streamed_chars += facts.content_chars;
   };
   auto count_output = [&](std::size_t chars) {
     if (chars == 0) return;
@@ -209,8 +187,10 @@ net::awaitable<void> relay_stream(RequestContext& ctx, upstream::UpstreamCall& c
     streamed_chars += chars;
   };
   // Appends one OpenAI chunk for the client; `raw` is the provider's own framing when it has one.
-  auto send_chunk = [&](std::string_view data, std::string_view raw) {
-    note_output(data);
+  // `facts`: scan_chunk(data) when the caller has it already.
+  auto send_chunk = [&](std::string_view data, std::string_view raw,
+                        const ChunkFacts* facts = nullptr) {
+    note_output(facts ? *facts : scan_chunk(data));
     if (encoder) {
       auto chunk = json::parse(data, nullptr, false);
       if (chunk.is_object()) encoder->on_chunk(chunk, batch);
@@ -223,8 +203,8 @@ net::awaitable<void> relay_stream(RequestContext& ctx, upstream::UpstreamCall& c
   // With output guardrails, chunks go through the guard first (see guard.hpp).
   std::vector<std::string> guarded;
   bool blocked = false;
-  auto emit = [&](std::string_view data, std::string_view raw) {
-    if (!guard) return send_chunk(data, raw);
+  auto emit = [&](std::string_view data, std::string_view raw, const ChunkFacts* facts = nullptr) {
+    if (!guard) return send_chunk(data, raw, facts);
     if (blocked) return;
     guarded.clear();
     blocked = !guard->on_chunk(data, guarded);
@@ -274,13 +254,14 @@ net::awaitable<void> relay_stream(RequestContext& ctx, upstream::UpstreamCall& c
           if (!encoder) batch += event.raw;
           continue;
         }
-        if (find_text(data, "\"usage\"") != std::string_view::npos) {
+        const ChunkFacts facts = scan_chunk(data);
+        if (facts.usage) {
           if (auto usage = accounting::find_openai_usage(data)) {
             ctx.usage = *usage;
             if (!plan.options.client_wants_usage && usage_only_chunk(data)) continue;
           }
         }
-        emit(data, event.raw);  // OpenAI clients get it as the provider framed it
+        emit(data, event.raw, &facts);  // OpenAI clients get it as the provider framed it
       }
       if (reader.overflowed()) failure = CallError::protocol;
     }
@@ -412,7 +393,10 @@ net::awaitable<AttemptResult> attempt_once(Services& services, RequestContext& c
     result.error = std::move(*build_error);
     co_return result;
   }
-  request.headers.push_back({"traceparent", "00-" + ctx.trace_id + "-" + ctx.span_id + "-01"});
+  std::string traceparent;  // 00-<trace id>-<span id>-01, in one allocation
+  traceparent.reserve(7 + ctx.trace_id.size() + ctx.span_id.size());
+  traceparent.append("00-").append(ctx.trace_id).append("-").append(ctx.span_id).append("-01");
+  request.headers.push_back({"traceparent", std::move(traceparent)});
   request.headers.push_back({"x-request-id", ctx.request_id});
 
   auto begin = Clock::now();
@@ -466,15 +450,20 @@ net::awaitable<AttemptResult> attempt_once(Services& services, RequestContext& c
     co_return result;
   }
 
-  AttemptPlan plan{target, options, options.response};
-  if (plan.response.id.empty()) plan.response.id = completion_id();
-  if (plan.response.model.empty()) plan.response.model = target.model->model;
-  if (plan.response.created == 0) {
-    plan.response.created = std::chrono::duration_cast<std::chrono::seconds>(
-                                std::chrono::system_clock::now().time_since_epoch())
-                                .count();
+  AttemptPlan plan{target, options, {}};
+  // What a translated answer says about itself; an OpenAI-wire answer is relayed as the
+  // provider wrote it, so it needs none of it.
+  if (!adapter.openai_wire()) {
+    plan.response = options.response;
+    if (plan.response.id.empty()) plan.response.id = completion_id();
+    if (plan.response.model.empty()) plan.response.model = target.model->model;
+    if (plan.response.created == 0) {
+      plan.response.created = std::chrono::duration_cast<std::chrono::seconds>(
+                                  std::chrono::system_clock::now().time_since_epoch())
+                                  .count();
+    }
+    plan.response.include_usage = options.client_wants_usage;
   }
-  plan.response.include_usage = options.client_wants_usage;
 
   result.responded = true;
   if (ctx.stream) {
@@ -588,7 +577,7 @@ net::awaitable<AttemptResult> attempt_once(Services& services, RequestContext& c
   ctx.status = 200;
   auto headers = response_headers(ctx);
   headers.push_back({"content-type", "application/json"});
-  headers.push_back({"x-switchboard-cost-usd", format_cost(ctx.cost_usd)});
+  headers.push_back({"x-switchboard-cost-usd", format_usd_fixed8(ctx.cost_usd)});
   co_await out.send(200, std::move(headers), std::move(response_body));
   co_return result;
 }

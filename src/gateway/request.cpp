@@ -9,27 +9,29 @@ namespace switchboard::gateway {
 
 namespace {
 
-// Two hex digits per byte value, so a 64-bit draw becomes 16 characters in 8 copies.
-constexpr auto kHexPairs = [] {
-  constexpr char kHex[] = "0123456789abcdef";
-  std::array<char, 512> t{};
-  for (int b = 0; b < 256; ++b) {
-    t[static_cast<std::size_t>(2 * b)] = kHex[b >> 4];
-    t[static_cast<std::size_t>(2 * b + 1)] = kHex[b & 15];
-  }
-  return t;
-}();
+// Eight lower-case hex digits of the low 32 bits of `x`, as bytes in a word (SWAR): each nibble
+// spread to its own byte, then '0'..'9' / 'a'..'f' added to all eight at once. The digits are
+// random, so their order does not matter.
+std::uint64_t hex8(std::uint64_t x) {
+  std::uint64_t n = x & 0xffffffffull;
+  n = ((n & 0xffff0000ull) << 16) | (n & 0xffffull);
+  n = ((n & 0x0000ff000000ff00ull) << 8) | (n & 0x000000ff000000ffull);
+  n = ((n & 0x00f000f000f000f0ull) << 4) | (n & 0x000f000f000f000full);
+  // A nibble >= 10 carries into bit 4 once 6 is added: those bytes get 'a' - '0' - 10 more.
+  std::uint64_t letters = ((n + 0x0606060606060606ull) >> 4) & 0x0101010101010101ull;
+  return n + 0x3030303030303030ull + letters * ('a' - '0' - 10);
+}
 
-// `chars` (even) random lower-case hex digits. Returned rather than written into an existing
-// string: constructing the string costs less than growing one (resize goes through _M_mutate).
+// `chars` (a multiple of 16) random lower-case hex digits. Returned rather than written into an
+// existing string: constructing the string costs less than growing one.
 std::string random_hex(std::size_t chars) {
   thread_local std::mt19937_64 rng{std::random_device{}()};
   std::string out(chars, '0');
-  for (std::size_t i = 0; i + 1 < chars;) {
+  for (std::size_t i = 0; i + 16 <= chars; i += 16) {
     std::uint64_t bits = rng();
-    for (int k = 0; k < 8 && i + 1 < chars; ++k, i += 2, bits >>= 8) {
-      std::memcpy(&out[i], &kHexPairs[2 * (bits & 0xff)], 2);
-    }
+    std::uint64_t lo = hex8(bits), hi = hex8(bits >> 32);
+    std::memcpy(&out[i], &lo, 8);
+    std::memcpy(&out[i + 8], &hi, 8);
   }
   return out;
 }
@@ -86,7 +88,7 @@ std::string_view bearer_key(std::string_view auth, std::string_view api_key) {
 }  // namespace
 
 void begin_request(RequestContext& ctx, const server::HttpRequest& request) {
-  ctx.endpoint = std::string(request.path());
+  ctx.endpoint = request.path();
   auto [rid, tp] = find_headers<2>(request.headers, {"x-request-id", "traceparent"});
   ctx.request_id = safe_token(rid, 128) ? std::string(rid) : random_hex(32);
   // traceparent: version-traceid-parentid-flags

@@ -234,6 +234,12 @@ std::shared_ptr<const Runtime> Runtime::build(config::ConfigPtr config, std::str
     }
     rt->routes_.emplace(name, std::move(r));
   }
+  for (auto& [name, r] : rt->routes_) {
+    for (const auto* m : r.targets)
+      r.target_refs.push_back({rt->provider(m->provider), rt->health(m->name)});
+    for (const auto* m : r.fallbacks)
+      r.fallback_refs.push_back({rt->provider(m->provider), rt->health(m->name)});
+  }
   for (const auto& [name, t] : config->tenants) {
     for (const auto& k : t.keys) {
       Digest d;
@@ -262,7 +268,7 @@ const ProviderRuntime* Runtime::provider(const std::string& name) const {
   return it == providers_.end() ? nullptr : &it->second;
 }
 
-const RouteRuntime* Runtime::route(const std::string& name) const {
+const RouteRuntime* Runtime::route(std::string_view name) const {
   auto it = routes_.find(name);
   return it == routes_.end() ? nullptr : &it->second;
 }

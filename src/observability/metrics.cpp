@@ -227,12 +227,13 @@ std::string_view MetricFamily::admit_series(std::vector<std::string_view>& folde
 template <typename Cell, typename MakeCell, typename Fn>
 void MetricFamily::update(detail::Shards<Cell>& shards, bool shard_by_key,
                           std::span<const std::string_view> label_values, MakeCell&& make_cell,
-                          Fn&& fn) {
+                          Fn&& fn, SeriesRef* ref) {
   // Fastest path: this thread resolved these values before.
   const std::uint64_t family = id_.load(std::memory_order_relaxed);
   const std::uint64_t hash = detail::SeriesMemo::hash(family, label_values);
   detail::SeriesMemo::Entry& memo = detail::series_memo().slot(hash);
   if (detail::SeriesMemo::matches(memo, family, hash, label_values)) {
+    if (ref) *ref = SeriesRef{family, memo.mu, memo.cell};
     std::lock_guard lock(*memo.mu);
     fn(*static_cast<Cell*>(memo.cell));
     return;
@@ -242,6 +243,7 @@ void MetricFamily::update(detail::Shards<Cell>& shards, bool shard_by_key,
   };
   auto apply = [&](detail::Shard<Cell>& shard, Cell& cell) {
     detail::SeriesMemo::store(memo, family, hash, label_values, &shard.mu, &cell);
+    if (ref) *ref = SeriesRef{family, &shard.mu, &cell};
     fn(cell);
   };
   // Fast path: the series exists in this shard.
@@ -304,6 +306,18 @@ void CounterFamily::add(std::span<const std::string_view> label_values, double v
   update(
       shards_, /*shard_by_key=*/false, label_values, [] { return 0.0; },
       [v](double& cell) { cell += v; });
+}
+
+void CounterFamily::add(SeriesRef& ref, std::span<const std::string_view> label_values, double v) {
+  if (!(v >= 0)) return;
+  if (holds(ref)) {
+    std::lock_guard lock(*ref.mu);
+    *static_cast<double*>(ref.cell) += v;
+    return;
+  }
+  update(
+      shards_, /*shard_by_key=*/false, label_values, [] { return 0.0; },
+      [v](double& cell) { cell += v; }, &ref);
 }
 
 double CounterFamily::value(std::span<const std::string_view> label_values) const {
@@ -396,17 +410,28 @@ detail::HistogramCell HistogramFamily::make_cell() const {
 }
 
 void HistogramFamily::observe(std::span<const std::string_view> label_values, double v) {
+  SeriesRef ref;
+  observe(ref, label_values, v);
+}
+
+void HistogramFamily::observe(SeriesRef& ref, std::span<const std::string_view> label_values,
+                              double v) {
   if (std::isnan(v)) return;
   // Buckets are "less than or equal": the first bound >= v.
   auto bucket = static_cast<std::size_t>(std::lower_bound(bounds_.begin(), bounds_.end(), v) -
                                          bounds_.begin());
+  auto record = [bucket, v](detail::HistogramCell& cell) {
+    ++cell.counts[bucket];
+    cell.sum += v;
+    ++cell.count;
+  };
+  if (holds(ref)) {
+    std::lock_guard lock(*ref.mu);
+    record(*static_cast<detail::HistogramCell*>(ref.cell));
+    return;
+  }
   update(
-      shards_, /*shard_by_key=*/false, label_values, [this] { return make_cell(); },
-      [bucket, v](detail::HistogramCell& cell) {
-        ++cell.counts[bucket];
-        cell.sum += v;
-        ++cell.count;
-      });
+      shards_, /*shard_by_key=*/false, label_values, [this] { return make_cell(); }, record, &ref);
 }
 
 HistogramFamily::Snapshot HistogramFamily::snapshot(

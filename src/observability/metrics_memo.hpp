@@ -12,6 +12,8 @@
 #include <utility>
 #include <vector>
 
+#include "switchboard/observability/metrics.hpp"
+
 namespace switchboard::observability::detail {
 
 // A thread's memo of the series it updated: (family id, label values) -> the cell and the lock
@@ -33,7 +35,7 @@ class SeriesMemo {
     std::size_t count = 0;
     std::array<std::uint16_t, kMaxLabels> sizes{};
     std::string bytes;  // the values, concatenated
-    std::mutex* mu = nullptr;
+    ShardLock* mu = nullptr;
     void* cell = nullptr;
   };
 
@@ -63,7 +65,7 @@ class SeriesMemo {
   }
 
   static void store(Entry& e, std::uint64_t family, std::uint64_t hash,
-                    std::span<const std::string_view> values, std::mutex* mu, void* cell) {
+                    std::span<const std::string_view> values, ShardLock* mu, void* cell) {
     std::size_t total = 0;
     for (std::string_view v : values) total += v.size();
     if (values.size() > kMaxLabels || total > kMaxBytes) return;

@@ -15,8 +15,12 @@ namespace {
 void common_headers(const ProviderTarget& target, upstream::UpstreamRequest& out) {
   out.headers.reserve(4 + target.provider->headers.size());
   out.headers.push_back({"content-type", "application/json"});
-  if (!target.key.empty())
-    out.headers.push_back({"authorization", "Bearer " + std::string(target.key)});
+  if (!target.key.empty()) {
+    std::string bearer;  // in one allocation
+    bearer.reserve(7 + target.key.size());
+    bearer.append("Bearer ").append(target.key);
+    out.headers.push_back({"authorization", std::move(bearer)});
+  }
   for (const auto& [name, value] : target.provider->headers) out.headers.push_back({name, value});
 }
 
@@ -29,7 +33,8 @@ class OpenAiAdapter final : public ProviderAdapter {
                                                const ProviderTarget& target,
                                                upstream::UpstreamRequest& out) const override {
     out.method = "POST";
-    out.target = target.base_path + "/chat/completions";
+    out.target.reserve(target.base_path.size() + 17);
+    out.target.assign(target.base_path).append("/chat/completions");
     common_headers(target, out);
     if (stream) out.headers.push_back({"accept", "text/event-stream"});
     out.body = target.verbatim_body.empty()

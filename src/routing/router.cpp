@@ -302,25 +302,25 @@ std::variant<Decision, protocol::ApiError> decide(const gateway::Runtime& runtim
   Decision d;
   d.route = runtime.route(traits.requested);
   if (!d.route) {
-    return make_error(
-        ErrorCode::model_not_found,
-        "the model '" + traits.requested + "' does not exist or you do not have access to it",
-        "model");
+    return make_error(ErrorCode::model_not_found,
+                      "the model '" + std::string(traits.requested) +
+                          "' does not exist or you do not have access to it",
+                      "model");
   }
   if (traits.tenant && traits.tenant->models &&
       !contains(*traits.tenant->models, traits.requested)) {
-    return make_error(
-        ErrorCode::model_not_allowed,
-        "tenant '" + traits.tenant_name + "' may not use model '" + traits.requested + "'",
-        "model");
+    return make_error(ErrorCode::model_not_allowed,
+                      "tenant '" + std::string(traits.tenant_name) + "' may not use model '" +
+                          std::string(traits.requested) + "'",
+                      "model");
   }
   for (const auto* t : d.route->targets) {
     if (t->kind != traits.kind) {
       return make_error(
           ErrorCode::invalid_request,
           traits.kind == config::ModelKind::chat
-              ? "'" + traits.requested + "' is an embedding model; use /v1/embeddings"
-              : "'" + traits.requested + "' is a chat model; use /v1/chat/completions",
+              ? "'" + std::string(traits.requested) + "' is an embedding model; use /v1/embeddings"
+              : "'" + std::string(traits.requested) + "' is a chat model; use /v1/chat/completions",
           "model");
     }
   }
@@ -340,11 +340,11 @@ std::variant<Decision, protocol::ApiError> decide(const gateway::Runtime& runtim
   if (auto e = header_requirements(traits, d.required, d.optimize, privacy_classes)) return *e;
 
   auto output = traits.max_output_tokens > 0 ? traits.max_output_tokens : kDefaultOutputTokens;
-  auto make = [&](const config::ModelConfig* m, bool fallback) {
+  auto make = [&](const config::ModelConfig* m, const gateway::ModelRefs& refs, bool fallback) {
     Candidate c;
     c.model = m;
-    c.provider = runtime.provider(m->provider);
-    c.health = runtime.health(m->name);
+    c.provider = refs.provider;
+    c.health = refs.health;
     c.fallback = fallback;
     c.estimated_cost_usd = estimate_cost_usd(*m, traits.prompt_tokens,
                                              traits.kind == config::ModelKind::chat ? output : 0);
@@ -354,18 +354,22 @@ std::variant<Decision, protocol::ApiError> decide(const gateway::Runtime& runtim
   // place into the candidates: the common single-target route allocates once.
   std::vector<Candidate> ordered;
   ordered.reserve(d.route->targets.size() + d.route->fallbacks.size());
-  if (d.route->targets.size() < 2) {
-    for (const auto* m : d.route->targets) ordered.push_back(make(m, false));
+  const auto& route = *d.route;
+  if (route.targets.size() < 2) {
+    for (std::size_t i = 0; i < route.targets.size(); ++i)
+      ordered.push_back(make(route.targets[i], route.target_refs[i], false));
   } else {
     std::vector<Candidate> targets;
-    targets.reserve(d.route->targets.size());
-    for (const auto* m : d.route->targets) targets.push_back(make(m, false));
-    for (auto i : target_order(*d.route, d.strategy, targets)) ordered.push_back(targets[i]);
+    targets.reserve(route.targets.size());
+    for (std::size_t i = 0; i < route.targets.size(); ++i)
+      targets.push_back(make(route.targets[i], route.target_refs[i], false));
+    for (auto i : target_order(route, d.strategy, targets)) ordered.push_back(targets[i]);
   }
-  for (const auto* m : d.route->fallbacks) {
+  for (std::size_t i = 0; i < route.fallbacks.size(); ++i) {
+    const auto* m = route.fallbacks[i];
     bool seen = std::any_of(ordered.begin(), ordered.end(),
                             [&](const Candidate& c) { return c.model == m; });
-    if (!seen && m->kind == traits.kind) ordered.push_back(make(m, true));
+    if (!seen && m->kind == traits.kind) ordered.push_back(make(m, route.fallback_refs[i], true));
   }
 
   std::size_t kept = 0;
@@ -381,7 +385,8 @@ std::variant<Decision, protocol::ApiError> decide(const gateway::Runtime& runtim
   d.candidates = std::move(ordered);
   order_by(d.candidates, d.optimize);
   if (d.candidates.empty()) {
-    std::string message = "no candidate for '" + traits.requested + "' meets the policy:";
+    std::string message =
+        "no candidate for '" + std::string(traits.requested) + "' meets the policy:";
     for (const auto& r : d.removed) message += " " + r.model + " (" + r.reason + ");";
     message.pop_back();
     bool all_circuits = !d.removed.empty() &&

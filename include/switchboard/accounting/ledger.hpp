@@ -69,13 +69,14 @@ struct Admission {
   Reservation reservation;
 };
 
-// One finished request's spend, attributed.
+// One finished request's spend, attributed. The names are views: a ledger copies what it keeps
+// during settle() / record_spend(), so a request's own strings serve without copies.
 struct SpendRecord {
-  std::string tenant;
-  std::string workflow;
-  std::string provider;
-  std::string model;
-  std::string user;
+  std::string_view tenant;
+  std::string_view workflow;
+  std::string_view provider;
+  std::string_view model;
+  std::string_view user;
   Usage usage;
   double cost_usd = 0;
   WallClock::time_point at{};
@@ -165,17 +166,36 @@ class MemoryLedger final : public Ledger {
     std::string tenant, workflow, provider, model, user;
     bool operator==(const SpendKey&) const = default;
   };
-  struct SpendKeyHash {
-    std::size_t operator()(const SpendKey& k) const noexcept;
+  // A SpendKey to look up without building one (no copies of the names).
+  struct SpendKeyView {
+    std::int64_t hour = 0;
+    std::string_view tenant, workflow, provider, model, user;
   };
-  TenantState& tenant_locked(const std::string& name, const std::optional<config::Budget>& budget,
+  struct SpendKeyHash {
+    using is_transparent = void;
+    std::size_t operator()(const SpendKey& k) const noexcept;
+    std::size_t operator()(const SpendKeyView& k) const noexcept;
+  };
+  struct SpendKeyEq {
+    using is_transparent = void;
+    bool operator()(const SpendKey& a, const SpendKey& b) const { return a == b; }
+    bool operator()(const SpendKeyView& a, const SpendKey& b) const;
+    bool operator()(const SpendKey& a, const SpendKeyView& b) const { return (*this)(b, a); }
+  };
+  struct NameHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept {
+      return std::hash<std::string_view>{}(s);
+    }
+  };
+  TenantState& tenant_locked(std::string_view name, const std::optional<config::Budget>& budget,
                              WallClock::time_point now);
 
   Now now_;
   mutable std::mutex tenants_mutex_;
-  std::unordered_map<std::string, TenantState> tenants_;
+  std::unordered_map<std::string, TenantState, NameHash, std::equal_to<>> tenants_;
   mutable std::mutex spend_mutex_;
-  std::unordered_map<SpendKey, SpendRow, SpendKeyHash> spend_;
+  std::unordered_map<SpendKey, SpendRow, SpendKeyHash, SpendKeyEq> spend_;
   std::int64_t oldest_hour_ = 0;
 };
 

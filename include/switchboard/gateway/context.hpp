@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "switchboard/accounting/ledger.hpp"
@@ -14,10 +15,12 @@ namespace switchboard::gateway {
 
 using Clock = std::chrono::steady_clock;
 
+// provider, model and key_id view the request's runtime snapshot (config names, key ids),
+// which RequestContext::runtime keeps alive: no copies per attempt.
 struct Attempt {
-  std::string provider;
-  std::string model;
-  std::string key_id;
+  std::string_view provider;
+  std::string_view model;
+  std::string_view key_id;
   int status = 0;     // upstream HTTP status; 0 when none arrived
   std::string error;  // empty on success
   double ms = 0;
@@ -47,7 +50,9 @@ struct RequestContext {
   std::string span_id;   // 16 hex, this request's span
   std::string parent_span_id;
 
-  std::string endpoint;  // e.g. "/v1/chat/completions"
+  // The request path, e.g. "/v1/chat/completions": a view of the HttpRequest the context was
+  // begun from, which outlives it (the handler owns both).
+  std::string_view endpoint;
   const config::TenantConfig* tenant = nullptr;
   std::string tenant_name = "anonymous";
   std::string workflow = "default";

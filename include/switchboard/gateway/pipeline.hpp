@@ -15,8 +15,10 @@
 
 namespace switchboard::gateway {
 
-// Fills request id, trace ids and the endpoint from the incoming request.
+// Fills request id, trace ids and the endpoint from the incoming request. ctx.endpoint views
+// the request's target: the request must outlive the context (a temporary is refused).
 void begin_request(RequestContext& ctx, const server::HttpRequest& request);
+void begin_request(RequestContext& ctx, server::HttpRequest&& request) = delete;
 
 // Sets tenant, workflow and user from the key and headers; an error when the key is missing or
 // unknown.

@@ -43,13 +43,21 @@ struct ProviderRuntime {
   int pick_key(std::int64_t now_ms) const;
 };
 
+// A model's provider and circuit, found once at build so routing never looks them up by name.
+struct ModelRefs {
+  const ProviderRuntime* provider = nullptr;
+  routing::ModelHealth* health = nullptr;
+};
+
 // A route as the router uses it; every model is also an implicit one-target route.
 struct RouteRuntime {
   std::string name;
   bool implicit = false;
   std::vector<const config::ModelConfig*> targets;
-  std::vector<double> weights;  // parallel to targets
+  std::vector<double> weights;         // parallel to targets
+  std::vector<ModelRefs> target_refs;  // parallel to targets
   std::vector<const config::ModelConfig*> fallbacks;
+  std::vector<ModelRefs> fallback_refs;  // parallel to fallbacks
   config::Strategy strategy = config::Strategy::priority;
   config::RetryConfig retry;
   config::HedgeConfig hedge;
@@ -69,7 +77,7 @@ class Runtime {
   const config::Config& config() const { return *config_; }
   const config::ConfigPtr& config_ptr() const { return config_; }
   const ProviderRuntime* provider(const std::string& name) const;
-  const RouteRuntime* route(const std::string& name) const;
+  const RouteRuntime* route(std::string_view name) const;
   routing::ModelHealth* health(const std::string& model) const;
   const std::unordered_map<std::string, ProviderRuntime>& providers() const { return providers_; }
   // The snapshot's guardrails, compiled once (RE2 programs, keyword sets, endpoints).
@@ -89,7 +97,13 @@ class Runtime {
   config::ConfigPtr config_;
   std::shared_ptr<routing::HealthRegistry> registry_;
   std::unordered_map<std::string, ProviderRuntime> providers_;
-  std::unordered_map<std::string, RouteRuntime> routes_;
+  struct NameHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept {
+      return std::hash<std::string_view>{}(s);
+    }
+  };
+  std::unordered_map<std::string, RouteRuntime, NameHash, std::equal_to<>> routes_;
   std::unordered_map<std::string, std::shared_ptr<routing::ModelHealth>> model_health_;
   std::unordered_map<Digest, const config::TenantConfig*, DigestHash> tenant_keys_;
   std::vector<Digest> admin_keys_;

@@ -32,10 +32,42 @@ struct KeyHash {
 
 using KeySet = std::unordered_set<std::string, KeyHash, std::equal_to<>>;
 
+// A shard's lock. Counters and histograms shard by thread, so it is almost never contended:
+// taking and releasing it is one atomic instruction each, not a pthread call. A thread that
+// finds it held (a scrape merging the shard, a gauge another thread sets) sleeps on the futex
+// (std::atomic::wait) instead of spinning. State: 0 free, 1 held, 2 held and maybe waited on.
+class ShardLock {
+ public:
+  void lock() noexcept {
+    int expected = 0;
+    if (!state_.compare_exchange_strong(expected, 1, std::memory_order_acquire,
+                                        std::memory_order_relaxed)) {
+      lock_contended(expected);
+    }
+  }
+  void unlock() noexcept {
+    if (state_.fetch_sub(1, std::memory_order_release) != 1) {
+      state_.store(0, std::memory_order_release);
+      state_.notify_one();
+    }
+  }
+
+ private:
+  void lock_contended(int seen) noexcept {
+    if (seen != 2) seen = state_.exchange(2, std::memory_order_acquire);
+    while (seen != 0) {
+      state_.wait(2, std::memory_order_relaxed);
+      seen = state_.exchange(2, std::memory_order_acquire);
+    }
+  }
+
+  std::atomic<int> state_{0};
+};
+
 // One lock and its series, on its own cache lines so shards never false-share.
 template <typename Cell>
 struct alignas(64) Shard {
-  mutable std::mutex mu;
+  mutable ShardLock mu;
   std::unordered_map<std::string, Cell, KeyHash, std::equal_to<>> series;
 };
 
@@ -51,6 +83,17 @@ struct HistogramCell {
 };
 
 }  // namespace detail
+
+// A series kept by the caller to update it again without resolving its label values (no hash,
+// no comparison, no lookup): the family's id when it was resolved, the shard lock and the cell.
+// It stays valid because cells are never erased and what label values resolve to never changes
+// once resolved; a family whose caps changed has a new id, so the handle resolves again. The
+// caller must pass the same label values every time it uses one handle.
+struct SeriesRef {
+  std::uint64_t family = 0;  // 0: not resolved
+  detail::ShardLock* mu = nullptr;
+  void* cell = nullptr;
+};
 
 // What label values beyond a cap become.
 inline constexpr std::string_view kOtherLabelValue = "other";
@@ -102,9 +145,16 @@ class MetricFamily {
 
   // Runs fn(cell) under the shard lock of the series for `label_values`, creating the series
   // with make_cell() (after the cardinality caps) when it is new.
+  // When `ref` is given, it is set to the series updated.
   template <typename Cell, typename MakeCell, typename Fn>
   void update(detail::Shards<Cell>& shards, bool shard_by_key,
-              std::span<const std::string_view> label_values, MakeCell&& make_cell, Fn&& fn);
+              std::span<const std::string_view> label_values, MakeCell&& make_cell, Fn&& fn,
+              SeriesRef* ref = nullptr);
+
+  // Does `ref` hold a series of this family as it is now?
+  bool holds(const SeriesRef& ref) const {
+    return ref.family == id_.load(std::memory_order_relaxed);
+  }
 
   // Merges the shards into one map ordered by label values, combining with merge(into, from).
   template <typename Cell, typename Merge>
@@ -155,6 +205,9 @@ class CounterFamily final : public MetricFamily {
   void add(std::initializer_list<std::string_view> label_values, double v = 1) {
     add(std::span(label_values.begin(), label_values.size()), v);
   }
+  // The same through `ref` (see SeriesRef): resolves `label_values` only when ref does not
+  // hold this family's series yet, and then remembers it there.
+  void add(SeriesRef& ref, std::span<const std::string_view> label_values, double v = 1);
 
   // The value of a series by its stored label values (after folding); 0 if absent.
   double value(std::span<const std::string_view> label_values) const;
@@ -204,6 +257,8 @@ class HistogramFamily final : public MetricFamily {
   void observe(std::initializer_list<std::string_view> label_values, double v) {
     observe(std::span(label_values.begin(), label_values.size()), v);
   }
+  // The same through `ref`, as CounterFamily::add.
+  void observe(SeriesRef& ref, std::span<const std::string_view> label_values, double v);
 
   struct Snapshot {
     std::vector<std::uint64_t> cumulative;  // per bound, then +Inf (== count)

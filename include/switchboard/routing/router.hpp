@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -20,12 +21,13 @@ namespace switchboard::routing {
 enum class Optimize { none, cost, latency, quality };
 
 // What the router reads from one request.
+// The names are views: of the request's context (or headers, config) for the decision's length.
 struct RequestTraits {
   const config::TenantConfig* tenant = nullptr;
-  std::string tenant_name = "anonymous";
-  std::string workflow = "default";
+  std::string_view tenant_name = "anonymous";
+  std::string_view workflow = "default";
   const server::HttpHeaders* headers = nullptr;  // x-switchboard-* constraints, policy matching
-  std::string requested;                         // model or route name
+  std::string_view requested;                    // model or route name
   config::ModelKind kind = config::ModelKind::chat;
   std::int64_t prompt_tokens = 0;      // estimated from the body
   std::int64_t max_output_tokens = 0;  // max_tokens, or 0 for the default

@@ -18,7 +18,7 @@ namespace {
 
 // The record as finish_request built it before it had its own writer.
 std::string nlohmann_record(const gw::RequestContext& ctx, double duration_ms, double overhead_ms) {
-  auto null_if_empty = [](const std::string& s) { return s.empty() ? json(nullptr) : json(s); };
+  auto null_if_empty = [](std::string_view s) { return s.empty() ? json(nullptr) : json(s); };
   auto rfc3339 = [](std::chrono::system_clock::time_point t) {
     auto secs = std::chrono::time_point_cast<std::chrono::seconds>(t);
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t - secs).count();

@@ -3,6 +3,7 @@
 
 #include <set>
 #include <string>
+#include <vector>
 
 #include "switchboard/config/loader.hpp"
 #include "switchboard/gateway/pipeline.hpp"
@@ -47,7 +48,8 @@ TEST(BeginRequest, GeneratesLowerHexIdsOfTheRightLengths) {
   std::set<char> digits;
   for (int i = 0; i < 200; ++i) {
     gw::RequestContext ctx;
-    gw::begin_request(ctx, request({}));
+    auto req = request({});
+    gw::begin_request(ctx, req);
     EXPECT_EQ(ctx.endpoint, "/v1/chat/completions");
     ASSERT_EQ(ctx.request_id.size(), 32u);
     ASSERT_EQ(ctx.trace_id.size(), 32u);
@@ -62,12 +64,23 @@ TEST(BeginRequest, GeneratesLowerHexIdsOfTheRightLengths) {
   EXPECT_EQ(digits.size(), 16u) << "every hex digit appears";
 }
 
+TEST(BeginRequest, EveryPositionOfAnIdVaries) {
+  std::vector<std::set<char>> at(32);
+  for (int i = 0; i < 200; ++i) {
+    gw::RequestContext ctx;
+    auto req = request({});
+    gw::begin_request(ctx, req);
+    for (std::size_t p = 0; p < 32; ++p) at[p].insert(ctx.trace_id[p]);
+  }
+  for (std::size_t p = 0; p < 32; ++p) EXPECT_GE(at[p].size(), 8u) << "position " << p;
+}
+
 TEST(BeginRequest, KeepsAValidRequestIdAndTraceparent) {
   gw::RequestContext ctx;
-  gw::begin_request(
-      ctx, request({{"x-request-id", "req-123"},
-                    {"traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},
-                    {"x-request-id", "second-is-ignored"}}));
+  auto req = request({{"x-request-id", "req-123"},
+                      {"traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},
+                      {"x-request-id", "second-is-ignored"}});
+  gw::begin_request(ctx, req);
   EXPECT_EQ(ctx.request_id, "req-123");
   EXPECT_EQ(ctx.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
   EXPECT_EQ(ctx.parent_span_id, "00f067aa0ba902b7");
@@ -76,9 +89,9 @@ TEST(BeginRequest, KeepsAValidRequestIdAndTraceparent) {
 
 TEST(BeginRequest, ReplacesAnUnsafeRequestIdAndABadTraceparent) {
   gw::RequestContext ctx;
-  gw::begin_request(
-      ctx, request({{"x-request-id", "has space"},
-                    {"traceparent", "00-00000000000000000000000000000000-00f067aa0ba902b7-01"}}));
+  auto req = request({{"x-request-id", "has space"},
+                      {"traceparent", "00-00000000000000000000000000000000-00f067aa0ba902b7-01"}});
+  gw::begin_request(ctx, req);
   EXPECT_EQ(ctx.request_id.size(), 32u);
   EXPECT_TRUE(lower_hex(ctx.request_id));
   EXPECT_NE(ctx.trace_id, "00000000000000000000000000000000");

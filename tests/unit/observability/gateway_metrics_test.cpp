@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "switchboard/config/config.hpp"
+#include "switchboard/gateway/pipeline.hpp"
 #include "switchboard/gateway/services.hpp"
 #include "switchboard/observability/metrics.hpp"
 
@@ -125,6 +126,59 @@ TEST(GatewayMetrics, UnknownWorkflowsBeyondTheCapFoldIntoOther) {
   EXPECT_EQ(m->tokens.value({"acme", "other", "p", "m", "input"}), 500);
   EXPECT_EQ(m->cost.value({"acme", "other", "p", "m"}), 25);
   EXPECT_EQ(m->requests.value({"acme", "wf-7", "r", "p", "m", "200"}), 1);
+}
+
+// finish_request keeps each thread's series of a kind of request: repeats, other statuses,
+// other attempts and another registry must all count exactly as resolving every time would.
+TEST(GatewayMetrics, FinishRequestCountsRepeatsAndVariantsExactly) {
+  auto served = [](int status, std::string provider = "p") {
+    RequestContext ctx;
+    ctx.tenant_name = "acme";
+    ctx.workflow = "wf";
+    ctx.route = "r";
+    ctx.provider = "p";
+    ctx.model = "m";
+    ctx.status = status;
+    ctx.ttft_ms = 20;
+    ctx.usage.known = true;
+    ctx.usage.input = 10;
+    ctx.usage.output = 4;
+    ctx.cost_usd = 0.5;
+    Attempt a;
+    a.provider = std::move(provider);
+    a.model = "m";
+    a.status = status;
+    ctx.attempts.push_back(a);
+    return ctx;
+  };
+  for (int round = 0; round < 2; ++round) {  // the second registry must start from nothing
+    observability::MetricsRegistry registry;
+    auto m = GatewayMetrics::create(registry);
+    Services services;
+    services.metrics = m.get();
+    for (int i = 0; i < 3; ++i) {
+      auto ok = served(200);
+      finish_request(services, ok);
+      auto failed = served(502);
+      finish_request(services, failed);
+    }
+    auto other_provider = served(200, "q");  // an attempt under another provider
+    finish_request(services, other_provider);
+    auto again = served(200);
+    finish_request(services, again);
+    EXPECT_EQ(m->requests.value({"acme", "wf", "r", "p", "m", "200"}), 5);
+    EXPECT_EQ(m->requests.value({"acme", "wf", "r", "p", "m", "502"}), 3);
+    EXPECT_EQ(m->upstream_attempts.value({"p", "m", "200"}), 4);
+    EXPECT_EQ(m->upstream_attempts.value({"p", "m", "502"}), 3);
+    EXPECT_EQ(m->upstream_attempts.value({"q", "m", "200"}), 1);
+    EXPECT_EQ(m->tokens.value({"acme", "wf", "p", "m", "input"}), 80);
+    EXPECT_EQ(m->tokens.value({"acme", "wf", "p", "m", "output"}), 32);
+    EXPECT_EQ(m->tokens.series_count(), 2u) << "no series for token types never counted";
+    EXPECT_EQ(m->cost.value({"acme", "wf", "p", "m"}), 4);
+    EXPECT_EQ(m->duration.snapshot({"r", "p", "m"}).count, 8u);
+    EXPECT_EQ(m->ttft.snapshot({"p", "m"}).count, 8u);
+    EXPECT_EQ(m->overhead.snapshot({}).count, 8u);
+  }
 }
 
 }  // namespace

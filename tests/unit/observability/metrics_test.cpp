@@ -373,6 +373,75 @@ TEST(MetricFamily, AFamilyInTheSameMemoryAsADestroyedOneStartsEmpty) {
   }
 }
 
+TEST(ShardLock, ExcludesUnderContentionAndWakesSleepers) {
+  detail::ShardLock lock;
+  long counter = 0;  // not atomic: only the lock protects it
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 50000; ++i) {
+        std::lock_guard guard(lock);
+        ++counter;
+        if (i % 5000 == t) std::this_thread::yield();  // held across a yield: others must wait
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(counter, 200000);
+}
+
+TEST(SeriesRef, UpdatesTheSeriesItsValuesResolvedTo) {
+  CounterFamily counter("c_total", "help", {"tenant", "status"});
+  HistogramFamily histogram("h_seconds", "help", {"tenant"}, {1, 2});
+  SeriesRef c, h;
+  std::array<std::string_view, 2> acme{"acme", "200"};
+  std::array<std::string_view, 1> tenant{"acme"};
+  for (int i = 0; i < 3; ++i) {
+    counter.add(c, acme, 2);
+    histogram.observe(h, tenant, 1.5);
+  }
+  counter.add({"acme", "200"});  // the ordinary path sees the same series
+  EXPECT_EQ(counter.value({"acme", "200"}), 7);
+  EXPECT_EQ(counter.series_count(), 1u);
+  auto snap = histogram.snapshot({"acme"});
+  EXPECT_EQ(snap.count, 3u);
+  EXPECT_EQ(snap.cumulative[0], 0u);
+  EXPECT_EQ(snap.cumulative[1], 3u);
+  EXPECT_DOUBLE_EQ(snap.sum, 4.5);
+  counter.add(c, acme, -1);  // still ignored
+  histogram.observe(h, tenant, std::numeric_limits<double>::quiet_NaN());
+  EXPECT_EQ(counter.value({"acme", "200"}), 7);
+  EXPECT_EQ(histogram.snapshot({"acme"}).count, 3u);
+}
+
+TEST(SeriesRef, FollowsFoldingAndResolvesAgainAfterTheCapsChange) {
+  CounterFamily counter("c_total", "help", {"tenant", "workflow"});
+  counter.cap_label("workflow", 1);
+  counter.add({"acme", "first"});
+  SeriesRef second;
+  std::array<std::string_view, 2> late{"acme", "second"};
+  counter.add(second, late);
+  counter.add(second, late);
+  EXPECT_EQ(counter.value({"acme", "other"}), 2) << "beyond the cap, through the handle too";
+  // New caps renew the family's id: the handle resolves again instead of using its old cell.
+  counter.cap_label("workflow", 5);
+  counter.add(second, late);
+  EXPECT_EQ(counter.value({"acme", "second"}), 1);
+  EXPECT_EQ(counter.value({"acme", "other"}), 2);
+}
+
+TEST(SeriesRef, AHandleOfAnotherFamilyIsNotUsed) {
+  CounterFamily a("a_total", "help", {"k"});
+  CounterFamily b("b_total", "help", {"k"});
+  SeriesRef ref;
+  std::array<std::string_view, 1> x{"x"};
+  a.add(ref, x);
+  b.add(ref, x);  // resolves in b and now holds b's series
+  b.add(ref, x);
+  EXPECT_EQ(a.value({"x"}), 1);
+  EXPECT_EQ(b.value({"x"}), 2);
+}
+
 TEST(MetricsRegistry, ExposesFamiliesInRegistrationOrderAndSeriesByLabelValues) {
   MetricsRegistry registry;
   auto& requests =

@@ -49,11 +49,12 @@ class RouterTest : public ::testing::Test {
     ASSERT_TRUE(runtime_) << why;
   }
 
-  routing::RequestTraits traits(std::string requested, std::string tenant = "acme") {
+  // Views of string literals: the traits outlive this call.
+  routing::RequestTraits traits(std::string_view requested, std::string_view tenant = "acme") {
     routing::RequestTraits t;
-    t.requested = std::move(requested);
+    t.requested = requested;
     t.tenant_name = tenant;
-    t.tenant = &runtime_->config().tenants.at(tenant);
+    t.tenant = &runtime_->config().tenants.at(std::string(tenant));
     t.headers = &headers_;
     t.prompt_tokens = 100;
     t.max_output_tokens = 100;
