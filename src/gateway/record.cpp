@@ -96,10 +96,10 @@ void export_span(observability::OtlpExporter& otlp, const RequestContext& ctx, d
   s.request_model = ctx.requested_model;
   if (ctx.runtime && !ctx.provider.empty()) {
     const auto& cfg = ctx.runtime->config();
-    if (auto p = cfg.providers.find(ctx.provider); p != cfg.providers.end()) {
+    if (auto p = cfg.providers.find(std::string(ctx.provider)); p != cfg.providers.end()) {
       s.provider_name = genai_provider_name(p->second.type, ctx.provider);
     }
-    if (auto m = cfg.models.find(ctx.model); m != cfg.models.end()) {
+    if (auto m = cfg.models.find(std::string(ctx.model)); m != cfg.models.end()) {
       s.response_model = m->second.model;
     }
   }

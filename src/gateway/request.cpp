@@ -142,8 +142,8 @@ server::HttpHeaders response_headers(const RequestContext& ctx) {
   h.reserve(8);
   h.push_back({"x-request-id", ctx.request_id});
   h.push_back({"x-switchboard-trace-id", ctx.trace_id});
-  if (!ctx.provider.empty()) h.push_back({"x-switchboard-provider", ctx.provider});
-  if (!ctx.model.empty()) h.push_back({"x-switchboard-model", ctx.model});
+  if (!ctx.provider.empty()) h.push_back({"x-switchboard-provider", std::string(ctx.provider)});
+  if (!ctx.model.empty()) h.push_back({"x-switchboard-model", std::string(ctx.model)});
   if (!ctx.attempts.empty())
     h.push_back({"x-switchboard-attempts", std::to_string(ctx.attempts.size())});
   return h;

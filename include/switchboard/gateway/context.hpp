@@ -59,9 +59,10 @@ struct RequestContext {
   std::string user;
 
   std::string requested_model;
-  std::string route;
-  std::string provider;
-  std::string model;  // the configured model name that served
+  // Config names, viewed in the runtime snapshot `runtime` keeps alive (as Attempt's are).
+  std::string_view route;
+  std::string_view provider;
+  std::string_view model;  // the configured model name that served
   std::vector<std::string> policies;
   bool stream = false;
   bool anthropic_client = false;  // /v1/messages: errors and bodies in Anthropic's shape

@@ -242,11 +242,13 @@ TEST(TraceRecord, WorstCaseRecordsFitTheRoomTheEncoderReserves) {
   std::string controls(40, '\x01');
   for (auto* field : {&escaping.trace_id, &escaping.span_id, &escaping.parent_span_id,
                       &escaping.request_id, &escaping.tenant_name, &escaping.workflow,
-                      &escaping.user, &escaping.requested_model, &escaping.route,
-                      &escaping.provider, &escaping.model, &escaping.error}) {
+                      &escaping.user, &escaping.requested_model, &escaping.error}) {
     *field = controls;
   }
-  escaping.endpoint = controls;  // a view (of the request's path)
+  // Views (of the request and of the config snapshot).
+  for (auto* field : {&escaping.endpoint, &escaping.route, &escaping.provider, &escaping.model}) {
+    *field = controls;
+  }
   for (auto& a : escaping.attempts) a = {controls, controls, controls, 0, controls, 1, 1};
   for (auto& g : escaping.guardrails) g = {controls, controls, controls, controls};
   for (auto& p : escaping.policies) p = controls;

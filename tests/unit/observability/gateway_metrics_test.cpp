@@ -131,7 +131,7 @@ TEST(GatewayMetrics, UnknownWorkflowsBeyondTheCapFoldIntoOther) {
 // finish_request keeps each thread's series of a kind of request: repeats, other statuses,
 // other attempts and another registry must all count exactly as resolving every time would.
 TEST(GatewayMetrics, FinishRequestCountsRepeatsAndVariantsExactly) {
-  auto served = [](int status, std::string provider = "p") {
+  auto served = [](int status, std::string_view provider = "p") {
     RequestContext ctx;
     ctx.tenant_name = "acme";
     ctx.workflow = "wf";
@@ -145,7 +145,7 @@ TEST(GatewayMetrics, FinishRequestCountsRepeatsAndVariantsExactly) {
     ctx.usage.output = 4;
     ctx.cost_usd = 0.5;
     Attempt a;
-    a.provider = std::move(provider);
+    a.provider = provider;  // a view: literals only
     a.model = "m";
     a.status = status;
     ctx.attempts.push_back(a);
