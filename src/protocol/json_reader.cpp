@@ -165,34 +165,9 @@ JsonType JsonReader::peek() {
     fail(JsonError::unexpected_end);
     return JsonType::invalid;
   }
-  switch (text_[pos_]) {
-    case '{':
-      return JsonType::object;
-    case '[':
-      return JsonType::array;
-    case '"':
-      return JsonType::string;
-    case 't':
-    case 'f':
-      return JsonType::boolean;
-    case 'n':
-      return JsonType::null;
-    case '-':
-    case '0':
-    case '1':
-    case '2':
-    case '3':
-    case '4':
-    case '5':
-    case '6':
-    case '7':
-    case '8':
-    case '9':
-      return JsonType::number;
-    default:
-      fail(JsonError::unexpected_character);
-      return JsonType::invalid;
-  }
+  JsonType type = json_type_at(text_[pos_]);
+  if (type == JsonType::invalid) fail(JsonError::unexpected_character);
+  return type;
 }
 
 bool JsonReader::begin_object() {

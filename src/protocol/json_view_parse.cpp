@@ -39,25 +39,6 @@ bool has_exponent(std::string_view number) {
   return false;
 }
 
-// The type of the value a byte starts; invalid for any other byte.
-JsonType type_at(char c) {
-  switch (c) {
-    case '"':
-      return JsonType::string;
-    case 't':
-    case 'f':
-      return JsonType::boolean;
-    case 'n':
-      return JsonType::null;
-    case '{':
-      return JsonType::object;
-    case '[':
-      return JsonType::array;
-    default:
-      return c == '-' || (c >= '0' && c <= '9') ? JsonType::number : JsonType::invalid;
-  }
-}
-
 }  // namespace
 
 std::uint32_t JsonDocument::store(std::string_view s, bool& in_arena) {
@@ -243,7 +224,7 @@ bool JsonDocument::parse_fast(JsonReader& r) {
   while (true) {
     // A value at s[i]; its key in `key` when the innermost container is an object.
     if (i >= size) return false;
-    const JsonType type = type_at(s[i]);
+    const JsonType type = json_type_at(s[i]);
     if (type == JsonType::invalid) return false;
     const auto index = static_cast<std::uint32_t>(nodes_.size());
     Node n;

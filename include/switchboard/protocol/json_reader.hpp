@@ -13,6 +13,25 @@ namespace switchboard::protocol {
 
 enum class JsonType : std::uint8_t { invalid, null, boolean, number, string, array, object };
 
+// The type of the value a byte starts; invalid for any other byte.
+constexpr JsonType json_type_at(char c) {
+  switch (c) {
+    case '"':
+      return JsonType::string;
+    case 't':
+    case 'f':
+      return JsonType::boolean;
+    case 'n':
+      return JsonType::null;
+    case '{':
+      return JsonType::object;
+    case '[':
+      return JsonType::array;
+    default:
+      return c == '-' || (c >= '0' && c <= '9') ? JsonType::number : JsonType::invalid;
+  }
+}
+
 enum class JsonError : std::uint8_t {
   none,
   unexpected_end,        // the text ends inside a value
