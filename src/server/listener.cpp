@@ -349,19 +349,13 @@ struct Listener::Impl : std::enable_shared_from_this<Listener::Impl> {
     return stream.async_read_some(net::buffer(at, room), kTuple);
   }
 
-  // Feeds `parser` what `buffer` holds until `done` (the head, or the whole message):
-  // need_more when it needs more bytes.
+  // feed_parser() with the listener's outcome: need_more when it wants more bytes.
   template <class Done>
   static ReadResult feed(Http1Parser& parser, ReadBuffer& buffer, Done done) {
-    while (!buffer.empty()) {
-      Http1Error error = Http1Error::none;
-      std::size_t used = parser.put(buffer.data(), buffer.size(), error);
-      buffer.consume(used);
-      if (error != Http1Error::none && error != Http1Error::need_more) return classify(error);
-      if (done()) return ReadResult::ok;
-      if (used == 0) break;
-    }
-    return done() ? ReadResult::ok : ReadResult::need_more;
+    auto error = feed_parser(parser, buffer, done);
+    if (error == Http1Error::none) return ReadResult::ok;
+    if (error == Http1Error::need_more) return ReadResult::need_more;
+    return classify(error);
   }
 
   // feed(), reading more as needed. Only a message that did not arrive whole with its first

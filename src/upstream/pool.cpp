@@ -178,10 +178,9 @@ class ResponseReader final : public server::Http1Handler {
     return {};
   }
 
-  // Where body bytes go during the next put() calls; before one is set they wait in
-  // `pending`.
+  // Where body bytes go during the next put() calls. The head is parsed alone (put() returns
+  // after it), so no body byte arrives before read() sets one.
   void sink(std::string* out) { sink_ = out; }
-  std::string& pending() { return pending_; }
 
  private:
   struct Field {
@@ -215,16 +214,13 @@ class ResponseReader final : public server::Http1Handler {
     return true;
   }
 
-  void on_body(std::string_view data) override {
-    (sink_ ? *sink_ : pending_).append(data.data(), data.size());
-  }
+  void on_body(std::string_view data) override { sink_->append(data.data(), data.size()); }
 
   server::Http1Parser parser_;
   std::string head_;
   const char* head_at_ = nullptr;  // where the parser's view of the head began
   boost::container::small_vector<Field, 16> fields_;
   std::string* sink_ = nullptr;
-  std::string pending_;
 };
 
 // What a failed write or read of the connection means for the call.
@@ -421,16 +417,11 @@ class HttpCall final : public UpstreamCall {
         reader_.emplace();
         auto& parser = reader_->parser();
         for (;;) {  // the head
-          if (!c.buffer.empty()) {
-            server::Http1Error perror = server::Http1Error::none;
-            std::size_t used = parser.put(c.buffer.data(), c.buffer.size(), perror);
-            c.buffer.consume(used);
-            if (perror != server::Http1Error::none && perror != server::Http1Error::need_more) {
-              error = CallError::protocol;
-              break;
-            }
-            if (parser.header_done()) break;
-            if (used > 0 && !c.buffer.empty()) continue;
+          auto perror = server::feed_parser(parser, c.buffer, [&] { return parser.header_done(); });
+          if (perror == server::Http1Error::none) break;
+          if (perror != server::Http1Error::need_more) {
+            error = CallError::protocol;
+            break;
           }
           std::size_t room = 0;
           char* at = c.buffer.prepare(kReadBufferBytes, room);
@@ -439,12 +430,8 @@ class HttpCall final : public UpstreamCall {
           };
           auto [rec, n] = c.secure ? co_await read_some(*c.secure) : co_await read_some(*c.plain);
           c.buffer.commit(n);
-          if (rec == net::error::eof) {
-            error = at_eof(parser);
-            if (error == CallError::none) break;  // a body-less message cut by the close
-          }
-          if (rec) {
-            if (rec != net::error::eof) error = io_error(c, cancelled_);
+          if (rec) {  // a close before the whole head is a reset (a stale pooled connection)
+            error = rec == net::error::eof ? CallError::reset : io_error(c, cancelled_);
             break;
           }
         }
@@ -480,26 +467,17 @@ class HttpCall final : public UpstreamCall {
     auto& c = *connection_;
     auto& reader = *reader_;
     auto& parser = reader.parser();
-    if (!reader.pending().empty()) {  // body bytes parsed with the head
-      out.append(reader.pending());
-      reader.pending().clear();
-    }
     std::size_t before = out.size();
     reader.sink(&out);
     c.deadline->expires_at(deadline_);
     CallError result = CallError::none;
     for (;;) {
-      if (parser.done()) break;
-      if (!c.buffer.empty()) {
-        server::Http1Error perror = server::Http1Error::none;
-        std::size_t used = parser.put(c.buffer.data(), c.buffer.size(), perror);
-        c.buffer.consume(used);
-        if (perror != server::Http1Error::none && perror != server::Http1Error::need_more) {
-          result = CallError::protocol;
-          break;
-        }
-        if (parser.done() || out.size() > before) break;
-        if (used > 0 && !c.buffer.empty()) continue;
+      auto perror = server::feed_parser(parser, c.buffer,
+                                        [&] { return parser.done() || out.size() > before; });
+      if (perror == server::Http1Error::none) break;
+      if (perror != server::Http1Error::need_more) {
+        result = CallError::protocol;
+        break;
       }
       std::size_t room = 0;
       char* at = c.buffer.prepare(kReadBufferBytes, room);

@@ -91,10 +91,9 @@ test('a body just under max_request_bytes is accepted', async () => {
   assert.equal(res.status, 200, res.body);
 });
 
-test('an oversized chunked body (no content-length) -> 413 request_too_large', async () => {
-  const seenBefore = (await mock.stats()).requests;
-  const body = JSON.stringify({ model: 'gpt-test', messages: [{ role: 'user', content: 'b'.repeat(80 * 1024) }] });
-  const response = await new Promise((resolve, reject) => {
+// Writes raw bytes to the gateway and collects what it answers until it closes.
+function rawExchange(write) {
+  return new Promise((resolve, reject) => {
     const sock = net.connect(gw.port, '127.0.0.1');
     let data = '';
     sock.setEncoding('utf8');
@@ -103,8 +102,18 @@ test('an oversized chunked body (no content-length) -> 413 request_too_large', a
     sock.on('close', () => resolve(data));
     sock.on('error', (err) => (data ? resolve(data) : reject(err)));
     sock.setTimeout(10_000, () => { sock.destroy(); reject(new Error('no answer')); });
-    sock.write('POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nconnection: close\r\n' +
-      `authorization: Bearer ${CLIENT_KEY}\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n`);
+    write(sock);
+  });
+}
+
+const chatHead = 'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n' +
+  `authorization: Bearer ${CLIENT_KEY}\r\ncontent-type: application/json\r\n`;
+
+test('an oversized chunked body (no content-length) -> 413 request_too_large', async () => {
+  const seenBefore = (await mock.stats()).requests;
+  const body = JSON.stringify({ model: 'gpt-test', messages: [{ role: 'user', content: 'b'.repeat(80 * 1024) }] });
+  const response = await rawExchange((sock) => {
+    sock.write(`${chatHead}connection: close\r\ntransfer-encoding: chunked\r\n\r\n`);
     for (let i = 0; i < body.length; i += 8192) {
       const part = body.slice(i, i + 8192);
       sock.write(`${Buffer.byteLength(part).toString(16)}\r\n${part}\r\n`);
@@ -115,6 +124,30 @@ test('an oversized chunked body (no content-length) -> 413 request_too_large', a
   assert.match(response, /"code":"request_too_large"/);
   assert.equal((await mock.stats()).requests, seenBefore);
 });
+
+// What a proxy must refuse (RFC 9112): each gets an OpenAI-shaped 400, and nothing goes upstream.
+for (const [name, bytes, message] of [
+  ['a bad chunk size in the body',
+    `${chatHead}transfer-encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n`, 'malformed HTTP request body'],
+  ['an obs-fold header line', `${chatHead}x-folded: a\r\n b\r\ncontent-length: 2\r\n\r\n{}`,
+    'malformed HTTP request'],
+  ['Content-Length and Transfer-Encoding together',
+    `${chatHead}content-length: 2\r\ntransfer-encoding: chunked\r\n\r\n{}`, 'malformed HTTP request'],
+  ['a request Transfer-Encoding not ending in chunked',
+    `${chatHead}transfer-encoding: gzip\r\n\r\n{}`, 'malformed HTTP request'],
+  ['a bare LF line end', `${chatHead}x-a: 1\ncontent-length: 2\r\n\r\n{}`, 'malformed HTTP request'],
+]) {
+  test(`${name} -> 400 invalid_request, upstream untouched`, async () => {
+    const seenBefore = (await mock.stats()).requests;
+    const response = await rawExchange((sock) => sock.write(bytes));
+    assert.match(response, /^HTTP\/1\.1 400 /, response.slice(0, 200));
+    const body = JSON.parse(response.slice(response.indexOf('\r\n\r\n') + 4));
+    assert.equal(body.error.type, 'invalid_request_error');
+    assert.equal(body.error.code, 'invalid_request');
+    assert.equal(body.error.message, message);
+    assert.equal((await mock.stats()).requests, seenBefore);
+  });
+}
 
 test('an unknown path -> 404 not_found', async () => {
   const res = await httpRequest(`${gw.url}/v1/nothing-here`, { headers: auth });

@@ -111,4 +111,19 @@ class Http1Parser {
   std::size_t trailer_bytes_ = 0;
 };
 
+// Feeds `parser` what `buffer` holds (a ReadBuffer: data, size, consume, empty) until `done()`
+// holds or it fails: none when done, need_more when it wants more bytes, else the error.
+template <class Buffer, class Done>
+Http1Error feed_parser(Http1Parser& parser, Buffer& buffer, Done done) {
+  while (!buffer.empty()) {
+    Http1Error error = Http1Error::none;
+    std::size_t used = parser.put(buffer.data(), buffer.size(), error);
+    buffer.consume(used);
+    if (error != Http1Error::none && error != Http1Error::need_more) return error;
+    if (done()) return Http1Error::none;
+    if (used == 0) break;
+  }
+  return done() ? Http1Error::none : Http1Error::need_more;
+}
+
 }  // namespace switchboard::server
