@@ -30,14 +30,13 @@ std::int64_t count(const json& usage, const char* key) {
 }  // namespace
 
 accounting::Usage usage_from_anthropic(const json& u) {
-  accounting::Usage usage;
-  if (!u.is_object()) return usage;
-  usage.known = true;
-  usage.cached_input = count(u, "cache_read_input_tokens");
-  usage.cache_write = count(u, "cache_creation_input_tokens");
-  usage.input = count(u, "input_tokens") + usage.cached_input + usage.cache_write;
-  usage.output = count(u, "output_tokens");
-  return usage;
+  if (!u.is_object()) return {};
+  UsageCounts counts;  // the arithmetic is UsageCounts::usage(), shared with the text readers
+  counts.input = count(u, "input_tokens");
+  counts.output = count(u, "output_tokens");
+  counts.cache_read = count(u, "cache_read_input_tokens");
+  counts.cache_write = count(u, "cache_creation_input_tokens");
+  return counts.usage();
 }
 
 nlohmann::ordered_json openai_usage(const accounting::Usage& u) {

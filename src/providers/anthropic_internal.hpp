@@ -129,11 +129,16 @@ class BodyWriter {
 // then to write, so a 400 never leaves half a body behind and the logic exists once.
 struct Out {
   BodyWriter& w;
-  std::string& text;
 };
 
 // Appends a JSON text as the next value.
-void write_raw(Out& out, std::string_view json_text);
+inline void write_raw(Out& out, std::string_view json_text) {
+  out.w.raw(json_text);
+}
+// A string value as the client wrote it (escapes and all: it is valid JSON).
+inline void write_string(Out& out, protocol::JsonValue s) {
+  write_raw(out, s.raw());
+}
 // A value of the request, as the client wrote it (strings and numbers byte for byte, member
 // order kept) except that a repeated key is written once, with its last value (as nlohmann
 // reads it).

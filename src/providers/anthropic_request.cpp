@@ -85,10 +85,6 @@ BodyWriter& BodyWriter::number(double value) {
   return *this;
 }
 
-void write_raw(Out& out, std::string_view json_text) {
-  out.w.raw(json_text);
-}
-
 namespace {
 
 // Is member `i` of `object` (of `count`) repeated later, so that nlohmann keeps the later one?
@@ -207,11 +203,6 @@ bool is_set(const Top& r, std::size_t index) {
 // nlohmann's `v == false`.
 bool is_false(JsonValue v) {
   return v.is_boolean() && !v.boolean();
-}
-
-// A string value as the client wrote it (escapes and all: it is valid JSON).
-void write_string(Out& out, JsonValue s) {
-  write_raw(out, s.raw());
 }
 
 // Parameters Anthropic has no equivalent for. Each changes what the client gets back, so each is
@@ -453,7 +444,7 @@ MaybeError messages_body_from_openai(JsonValue request, bool stream, std::string
   if (auto err = check_unsupported(r)) return err;
   body.reserve(body.size() + request.raw().size() + 128);
   BodyWriter w(body);
-  Out out{w, body};
+  Out out{w};
   w.begin_object();
   w.key("model").string(model);
   if (auto err = write_messages(r[F("messages")], out)) return err;

@@ -29,11 +29,6 @@ void copy_cache_control(JsonValue part, Out& out) {
   }
 }
 
-// A string value as the client wrote it (escapes and all: it is valid JSON).
-void write_string(Out& out, JsonValue s) {
-  write_raw(out, s.raw());
-}
-
 // "data:<media type>;base64,<data>" -> (media type, data). False when not base64 data.
 bool split_data_url(std::string_view url, std::string_view& media_type, std::string_view& data) {
   auto comma = url.find(',');
