@@ -84,7 +84,9 @@ class Runtime {
   const guardrails::GuardrailSet& guardrails() const { return *guardrails_; }
   // The tenant owning `key`, compared as SHA-256 digests in constant time; null when unknown.
   // A key found recently on this thread is answered from a small per-thread cache (compared
-  // in constant time, dropped when the snapshot changes) instead of being hashed again.
+  // in constant time, dropped when the snapshot changes) instead of being hashed again. That
+  // cache holds the raw keys (up to 8 per thread, matched ones only, wiped when the thread
+  // ends), where before only their digests stayed in memory.
   const config::TenantConfig* tenant_for_key(std::string_view key) const;
   bool is_admin_key(std::string_view key) const;
 
