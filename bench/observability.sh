@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# What observability costs: the same gateway with traces off and OTLP off ("off") and with the
-# trace file plus OTLP export to a fake collector ("on"), against one fixed upstream, driven by
-# wrk in alternating rounds. Prints requests/s and p50 of each and the on/off ratio.
-# Metrics cannot be turned off by config: they are on in both (so "off" = traces off).
+# What observability costs: the same gateway with metrics, traces and OTLP off ("off") and with
+# metrics, the trace file and OTLP export to a receiver ("on"), against one fixed upstream, driven
+# by wrk in alternating rounds. Prints requests/s and p50 of each and the on/off ratio.
+# METRICS_OFF=0 keeps metrics on in "off" too (the cost of tracing alone).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -14,6 +14,7 @@ ROUNDS=${ROUNDS:-3}              # measured runs per variant, alternating; media
 GATEWAY_THREADS=${GATEWAY_THREADS:-1}
 PORT=${PORT:-18280}              # the upstream
 ON_OTLP=${ON_OTLP:-1}            # 0 = "on" writes the trace file only (splits the cost)
+METRICS_OFF=${METRICS_OFF:-1}    # 0 = metrics stay on in "off" (splits the cost)
 SINK=${SINK:-nginx}              # the OTLP receiver: nginx (answers 200, costs little) | node
 SINK_PORT=${SINK_PORT:-$((PORT + 1))}  # the nginx sink
 SWITCHBOARD=${SWITCHBOARD:-$ROOT/build/switchboard}
@@ -57,10 +58,12 @@ http {
 EOF
   nginx -p "$WORK/nginx" -c nginx.conf -e "$WORK/nginx/error.log" -g 'daemon off;' >/dev/null 2>&1 </dev/null &
   PIDS+=($!)
+  UPSTREAM_PID=$!
   UPSTREAM_DESC="nginx return 200 (1 worker)"
 else
   "$SWITCHBOARD" --mock-upstream "127.0.0.1:$PORT" --threads 1 >/dev/null 2>"$WORK/mock.log" </dev/null &
   PIDS+=($!)
+  UPSTREAM_PID=$!
   UPSTREAM_DESC="switchboard --mock-upstream (1 thread)"
 fi
 
@@ -112,9 +115,10 @@ else
 fi
 
 # ---- the two gateways -------------------------------------------------------------------------------
-start_gateway() {  # $1 = name, $2 = traces file, $3 = OTLP endpoint; sets ADDR and GW_PID
+start_gateway() {  # $1 = name, $2 = traces file, $3 = OTLP endpoint, $4 = metrics; sets ADDR and GW_PID
   local log=$WORK/$1.log
-  BENCH_THREADS=$GATEWAY_THREADS BENCH_TRACES=$2 BENCH_OTLP=$3 BENCH_UPSTREAM=127.0.0.1:$PORT \
+  BENCH_THREADS=$GATEWAY_THREADS BENCH_TRACES=$2 BENCH_OTLP=$3 BENCH_METRICS=$4 \
+    BENCH_UPSTREAM=127.0.0.1:$PORT \
     "$SWITCHBOARD" --config "$ROOT/bench/observability.yaml" 2>"$log" >/dev/null </dev/null &
   GW_PID=$!
   PIDS+=("$GW_PID")
@@ -128,14 +132,21 @@ start_gateway() {  # $1 = name, $2 = traces file, $3 = OTLP endpoint; sets ADDR 
   [ -n "$ADDR" ] || die "gateway $1 did not start"
 }
 TRACE_FILE=$WORK/traces.jsonl
-start_gateway off "" ""
+start_gateway off "" "" "$([ "$METRICS_OFF" = 1 ] && echo false || echo true)"
 OFF=http://$ADDR
 OFF_PID=$GW_PID
-start_gateway on "$TRACE_FILE" "$([ "$ON_OTLP" = 1 ] && echo "http://127.0.0.1:$COLLECTOR_PORT")"
+start_gateway on "$TRACE_FILE" "$([ "$ON_OTLP" = 1 ] && echo "http://127.0.0.1:$COLLECTOR_PORT")" true
 ON=http://$ADDR
 ON_PID=$GW_PID
 HZ=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }  # utime + stime, all threads
+# The upstream's CPU: its nginx worker (the master idles), or the mock's process.
+upstream_ticks() {
+  local pid t=0
+  for pid in "$UPSTREAM_PID" $(pgrep -P "$UPSTREAM_PID" || true); do t=$((t + $(cpu_ticks "$pid"))); done
+  echo "$t"
+}
+busy_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8}' /proc/stat; }  # the whole machine
 # utime + stime per thread name ("name ticks" lines; the comm field may hold spaces).
 thread_ticks() {
   local f
@@ -156,8 +167,8 @@ done
   echo "host: $(uname -srm), $(nproc) cores; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "upstream: $UPSTREAM_DESC; gateway: server.threads $GATEWAY_THREADS"
   echo "wrk: -t1 -c$CONNECTIONS -d$DURATION (warm-up $WARMUP), $ROUNDS rounds, off/on alternating"
-  echo "off: traces.file \"\", no OTLP | on: traces.file (a file)$([ "$ON_OTLP" = 1 ] && echo " + OTLP/HTTP JSON to $SINK_DESC, sample_ratio 1")"
-  echo "metrics are on in both (they cannot be turned off)"
+  echo "off: $([ "$METRICS_OFF" = 1 ] && echo "metrics.enabled false" || echo "metrics on"), traces.file \"\", no OTLP" \
+    "| on: metrics, traces.file (a file)$([ "$ON_OTLP" = 1 ] && echo " + OTLP/HTTP JSON to $SINK_DESC, sample_ratio 1")"
 }
 
 # One line per measured run in $WORK/runs: variant rps p50_ms cpu_us_per_request
@@ -166,21 +177,29 @@ done
 measure() {  # $1 = variant, $2 = URL, $3 = the gateway's pid
   wrk -t1 -c"$CONNECTIONS" -d"$WARMUP" -s bench/post_chat.lua "$2" >/dev/null 2>&1 || die "wrk warm-up failed"
   : >"$TRACE_FILE"  # keep the trace file small; the gateway appends (O_APPEND)
-  local t0 t1 rps p50 errors requests cpu s0 s1
+  local t0 t1 rps p50 errors requests cpu s0 s1 u0 u1 b0 b1 others
   t0=$(cpu_ticks "$3")
   thread_ticks "$3" >"$WORK/threads.0"
   s0=$(cpu_ticks "$SINK_PID")
-  wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/post_chat.lua "$2" >"$WORK/wrk.out" 2>&1 \
+  u0=$(upstream_ticks)
+  b0=$(busy_ticks)
+  /usr/bin/time -f '%U %S' -o "$WORK/wrk.time" \
+    wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/post_chat.lua "$2" >"$WORK/wrk.out" 2>&1 \
     || { cat "$WORK/wrk.out" >&2; die "wrk failed"; }
   t1=$(cpu_ticks "$3")
   thread_ticks "$3" >"$WORK/threads.1"
   s1=$(cpu_ticks "$SINK_PID")
+  u1=$(upstream_ticks)
+  b1=$(busy_ticks)
   rps=$(awk '/^Requests\/sec:/ {print $2}' "$WORK/wrk.out")
   p50=$(awk '$1 == "50%" {v = $2; if (v ~ /us$/) {sub(/us/, "", v); v /= 1000} else if (v ~ /ms$/) sub(/ms/, "", v); else if (v ~ /s$/) {sub(/s/, "", v); v *= 1000}; print v}' "$WORK/wrk.out")
   errors=$(awk '/Non-2xx|Socket errors/ {e = 1} END {print e + 0}' "$WORK/wrk.out")
   [ "$errors" = 0 ] || { cat "$WORK/wrk.out" >&2; die "$1: wrk saw errors"; }
   requests=$(awk '/requests in/ {print $1}' "$WORK/wrk.out")
   cpu=$(awk -v t=$((t1 - t0)) -v n="$requests" -v hz="$HZ" 'BEGIN { printf "%.1f", t * 1e6 / hz / n }')
+  # The rest of the machine per request: the upstream, wrk, and everything (busy CPU time).
+  others=$(awk -v u=$((u1 - u0)) -v b=$((b1 - b0)) -v n="$requests" -v hz="$HZ" '
+    { w = $1 + $2 } END { printf "upstream %.1f, wrk %.1f, whole machine %.1f", u * 1e6 / hz / n, w * 1e6 / n, b * 1e6 / hz / n }' "$WORK/wrk.time")
   echo "$1 $rps $p50 $cpu" >>"$WORK/runs"
   # Per thread name, and the OTLP sink's process, in us per request.
   local split
@@ -197,6 +216,7 @@ measure() {  # $1 = variant, $2 = URL, $3 = the gateway's pid
     case $kv in *=*) echo "$1 ${kv%%=*} ${kv#*=}" >>"$WORK/threads" ;; esac
   done
   printf '  %-4s %10.0f req/s  p50 %.3f ms  gateway CPU %s us/request: %s\n' "$1" "$rps" "$p50" "$cpu" "$split"
+  printf '       CPU us/request elsewhere: %s\n' "$others"
 }
 for round in $(seq 1 "$ROUNDS"); do
   echo "round $round/$ROUNDS"
@@ -218,8 +238,12 @@ awk '
   $1 == "off" { off[++no] = $2; offp[no] = $3; offc[no] = $4 }
   $1 == "on" { on[++nn] = $2; onp[nn] = $3; onc[nn] = $4 }
   END {
+    # Each round measures both back to back: its own ratio cancels the drift between rounds.
+    # (Taken first: median() sorts its array in place.)
+    for (i = 1; i <= no && i <= nn; i++) { pr[i] = on[i] / off[i]; rounds = rounds sprintf(" %.3f", pr[i]) }
     r_off = median(off, no); r_on = median(on, nn); p_off = median(offp, no); p_on = median(onp, nn)
     printf "\nmedian req/s: off %.0f, on %.0f -> on/off %.3f (cost %.1f%% of requests/s)\n", r_off, r_on, r_on / r_off, (1 - r_on / r_off) * 100
+    printf "median of the rounds'"'"' own on/off: %.3f (rounds:%s)\n", median(pr, i - 1), rounds
     printf "median p50: off %.3f ms, on %.3f ms\n", p_off, p_on
     c_off = median(offc, no); c_on = median(onc, nn)
     printf "median gateway CPU per request: off %.1f us, on %.1f us -> +%.1f%% (the steadier figure on a shared machine)\n", c_off, c_on, (c_on / c_off - 1) * 100

@@ -120,6 +120,13 @@ class GatewayHandler final : public server::RequestHandler {
 
   net::awaitable<void> metrics(server::HttpRequest& request, server::ResponseWriter& out) {
     if (!co_await method_is(request, out, "GET")) co_return;
+    if (auto* w = gateway::Worker::current();
+        w && w->runtime() && !w->runtime()->config().observability.metrics.enabled) {
+      co_await local_error(out, protocol::make_error(ErrorCode::not_found,
+                                                     "metrics are off in this gateway's config "
+                                                     "(observability.metrics.enabled: false)"));
+      co_return;
+    }
     // Pools belong to their worker threads: ask each on its own thread.
     std::map<std::string, std::pair<std::int64_t, std::int64_t>> connections;
     for (auto* w : services_.workers) {

@@ -160,7 +160,7 @@ void read_observability(LoadContext& ctx, const YAML::Node& node, ObservabilityC
                                                 {"text", LogFormat::text}};
   static const std::vector<std::string_view> kLevels = {"trace", "debug",    "info", "warn",
                                                         "error", "critical", "off"};
-  MapReader obs(ctx, node, "observability", {"log", "traces"});
+  MapReader obs(ctx, node, "observability", {"log", "metrics", "traces"});
   if (const MapEntry* log_entry = obs.find("log")) {
     MapReader log(ctx, log_entry->value, log_entry->path, {"level", "format"});
     if (const MapEntry* level = log.find("level")) {
@@ -171,6 +171,10 @@ void read_observability(LoadContext& ctx, const YAML::Node& node, ObservabilityC
       }
     }
     log.read_enum("format", kFormats, "log format", out.log.format);
+  }
+  if (const MapEntry* metrics_entry = obs.find("metrics")) {
+    MapReader metrics(ctx, metrics_entry->value, metrics_entry->path, {"enabled"});
+    metrics.read("enabled", out.metrics.enabled);
   }
   if (const MapEntry* traces_entry = obs.find("traces")) {
     MapReader traces(ctx, traces_entry->value, traces_entry->path,

@@ -327,6 +327,8 @@ net::awaitable<AttemptResult> attempt_once(Services& services, RequestContext& c
   const auto& adapter = *target.provider->adapter;
   ctx.provider = provider_name;
   ctx.model = target.model->name;
+  ctx.provider_model = target.model->model;
+  ctx.provider_config = &pconf;
 
   Attempt attempt;
   attempt.provider = provider_name;

@@ -59,72 +59,6 @@ std::string_view decimal(char (&buf)[16], int v) {
   return {buf, static_cast<std::size_t>(end - buf)};
 }
 
-// gen_ai.provider.name: the semconv's well-known value for a provider type; for an
-// openai-compatible server or the mock, the provider's config name.
-std::string_view genai_provider_name(config::ProviderType type, std::string_view config_name) {
-  switch (type) {
-    case config::ProviderType::openai:
-      return "openai";
-    case config::ProviderType::azure:
-      return "azure.ai.openai";
-    case config::ProviderType::anthropic:
-      return "anthropic";
-    case config::ProviderType::gemini:
-      return "gcp.gemini";
-    case config::ProviderType::bedrock:
-      return "aws.bedrock";
-    case config::ProviderType::mistral:
-      return "mistral_ai";
-    case config::ProviderType::openai_compatible:
-    case config::ProviderType::mock:
-      break;
-  }
-  return config_name;
-}
-
-void export_span(observability::OtlpExporter& otlp, const RequestContext& ctx, double duration_ms) {
-  observability::OtlpSpan s;
-  s.trace_id = ctx.trace_id;
-  s.span_id = ctx.span_id;
-  s.parent_span_id = ctx.parent_span_id;
-  s.operation = ctx.endpoint == "/v1/embeddings" ? "embeddings" : "chat";
-  auto start =
-      std::chrono::duration_cast<std::chrono::nanoseconds>(ctx.wall_start.time_since_epoch())
-          .count();
-  s.start_unix_nano = static_cast<std::int64_t>(start);
-  s.end_unix_nano = s.start_unix_nano + static_cast<std::int64_t>(duration_ms * 1e6);
-  s.request_model = ctx.requested_model;
-  if (ctx.runtime && !ctx.provider.empty()) {
-    const auto& cfg = ctx.runtime->config();
-    if (auto p = cfg.providers.find(std::string(ctx.provider)); p != cfg.providers.end()) {
-      s.provider_name = genai_provider_name(p->second.type, ctx.provider);
-    }
-    if (auto m = cfg.models.find(std::string(ctx.model)); m != cfg.models.end()) {
-      s.response_model = m->second.model;
-    }
-  }
-  s.usage_known = ctx.usage.known || ctx.usage.estimated;
-  s.input_tokens = ctx.usage.input;
-  s.output_tokens = ctx.usage.output;
-  s.cached_input_tokens = ctx.usage.cached_input;
-  s.cache_write_tokens = ctx.usage.cache_write;
-  s.request_id = ctx.request_id;
-  s.endpoint = ctx.endpoint;
-  s.tenant = ctx.tenant_name;
-  s.workflow = ctx.workflow;
-  s.user = ctx.user;
-  s.route = ctx.route;
-  s.provider = ctx.provider;
-  s.model = ctx.model;
-  s.stream = ctx.stream;
-  s.status = ctx.status;
-  s.error = ctx.error;
-  s.attempts = static_cast<int>(ctx.attempts.size());
-  s.cost_usd = ctx.cost_usd;
-  s.ttft_ms = ctx.ttft_ms;
-  otlp.submit(s);
-}
-
 // The series one kind of request updates (same tenant, workflow, route, provider, model and
 // status), kept per thread so a repeat request updates them through their handles instead of
 // resolving each family's labels. Direct-mapped and small: a miss only costs resolving as before.
@@ -241,16 +175,29 @@ void finish_request(Services& services, RequestContext& ctx) {
   double billed_failures = billed_by_failed_attempts(ctx.attempts);
   if (ctx.cost_usd < billed_failures) ctx.cost_usd = billed_failures;
   settle_request(services, ctx);
-  record_metrics(*services.metrics, ctx, duration_ms, overhead_ms, billed_failures);
-
-  if (services.otlp && services.otlp->sampled(ctx.trace_id)) {
-    export_span(*services.otlp, ctx, duration_ms);
+  if (!ctx.runtime || ctx.runtime->config().observability.metrics.enabled) {
+    record_metrics(*services.metrics, ctx, duration_ms, overhead_ms, billed_failures);
   }
-  if (!services.traces || !services.traces->enabled()) return;
-  // Packed in place into the sink's per-thread buffer (no JSON here, no allocation once warm);
-  // the writer thread encodes the line.
-  pack_trace_record(services.traces->begin_record(&append_packed_trace_record), ctx, duration_ms,
-                    overhead_ms);
+
+  bool traced = services.traces && services.traces->enabled();
+  bool spanned = services.otlp && services.otlp->sampled(ctx.trace_id);
+  if (!traced && !spanned) return;
+  // The record is packed once (no JSON here, no allocation once warm): in place into the trace
+  // sink's per-thread buffer, and copied from there for the OTLP exporter. Each encodes its own
+  // JSON from it on its own thread.
+  if (!traced) {
+    thread_local std::string packed;
+    packed.clear();
+    pack_trace_record(packed, ctx, duration_ms, overhead_ms);
+    services.otlp->submit(&append_packed_record_span, packed);
+    return;
+  }
+  std::string& buffer = services.traces->begin_record(&append_packed_trace_record);
+  std::size_t at = buffer.size();
+  pack_trace_record(buffer, ctx, duration_ms, overhead_ms);
+  if (spanned) {
+    services.otlp->submit(&append_packed_record_span, std::string_view(buffer).substr(at));
+  }
   services.traces->end_record();
 }
 

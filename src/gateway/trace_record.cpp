@@ -11,6 +11,7 @@
 
 #include "switchboard/gateway/pipeline.hpp"
 #include "switchboard/observability/json_writer.hpp"
+#include "switchboard/observability/otlp.hpp"
 #include "switchboard/observability/pack_bytes.hpp"
 
 namespace switchboard::gateway {
@@ -180,6 +181,29 @@ struct RecordWriter {
   }
 };
 
+// gen_ai.provider.name: the semconv's well-known value for a provider type; for an
+// openai-compatible server or the mock, the provider's config name.
+std::string_view genai_provider_name(config::ProviderType type, std::string_view config_name) {
+  switch (type) {
+    case config::ProviderType::openai:
+      return "openai";
+    case config::ProviderType::azure:
+      return "azure.ai.openai";
+    case config::ProviderType::anthropic:
+      return "anthropic";
+    case config::ProviderType::gemini:
+      return "gcp.gemini";
+    case config::ProviderType::bedrock:
+      return "aws.bedrock";
+    case config::ProviderType::mistral:
+      return "mistral_ai";
+    case config::ProviderType::openai_compatible:
+    case config::ProviderType::mock:
+      break;
+  }
+  return config_name;
+}
+
 template <class Pack>
 void pack_fields(Pack& p, const RequestContext& ctx, double duration_ms, double overhead_ms) {
   p.str(ctx.trace_id);
@@ -229,6 +253,11 @@ void pack_fields(Pack& p, const RequestContext& ctx, double duration_ms, double 
     p.str(g.action);
     p.str(g.detail);
   }
+  // Only the span reads on from here (the trace line ends with the guardrails).
+  p.str(ctx.provider_config ? genai_provider_name(ctx.provider_config->type, ctx.provider)
+                            : std::string_view());
+  p.str(ctx.provider_model);
+  p.pod(static_cast<std::uint8_t>(ctx.usage.known || ctx.usage.estimated));
 }
 
 }  // namespace
@@ -357,6 +386,58 @@ void append_packed_trace_record(std::string& out, std::string_view packed) {
   }
   w.lit("]}");
   out.append(scratch.data(), static_cast<std::size_t>(w.p - scratch.data()));
+}
+
+void append_packed_record_span(std::string& out, std::string_view packed) {
+  Unpacker in{packed};
+  observability::OtlpSpan s;
+  s.trace_id = in.str();
+  s.span_id = in.str();
+  s.parent_span_id = in.str();
+  s.start_unix_nano = in.pod<std::int64_t>();
+  s.request_id = in.str();
+  s.tenant = in.str();
+  s.workflow = in.str();
+  s.user = in.str();
+  s.endpoint = in.str();
+  s.operation = s.endpoint == "/v1/embeddings" ? "embeddings" : "chat";
+  s.request_model = in.str();
+  s.route = in.str();
+  for (std::uint32_t i = 0, n = in.count(4); i < n; ++i) in.str();  // policies
+  s.provider = in.str();
+  s.model = in.str();
+  s.stream = in.pod<std::uint8_t>() != 0;
+  s.status = in.pod<std::int32_t>();
+  s.error = in.str();
+  auto attempts = in.count(36);
+  s.attempts = static_cast<int>(attempts);
+  for (std::uint32_t i = 0; i < attempts; ++i) {
+    in.str();  // provider
+    in.str();  // model
+    in.str();  // key_id
+    in.pod<std::int32_t>();
+    in.str();          // error
+    in.pod<double>();  // ms
+    in.pod<double>();  // billed_usd
+  }
+  s.ttft_ms = in.pod<double>();
+  auto duration_ms = in.pod<double>();
+  s.end_unix_nano = s.start_unix_nano + static_cast<std::int64_t>(duration_ms * 1e6);
+  in.pod<double>();  // overhead_ms
+  s.input_tokens = in.pod<std::int64_t>();
+  s.output_tokens = in.pod<std::int64_t>();
+  s.cached_input_tokens = in.pod<std::int64_t>();
+  s.cache_write_tokens = in.pod<std::int64_t>();
+  in.pod<std::int64_t>();  // reasoning
+  in.pod<std::uint8_t>();  // estimated
+  s.cost_usd = in.pod<double>();
+  for (std::uint32_t i = 0, n = in.count(16); i < n; ++i) {
+    for (int field = 0; field < 4; ++field) in.str();  // name, stage, action, detail
+  }
+  s.provider_name = in.str();
+  s.response_model = in.str();
+  s.usage_known = in.pod<std::uint8_t>() != 0;
+  observability::append_otlp_span(out, s);
 }
 
 std::size_t trace_record_room(std::string_view packed) {

@@ -38,10 +38,25 @@ std::atomic<std::uint64_t> next_generation{1};
 
 struct ThreadBuffer {
   std::uint64_t generation = 0;
-  std::string spans;  // packed spans
+  std::string spans;  // framed packed spans, as in Chunk
   std::size_t count = 0;
 };
 thread_local ThreadBuffer thread_buffer;
+
+// Each span in a buffer is framed: its length, the encoder, then the packed bytes.
+constexpr std::size_t kFrameHead = sizeof(std::uint32_t) + sizeof(OtlpExporter::Encoder);
+
+void put_frame_head(char* at, std::size_t length, OtlpExporter::Encoder encode) {
+  auto n = static_cast<std::uint32_t>(length);
+  std::memcpy(at, &n, sizeof n);
+  std::memcpy(at + sizeof n, &encode, sizeof encode);
+}
+
+// The encoder of spans given as an OtlpSpan (packed by pack_otlp_span).
+void append_packed_otlp_span(std::string& out, std::string_view packed) {
+  OtlpSpan span;
+  if (unpack_otlp_span(packed, span) != 0) append_otlp_span(out, span);
+}
 
 // RFC 9110 token characters.
 bool is_token(std::string_view s) {
@@ -175,18 +190,38 @@ OtlpExporter::~OtlpExporter() {
   transport_->pool.reset();  // before the io_context it runs on
 }
 
-void OtlpExporter::submit(const OtlpSpan& span) {
+std::string& OtlpExporter::thread_spans() {
   auto& tb = thread_buffer;
   if (tb.generation != generation_) {  // left by an earlier exporter
     tb.generation = generation_;
     tb.spans.clear();
     tb.count = 0;
   }
-  pack_otlp_span(tb.spans, span);  // the JSON is written on the exporter thread
+  return tb.spans;
+}
+
+void OtlpExporter::end_submit(std::string& spans) {
+  auto& tb = thread_buffer;
   ++tb.count;
-  if (tb.count >= chunk_spans_ || tb.spans.size() >= kThreadChunkBytes) {
-    hand_over(tb.spans, tb.count);
-  }
+  if (tb.count >= chunk_spans_ || spans.size() >= kThreadChunkBytes) hand_over(spans, tb.count);
+}
+
+void OtlpExporter::submit(const OtlpSpan& span) {
+  auto& spans = thread_spans();
+  std::size_t at = spans.size();
+  spans.resize(at + kFrameHead);
+  pack_otlp_span(spans, span);  // the JSON is written on the exporter thread
+  put_frame_head(spans.data() + at, spans.size() - at - kFrameHead, &append_packed_otlp_span);
+  end_submit(spans);
+}
+
+void OtlpExporter::submit(Encoder encode, std::string_view packed) {
+  auto& spans = thread_spans();
+  std::size_t at = spans.size();
+  spans.resize(at + kFrameHead + packed.size());
+  put_frame_head(spans.data() + at, packed.size(), encode);
+  std::memcpy(spans.data() + at + kFrameHead, packed.data(), packed.size());
+  end_submit(spans);
 }
 
 void OtlpExporter::flush_thread() {
@@ -273,16 +308,24 @@ void OtlpExporter::send(std::deque<Chunk>& batch, Clock::time_point deadline) {
   // The JSON is written once, straight into the body (about 1.5 KB a span).
   request.body.reserve(count * 1800 + 512);
   append_otlp_request_head(request.body, options_.service_version);
-  std::size_t encoded = 0;
+  bool first = true;
   for (auto& chunk : batch) {
-    std::string_view packed = chunk.spans;
-    OtlpSpan span;
-    while (!packed.empty()) {
-      std::size_t used = unpack_otlp_span(packed, span);
-      if (used == 0) break;  // cannot happen: the records were packed by this process
-      if (encoded++ > 0) request.body.push_back(',');
-      append_otlp_span(request.body, span);
-      packed.remove_prefix(used);
+    std::string_view frames = chunk.spans;
+    while (frames.size() >= kFrameHead) {
+      std::uint32_t length = 0;
+      Encoder encode = nullptr;
+      std::memcpy(&length, frames.data(), sizeof length);
+      std::memcpy(&encode, frames.data() + sizeof length, sizeof encode);
+      std::string_view packed = frames.substr(kFrameHead, length);
+      frames.remove_prefix(kFrameHead + packed.size());
+      std::size_t before = request.body.size();
+      if (!first) request.body.push_back(',');
+      encode(request.body, packed);
+      if (request.body.size() == before + (first ? 0 : 1)) {
+        request.body.resize(before);  // nothing written (a record it could not read): no comma
+      } else {
+        first = false;
+      }
     }
   }
   append_otlp_request_tail(request.body);

@@ -18,6 +18,7 @@
 #include "switchboard/server/http1_parser.hpp"
 #include "switchboard/server/http_head.hpp"
 #include "switchboard/server/read_buffer.hpp"
+#include "switchboard/server/write_all.hpp"
 
 namespace switchboard::server {
 
@@ -43,7 +44,7 @@ tcp::socket& lowest_layer(TlsStream& s) {
 // Beast's flat_stream did): the SSL stream writes one record per buffer otherwise.
 template <class Buffers>
 auto write_buffers(tcp::socket& s, const Buffers& buffers, std::string&) {
-  return net::async_write(s, buffers, kTuple);
+  return net::async_write(s, buffers, TransferAll{}, kTuple);
 }
 template <class Buffers>
 auto write_buffers(TlsStream& s, const Buffers& buffers, std::string& flat) {

@@ -3,9 +3,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import {
   startMockUpstream, startGateway, baseConfig, chat, httpRequest, sseData, metricValue,
-  UPSTREAM_KEY,
+  UPSTREAM_KEY, ADMIN_KEY,
 } from './lib/harness.mjs';
 
 // A tenant name with every character the exposition format must escape.
@@ -196,4 +197,34 @@ test('histograms count every request, with cumulative buckets and LLM-sized boun
   const overhead = histogramSeries('switchboard_gateway_overhead_seconds');
   assert.equal(overhead.get('').count, sent.requests, 'every request, answered or refused');
   assert.ok(overhead.get('').sum < duration.get('route="gpt-test",provider="up",model="gpt-test"').sum + 1);
+});
+
+test('observability.metrics.enabled: false answers 404 at /metrics and counts nothing; a reload turns it on', async () => {
+  const config = baseConfig(mock.baseURL);
+  config.observability.metrics = { enabled: false };
+  const off = await startGateway(config);
+  try {
+    const hi = { model: 'gpt-test', messages: [{ role: 'user', content: 'hi' }] };
+    assert.equal((await chat(off, hi)).status, 200);
+    const res = await httpRequest(`${off.url}/metrics`);
+    assert.equal(res.status, 404, res.body);
+    assert.equal(res.json.error.code, 'not_found');
+    assert.match(res.json.error.message, /observability\.metrics\.enabled: false/);
+    // The trace still records the request: only metrics are off.
+    await off.waitForTrace((t) => t.status === 200 && t.model === 'gpt-test');
+
+    config.observability.metrics = { enabled: true };
+    writeFileSync(off.configFile, JSON.stringify(config, null, 2));
+    const reload = await httpRequest(`${off.url}/admin/reload`, {
+      method: 'POST', headers: { authorization: `Bearer ${ADMIN_KEY}` },
+    });
+    assert.equal(reload.status, 200, reload.body);
+    assert.equal((await chat(off, hi)).status, 200);
+    const on = await httpRequest(`${off.url}/metrics`);
+    assert.equal(on.status, 200, on.body);
+    const labels = { tenant: 'acme', workflow: 'default', route: 'gpt-test', provider: 'up', model: 'gpt-test', status: '200' };
+    assert.equal(metricValue(on.body, 'switchboard_requests_total', labels), 1, 'only the request after the reload');
+  } finally {
+    await off.stop();
+  }
 });

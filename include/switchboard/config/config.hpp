@@ -68,8 +68,15 @@ struct TracesConfig {
   bool capture_content = false;
 };
 
+struct MetricsConfig {
+  // false: GET /metrics answers 404 and requests update no per-request series (an operator who
+  // reads OTLP only; and the "off" side of bench/observability.sh).
+  bool enabled = true;
+};
+
 struct ObservabilityConfig {
   LogConfig log;
+  MetricsConfig metrics;
   TracesConfig traces;
 };
 

@@ -63,6 +63,9 @@ struct RequestContext {
   std::string_view route;
   std::string_view provider;
   std::string_view model;  // the configured model name that served
+  // The served model's provider id (ModelConfig::model) and its provider's type, for the span.
+  std::string_view provider_model;
+  const config::ProviderConfig* provider_config = nullptr;
   std::vector<std::string> policies;
   bool stream = false;
   bool anthropic_client = false;  // /v1/messages: errors and bodies in Anthropic's shape

@@ -136,8 +136,16 @@ class OtlpExporter {
   bool sampled(std::string_view trace_id) const {
     return otlp_sampled(trace_id, options_.sample_ratio);
   }
+  // Turns one packed record into its Span object (JSON), appending to `out`. Runs on the
+  // exporter thread, which calls it once per record with the bytes given to submit().
+  using Encoder = void (*)(std::string& out, std::string_view packed);
+
   // Packs the span into the calling thread's buffer; never blocks on the network.
   void submit(const OtlpSpan& span);
+  // A record the caller packed in a form `encode` reads (the gateway hands over its packed trace
+  // record, so one copy of the values serves the trace file and the span): copied into the
+  // calling thread's buffer.
+  void submit(Encoder encode, std::string_view packed);
   // Hands the calling thread's buffer to the exporter thread (event loops call it on a timer).
   void flush_thread();
 
@@ -145,11 +153,13 @@ class OtlpExporter {
 
  private:
   struct Chunk {
-    std::string spans;  // packed spans (pack_otlp_span)
+    std::string spans;  // [u32 length][Encoder][packed bytes] per span
     std::size_t count = 0;
   };
   struct Transport;  // the upstream pool and io_context, defined in otlp_exporter.cpp
 
+  std::string& thread_spans();  // the calling thread's buffer, emptied if an earlier exporter's
+  void end_submit(std::string& spans);
   void hand_over(std::string& spans, std::size_t& count);
   void run();
   void send(std::deque<Chunk>& batch, std::chrono::steady_clock::time_point deadline);

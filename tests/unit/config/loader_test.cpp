@@ -55,6 +55,7 @@ TEST_F(ConfigLoaderFullExample, ServerAuthStateAndObservability) {
   EXPECT_EQ(c.state.redis.key_prefix, "sb:");
   EXPECT_EQ(c.observability.log.level, "debug");
   EXPECT_EQ(c.observability.log.format, LogFormat::text);
+  EXPECT_FALSE(c.observability.metrics.enabled);
   EXPECT_EQ(c.observability.traces.file, "/tmp/traces.jsonl");
   EXPECT_EQ(c.observability.traces.otlp.endpoint, "http://otel:4318");
   EXPECT_EQ(c.observability.traces.otlp.headers.at("x-team"), "ai");
@@ -225,6 +226,7 @@ models:
   EXPECT_EQ(c.state.redis.url, "redis://127.0.0.1:6379/0");
   EXPECT_EQ(c.observability.log.level, "info");
   EXPECT_EQ(c.observability.log.format, LogFormat::json);
+  EXPECT_TRUE(c.observability.metrics.enabled);
   EXPECT_EQ(c.observability.traces.file, "-");
   EXPECT_DOUBLE_EQ(c.observability.traces.otlp.sample_ratio, 1.0);
   EXPECT_FALSE(c.observability.traces.capture_content);

@@ -33,6 +33,15 @@ TEST(ConfigLoader, UnknownKeyWithoutNearMatchListsValidKeys) {
                        "unknown key \"bananas\"; expected one of: listen, threads, tls"));
 }
 
+TEST(ConfigLoader, MetricsEnabledMustBeABoolean) {
+  LoadResult r = load(std::string("observability:\n  metrics: {enabled: sometimes, port: 9}\n") +
+                      kMinimalTail);
+  EXPECT_TRUE(HasError(r, "observability.metrics.enabled", 2, 22,
+                       "expected true or false, got \"sometimes\""));
+  EXPECT_TRUE(HasError(r, "observability.metrics.port", 2, 33,
+                       "unknown key \"port\"; expected one of: enabled"));
+}
+
 TEST(ConfigLoader, UnknownTopLevelSectionSuggestsNearest) {
   LoadResult r = load(std::string("guardrial: {}\n") + kMinimalTail);
   EXPECT_TRUE(HasError(r, "guardrial", 1, 1, "did you mean \"guardrails\"?"));

@@ -10,6 +10,7 @@
 
 #include "switchboard/gateway/pipeline.hpp"
 #include "switchboard/gateway/trace_record.hpp"
+#include "switchboard/observability/otlp.hpp"
 
 namespace gw = switchboard::gateway;
 using json = nlohmann::ordered_json;
@@ -254,4 +255,120 @@ TEST(TraceRecord, WorstCaseRecordsFitTheRoomTheEncoderReserves) {
   for (auto& p : escaping.policies) p = controls;
   check(escaping, 1, 1);
   check(gw::RequestContext{}, 0, 0);
+}
+
+namespace {
+
+// The span as finish_request built it before the trace record's packed form served it too.
+std::string span_as_before(const gw::RequestContext& ctx, std::string_view provider_name,
+                           double duration_ms) {
+  switchboard::observability::OtlpSpan s;
+  s.trace_id = ctx.trace_id;
+  s.span_id = ctx.span_id;
+  s.parent_span_id = ctx.parent_span_id;
+  s.operation = ctx.endpoint == "/v1/embeddings" ? "embeddings" : "chat";
+  s.start_unix_nano =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(ctx.wall_start.time_since_epoch())
+          .count();
+  s.end_unix_nano = s.start_unix_nano + static_cast<std::int64_t>(duration_ms * 1e6);
+  s.request_model = ctx.requested_model;
+  s.provider_name = provider_name;
+  s.response_model = ctx.provider_model;
+  s.usage_known = ctx.usage.known || ctx.usage.estimated;
+  s.input_tokens = ctx.usage.input;
+  s.output_tokens = ctx.usage.output;
+  s.cached_input_tokens = ctx.usage.cached_input;
+  s.cache_write_tokens = ctx.usage.cache_write;
+  s.request_id = ctx.request_id;
+  s.endpoint = ctx.endpoint;
+  s.tenant = ctx.tenant_name;
+  s.workflow = ctx.workflow;
+  s.user = ctx.user;
+  s.route = ctx.route;
+  s.provider = ctx.provider;
+  s.model = ctx.model;
+  s.stream = ctx.stream;
+  s.status = ctx.status;
+  s.error = ctx.error;
+  s.attempts = static_cast<int>(ctx.attempts.size());
+  s.cost_usd = ctx.cost_usd;
+  s.ttft_ms = ctx.ttft_ms;
+  std::string out;
+  switchboard::observability::append_otlp_span(out, s);
+  return out;
+}
+
+std::string span_from_record(const gw::RequestContext& ctx, double duration_ms) {
+  std::string packed;
+  gw::pack_trace_record(packed, ctx, duration_ms, 0.5);
+  std::string out;
+  gw::append_packed_record_span(out, packed);
+  return out;
+}
+
+}  // namespace
+
+TEST(RecordSpan, ServedRequestSpanFromThePackedRecordIsTheSpanAsBefore) {
+  switchboard::config::ProviderConfig openai;
+  openai.type = switchboard::config::ProviderType::openai;
+  auto ctx = served_request();
+  ctx.parent_span_id = "00f067aa0ba902b7";
+  ctx.user = "u-7";
+  ctx.stream = true;
+  ctx.provider_config = &openai;
+  ctx.provider_model = "gpt-4o-mini-2024-07-18";
+  ctx.guardrails.push_back({"pii", "input", "redact", "email"});  // read past, not into the span
+  EXPECT_EQ(span_from_record(ctx, 262.44449), span_as_before(ctx, "openai", 262.44449));
+  auto span = json::parse(span_from_record(ctx, 262.5));
+  EXPECT_EQ(span["startTimeUnixNano"], "1764000000123000000");
+  EXPECT_EQ(span["endTimeUnixNano"], "1764000000385500000");
+}
+
+TEST(RecordSpan, ProviderNamesErrorsEmbeddingsAndEstimatedUsage) {
+  switchboard::config::ProviderConfig local;
+  local.type = switchboard::config::ProviderType::openai_compatible;
+  switchboard::config::ProviderConfig bedrock;
+  bedrock.type = switchboard::config::ProviderType::bedrock;
+
+  gw::RequestContext refused;  // no provider, no usage: an error span without gen_ai names
+  refused.wall_start = std::chrono::system_clock::time_point(std::chrono::milliseconds(5));
+  refused.request_id = "r";
+  refused.trace_id = "t";
+  refused.span_id = "s";
+  refused.endpoint = "/v1/chat/completions";
+  refused.status = 429;
+  refused.error = "rate_limited";
+  EXPECT_EQ(span_from_record(refused, 0.2), span_as_before(refused, "", 0.2));
+
+  auto embed = served_request();
+  embed.endpoint = "/v1/embeddings";
+  embed.provider = "vllm-east";
+  embed.provider_config = &local;  // the config name stands for an openai-compatible server
+  embed.provider_model = "bge-large";
+  embed.usage = {};
+  embed.usage.estimated = true;
+  embed.usage.input = 40;
+  embed.ttft_ms = -1;
+  EXPECT_EQ(span_from_record(embed, 3), span_as_before(embed, "vllm-east", 3));
+
+  auto cut = served_request();
+  cut.provider_config = &bedrock;
+  cut.status = 502;
+  cut.error = "stream_interrupted";
+  cut.usage.known = false;
+  EXPECT_EQ(span_from_record(cut, 9), span_as_before(cut, "aws.bedrock", 9));
+}
+
+TEST(RecordSpan, PackedRecordCutShortStillGivesAValidSpan) {
+  switchboard::config::ProviderConfig openai;
+  auto ctx = served_request();
+  ctx.provider_config = &openai;
+  ctx.guardrails.push_back({"pii", "input", "redact", "email"});
+  std::string packed;
+  gw::pack_trace_record(packed, ctx, 300.25, 1.5);
+  for (std::size_t n = 0; n < packed.size(); ++n) {
+    std::string out;
+    gw::append_packed_record_span(out, std::string_view(packed).substr(0, n));
+    EXPECT_NO_THROW((void)json::parse(out)) << n << ": " << out;
+  }
 }

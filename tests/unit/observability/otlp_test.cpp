@@ -530,6 +530,74 @@ TEST_F(OtlpExporterTest, FullQueueDropsAndCountsWithoutBlocking) {
   ::close(fd);
 }
 
+// Accepts one connection, reads one POST (head, then Content-Length bytes of body), answers 200
+// and returns the body.
+std::string receive_one_post(int listener) {
+  int c = ::accept(listener, nullptr, nullptr);
+  if (c < 0) return {};
+  std::string in;
+  char buf[65536];
+  std::size_t head_end = std::string::npos;
+  std::size_t length = 0;
+  for (;;) {
+    if (head_end == std::string::npos && (head_end = in.find("\r\n\r\n")) != std::string::npos) {
+      auto at = in.find("content-length: ");
+      if (at == std::string::npos || at > head_end) break;
+      length = std::strtoul(in.c_str() + at + 16, nullptr, 10);
+    }
+    if (head_end != std::string::npos && in.size() >= head_end + 4 + length) break;
+    auto n = ::read(c, buf, sizeof buf);
+    if (n <= 0) break;
+    in.append(buf, static_cast<std::size_t>(n));
+  }
+  static constexpr char kReply[] = "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}";
+  [[maybe_unused]] auto w = ::write(c, kReply, sizeof kReply - 1);
+  ::close(c);
+  return head_end == std::string::npos ? std::string() : in.substr(head_end + 4);
+}
+
+// Encoders for records given packed by the caller.
+void encode_as_x(std::string& out, std::string_view packed) {
+  out.append(R"({"x":")").append(packed).append(R"("})");
+}
+void encode_nothing(std::string&, std::string_view) {}
+
+TEST_F(OtlpExporterTest, CallerPackedRecordsGoThroughTheirEncoderInOrder) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(fd, 4), 0);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  std::string body;
+  std::thread collector([&] { body = receive_one_post(fd); });
+
+  OtlpExporterOptions o;
+  o.endpoint = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  o.flush_interval = std::chrono::seconds(30);  // sent by the destructor, in one POST
+  {
+    OtlpExporter exporter(std::move(o), metrics);
+    exporter.submit(&encode_nothing, "dropped by its encoder");  // first: no comma before the next
+    exporter.submit(sample_span());
+    exporter.submit(&encode_as_x, "abc");
+    exporter.submit(&encode_nothing, "");
+    exporter.submit(&encode_as_x, std::string(3000, 'y'));  // longer than any packed span
+    exporter.flush_thread();
+  }
+  collector.join();
+  ::close(fd);
+  json parsed = json::parse(body);  // a dangling comma would not parse
+  const auto& spans = parsed["resourceSpans"][0]["scopeSpans"][0]["spans"];
+  ASSERT_EQ(spans.size(), 3u) << body.substr(0, 400);
+  EXPECT_EQ(spans[0]["traceId"], "4bf92f3577b34da6a3ce929d0e0e4736");
+  EXPECT_EQ(spans[1], json({{"x", "abc"}}));
+  EXPECT_EQ(spans[2], json({{"x", std::string(3000, 'y')}}));
+  EXPECT_EQ(metrics.exported.value({}), 5);  // counted as handed over
+}
+
 TEST(OtlpEnvironment, ReadsTheBatchSpanProcessorVariables) {
   OtlpExporterOptions o;
   ::setenv("OTEL_BSP_SCHEDULE_DELAY", "250", 1);
