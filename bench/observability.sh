@@ -15,6 +15,18 @@ GATEWAY_THREADS=${GATEWAY_THREADS:-1}
 PORT=${PORT:-18280}              # the upstream
 ON_OTLP=${ON_OTLP:-1}            # 0 = "on" writes the trace file only (splits the cost)
 METRICS_OFF=${METRICS_OFF:-1}    # 0 = metrics stay on in "off" (splits the cost)
+# PIN=1: the gateway (all its threads) on CPU 0, and wrk, the upstream and the OTLP receiver on
+# CPU 1. The gateway then has a core of its own, as in production, and every microsecond of its
+# observability work (worker and background threads) is taken from its own requests; the load
+# side's CPU is reported so a saturated CPU 1 shows.
+PIN=${PIN:-0}
+GATEWAY_CPU=""
+LOAD_CPU=""
+if [ "$PIN" = 1 ]; then
+  [ "$(nproc)" -ge 2 ] || { echo "bench: PIN=1 needs 2 CPUs" >&2; exit 1; }
+  GATEWAY_CPU="taskset -c 0"
+  LOAD_CPU="taskset -c 1"
+fi
 SINK=${SINK:-nginx}              # the OTLP receiver: nginx (answers 200, costs little) | node
 SINK_PORT=${SINK_PORT:-$((PORT + 1))}  # the nginx sink
 SWITCHBOARD=${SWITCHBOARD:-$ROOT/build/switchboard}
@@ -56,7 +68,7 @@ http {
   }
 }
 EOF
-  nginx -p "$WORK/nginx" -c nginx.conf -e "$WORK/nginx/error.log" -g 'daemon off;' >/dev/null 2>&1 </dev/null &
+  $LOAD_CPU nginx -p "$WORK/nginx" -c nginx.conf -e "$WORK/nginx/error.log" -g 'daemon off;' >/dev/null 2>&1 </dev/null &
   PIDS+=($!)
   UPSTREAM_PID=$!
   UPSTREAM_DESC="nginx return 200 (1 worker)"
@@ -95,7 +107,7 @@ http {
   }
 }
 EOF
-  nginx -p "$WORK/sink" -c nginx.conf -e "$WORK/sink/error.log" -g 'daemon off;' >/dev/null 2>&1 </dev/null &
+  $LOAD_CPU nginx -p "$WORK/sink" -c nginx.conf -e "$WORK/sink/error.log" -g 'daemon off;' >/dev/null 2>&1 </dev/null &
   PIDS+=($!)
   SINK_PID=$!
   COLLECTOR_PORT=$SINK_PORT
@@ -103,7 +115,7 @@ EOF
   for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$SINK_PORT") 2>/dev/null && break; sleep 0.05; done
 elif [ "$SINK" = node ]; then
   # count mode: no validation, counts spans, answers 200 at once
-  node tests/integration/fakes/otlp_collector.mjs count >"$WORK/collector.port" 2>"$WORK/collector.log" &
+  $LOAD_CPU node tests/integration/fakes/otlp_collector.mjs count >"$WORK/collector.port" 2>"$WORK/collector.log" &
   PIDS+=($!)
   SINK_PID=$!
   for _ in $(seq 1 100); do [ -s "$WORK/collector.port" ] && break; sleep 0.05; done
@@ -119,7 +131,7 @@ start_gateway() {  # $1 = name, $2 = traces file, $3 = OTLP endpoint, $4 = metri
   local log=$WORK/$1.log
   BENCH_THREADS=$GATEWAY_THREADS BENCH_TRACES=$2 BENCH_OTLP=$3 BENCH_METRICS=$4 \
     BENCH_UPSTREAM=127.0.0.1:$PORT \
-    "$SWITCHBOARD" --config "$ROOT/bench/observability.yaml" 2>"$log" >/dev/null </dev/null &
+    $GATEWAY_CPU "$SWITCHBOARD" --config "$ROOT/bench/observability.yaml" 2>"$log" >/dev/null </dev/null &
   GW_PID=$!
   PIDS+=("$GW_PID")
   ADDR=""
@@ -147,6 +159,7 @@ upstream_ticks() {
   echo "$t"
 }
 busy_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8}' /proc/stat; }  # the whole machine
+cpu1_ticks() { awk '/^cpu1 / {print $2 + $3 + $4 + $7 + $8}' /proc/stat; }
 # utime + stime per thread name ("name ticks" lines; the comm field may hold spaces).
 thread_ticks() {
   local f
@@ -175,22 +188,27 @@ done
 : >"$WORK/runs"
 : >"$WORK/threads"
 measure() {  # $1 = variant, $2 = URL, $3 = the gateway's pid
-  wrk -t1 -c"$CONNECTIONS" -d"$WARMUP" -s bench/post_chat.lua "$2" >/dev/null 2>&1 || die "wrk warm-up failed"
+  $LOAD_CPU wrk -t1 -c"$CONNECTIONS" -d"$WARMUP" -s bench/post_chat.lua "$2" >/dev/null 2>&1 || die "wrk warm-up failed"
   : >"$TRACE_FILE"  # keep the trace file small; the gateway appends (O_APPEND)
-  local t0 t1 rps p50 errors requests cpu s0 s1 u0 u1 b0 b1 others
+  local t0 t1 rps p50 errors requests cpu s0 s1 u0 u1 b0 b1 c0 c1 others
   t0=$(cpu_ticks "$3")
   thread_ticks "$3" >"$WORK/threads.0"
   s0=$(cpu_ticks "$SINK_PID")
   u0=$(upstream_ticks)
   b0=$(busy_ticks)
+  c0=$(cpu1_ticks)
+  local w0 w1
+  w0=$(date +%s.%N)
   /usr/bin/time -f '%U %S' -o "$WORK/wrk.time" \
-    wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/post_chat.lua "$2" >"$WORK/wrk.out" 2>&1 \
+    $LOAD_CPU wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/post_chat.lua "$2" >"$WORK/wrk.out" 2>&1 \
     || { cat "$WORK/wrk.out" >&2; die "wrk failed"; }
   t1=$(cpu_ticks "$3")
   thread_ticks "$3" >"$WORK/threads.1"
   s1=$(cpu_ticks "$SINK_PID")
   u1=$(upstream_ticks)
   b1=$(busy_ticks)
+  c1=$(cpu1_ticks)
+  w1=$(date +%s.%N)
   rps=$(awk '/^Requests\/sec:/ {print $2}' "$WORK/wrk.out")
   p50=$(awk '$1 == "50%" {v = $2; if (v ~ /us$/) {sub(/us/, "", v); v /= 1000} else if (v ~ /ms$/) sub(/ms/, "", v); else if (v ~ /s$/) {sub(/s/, "", v); v *= 1000}; print v}' "$WORK/wrk.out")
   errors=$(awk '/Non-2xx|Socket errors/ {e = 1} END {print e + 0}' "$WORK/wrk.out")
@@ -198,8 +216,12 @@ measure() {  # $1 = variant, $2 = URL, $3 = the gateway's pid
   requests=$(awk '/requests in/ {print $1}' "$WORK/wrk.out")
   cpu=$(awk -v t=$((t1 - t0)) -v n="$requests" -v hz="$HZ" 'BEGIN { printf "%.1f", t * 1e6 / hz / n }')
   # The rest of the machine per request: the upstream, wrk, and everything (busy CPU time).
-  others=$(awk -v u=$((u1 - u0)) -v b=$((b1 - b0)) -v n="$requests" -v hz="$HZ" '
-    { w = $1 + $2 } END { printf "upstream %.1f, wrk %.1f, whole machine %.1f", u * 1e6 / hz / n, w * 1e6 / n, b * 1e6 / hz / n }' "$WORK/wrk.time")
+  others=$(awk -v u=$((u1 - u0)) -v b=$((b1 - b0)) -v c=$((c1 - c0)) -v n="$requests" -v hz="$HZ" \
+    -v pin="$PIN" -v wall="$(awk -v a="$w0" -v b="$w1" 'BEGIN {print b - a}')" '
+    { w = $1 + $2 } END {
+      printf "upstream %.1f, wrk %.1f, whole machine %.1f", u * 1e6 / hz / n, w * 1e6 / n, b * 1e6 / hz / n
+      if (pin == 1) printf "; CPU 1 (wrk, upstream, receiver) %.0f%% busy", c * 100 / hz / wall
+    }' "$WORK/wrk.time")
   echo "$1 $rps $p50 $cpu" >>"$WORK/runs"
   # Per thread name, and the OTLP sink's process, in us per request.
   local split

@@ -13,9 +13,10 @@ namespace switchboard::observability {
 namespace {
 constexpr std::size_t kFlushBytes = 64 * 1024;
 constexpr std::size_t kMaxQueuedBytes = 64 * 1024 * 1024;
-// The writer wakes on a timer, or at once when this much is queued: a wake per hand-over cost a
-// futex call on each side, and small batches more write calls.
-constexpr std::size_t kWakeBytes = 1024 * 1024;
+// The writer wakes on a timer, or at once when a quarter of the queue's bound is filled: a wake
+// per hand-over cost a futex call on each side and small batches more write calls, and a woken
+// thread is placed near its waker, on a request thread's core.
+constexpr std::size_t kWakeBytes = kMaxQueuedBytes / 4;
 constexpr auto kWriteInterval = std::chrono::milliseconds(100);
 // Written buffers kept for the request threads (no 64 KB malloc per hand-over): enough for what
 // arrives between two timed wakes under load.
