@@ -33,11 +33,6 @@ constexpr std::size_t kMaxFreeBuffers = 16;
 // A collector's reply is a small ExportTraceServiceResponse; more is not read.
 constexpr std::size_t kMaxResponseBytes = 64 * 1024;
 constexpr auto kFailureLogInterval = std::chrono::seconds(30);
-// The exporter looks at the queue on this short timer instead of being woken by the request
-// threads' hand-overs: the scheduler places a woken thread near its waker, so each wake pulled
-// the exporter onto a request thread's core to take turns with it. Only a queue half full
-// wakes it at once.
-constexpr auto kPollInterval = std::chrono::milliseconds(20);
 
 std::atomic<std::uint64_t> next_generation{1};
 
@@ -246,7 +241,7 @@ void OtlpExporter::hand_over(std::string& spans, std::size_t& count) {
     } else {
       queued_spans_ += count;
       queue_.push_back(Chunk{std::move(spans), count});
-      wake = queued_spans_ >= urgent_spans();
+      wake = queued_spans_ >= options_.max_batch_spans;
       if (!free_.empty()) {
         next = std::move(free_.back());
         free_.pop_back();
@@ -271,12 +266,8 @@ void OtlpExporter::run() {
     Clock::time_point deadline;
     {
       std::unique_lock lock(mu_);
-      wake_.wait_until(lock, std::min(next_flush, Clock::now() + kPollInterval),
-                       [this] { return stopping_ || queued_spans_ >= urgent_spans(); });
-      // A whole batch goes at once, what is less waits for the flush interval.
-      if (!stopping_ && queued_spans_ < options_.max_batch_spans && Clock::now() < next_flush) {
-        continue;
-      }
+      wake_.wait_until(lock, next_flush,
+                       [this] { return stopping_ || queued_spans_ >= options_.max_batch_spans; });
       if (queue_.empty()) {
         if (stopping_) return;
         next_flush = Clock::now() + options_.flush_interval;

@@ -13,16 +13,13 @@ namespace switchboard::observability {
 namespace {
 constexpr std::size_t kFlushBytes = 64 * 1024;
 constexpr std::size_t kMaxQueuedBytes = 64 * 1024 * 1024;
-// The writer wakes on a timer, or at once when a quarter of the queue's bound is filled: a wake
-// per hand-over cost a futex call on each side and small batches more write calls, and a woken
-// thread is placed near its waker, on a request thread's core.
-constexpr std::size_t kWakeBytes = kMaxQueuedBytes / 4;
-constexpr auto kWriteInterval = std::chrono::milliseconds(100);
-// Written buffers kept for the request threads (no 64 KB malloc per hand-over): enough for what
-// arrives between two timed wakes under load.
-constexpr std::size_t kMaxFreeBuffers = 32;
-// The writer's output buffer: one fwrite per this many bytes of lines.
+// Written buffers kept for the request threads (no 64 KB malloc per hand-over). The writer is
+// woken for every hand-over, so a buffer comes back while its lines are still in cache.
+constexpr std::size_t kMaxFreeBuffers = 8;
+// The writer's lines go to the file 1 MB at a time, or after this long: one write call a
+// hand-over cost more than the copy it made.
 constexpr std::size_t kWriteBytes = 1024 * 1024;
+constexpr auto kWriteInterval = std::chrono::milliseconds(100);
 
 // Each record in a thread buffer is framed: its length, the encoder (null: the bytes are the
 // line), then the bytes.
@@ -103,7 +100,6 @@ void TraceSink::flush_thread() {
 
 void TraceSink::hand_over(std::string& buffer, std::size_t& records) {
   std::string next;
-  bool wake = false;
   {
     std::lock_guard lock(mutex_);
     if (queued_bytes_ + buffer.size() > kMaxQueuedBytes) {
@@ -113,7 +109,6 @@ void TraceSink::hand_over(std::string& buffer, std::size_t& records) {
       return;
     }
     queued_bytes_ += buffer.size();
-    wake = queued_bytes_ >= kWakeBytes;
     queue_.push_back(Chunk{std::move(buffer), records});
     if (!free_.empty()) {
       next = std::move(free_.back());
@@ -123,24 +118,28 @@ void TraceSink::hand_over(std::string& buffer, std::size_t& records) {
   if (next.capacity() == 0) next.reserve(kFlushBytes + kFlushBytes / 4);
   buffer = std::move(next);
   records = 0;
-  if (wake) wake_.notify_one();
+  wake_.notify_one();
 }
 
 void TraceSink::writer_loop() {
   std::vector<Chunk> batch;
   std::string lines;
-  lines.reserve(kWriteBytes + kFlushBytes);
+  lines.reserve(kWriteBytes + 2 * kFlushBytes);
+  auto last_write = std::chrono::steady_clock::now();
+  auto write_lines = [&] {
+    std::fwrite(lines.data(), 1, lines.size(), out_);
+    std::fflush(out_);
+    lines.clear();
+    last_write = std::chrono::steady_clock::now();
+  };
   for (;;) {
+    bool stopping = false;
     {
       std::unique_lock lock(mutex_);
-      wake_.wait_for(lock, kWriteInterval,
-                     [this] { return stopping_ || queued_bytes_ >= kWakeBytes; });
+      wake_.wait_for(lock, kWriteInterval, [this] { return stopping_ || !queue_.empty(); });
       batch.swap(queue_);
       queued_bytes_ = 0;
-      if (batch.empty()) {
-        if (stopping_) break;
-        continue;
-      }
+      stopping = stopping_;
     }
     for (const auto& chunk : batch) {
       std::string_view in = chunk.frames;
@@ -157,16 +156,10 @@ void TraceSink::writer_loop() {
           lines.append(bytes);
         }
         lines.push_back('\n');
-        if (lines.size() >= kWriteBytes) {
-          std::fwrite(lines.data(), 1, lines.size(), out_);
-          lines.clear();
-        }
+        if (lines.size() >= kWriteBytes) write_lines();
       }
     }
-    std::fwrite(lines.data(), 1, lines.size(), out_);
-    lines.clear();
-    std::fflush(out_);
-    {
+    if (!batch.empty()) {
       // Emptied buffers go back to the request threads, capacity kept.
       std::lock_guard lock(mutex_);
       for (auto& chunk : batch) {
@@ -176,6 +169,14 @@ void TraceSink::writer_loop() {
       }
     }
     batch.clear();
+    if (!lines.empty() &&
+        (stopping || std::chrono::steady_clock::now() - last_write >= kWriteInterval)) {
+      write_lines();
+    }
+    if (stopping) {
+      std::lock_guard lock(mutex_);
+      if (queue_.empty()) break;
+    }
   }
 }
 

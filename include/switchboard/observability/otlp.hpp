@@ -2,7 +2,6 @@
 // non-blocking exporter that batches spans off the request path.
 #pragma once
 
-#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -162,10 +161,6 @@ class OtlpExporter {
   std::string& thread_spans();  // the calling thread's buffer, emptied if an earlier exporter's
   void end_submit(std::string& spans);
   void hand_over(std::string& spans, std::size_t& count);
-  // Queued spans that wake the exporter at once (else it polls): half the queue, at least a batch.
-  std::size_t urgent_spans() const {
-    return std::max(options_.max_batch_spans, options_.max_queue_spans / 2);
-  }
   void run();
   void send(std::deque<Chunk>& batch, std::chrono::steady_clock::time_point deadline);
   void report_failure(std::string_view why, std::size_t spans);
