@@ -15,6 +15,7 @@
 
 #include "switchboard/observability/metrics.hpp"
 #include "switchboard/observability/otlp.hpp"
+#include "switchboard/observability/record_frame.hpp"
 #include "switchboard/upstream/pool.hpp"
 
 namespace switchboard::observability {
@@ -43,14 +44,7 @@ struct ThreadBuffer {
 };
 thread_local ThreadBuffer thread_buffer;
 
-// Each span in a buffer is framed: its length, the encoder, then the packed bytes.
-constexpr std::size_t kFrameHead = sizeof(std::uint32_t) + sizeof(OtlpExporter::Encoder);
-
-void put_frame_head(char* at, std::size_t length, OtlpExporter::Encoder encode) {
-  auto n = static_cast<std::uint32_t>(length);
-  std::memcpy(at, &n, sizeof n);
-  std::memcpy(at + sizeof n, &encode, sizeof encode);
-}
+constexpr std::size_t kFrameHead = kRecordFrameHead;
 
 // The encoder of spans given as an OtlpSpan (packed by pack_otlp_span).
 void append_packed_otlp_span(std::string& out, std::string_view packed) {
@@ -211,7 +205,8 @@ void OtlpExporter::submit(const OtlpSpan& span) {
   std::size_t at = spans.size();
   spans.resize(at + kFrameHead);
   pack_otlp_span(spans, span);  // the JSON is written on the exporter thread
-  put_frame_head(spans.data() + at, spans.size() - at - kFrameHead, &append_packed_otlp_span);
+  put_record_frame_head(spans.data() + at, spans.size() - at - kFrameHead,
+                        &append_packed_otlp_span);
   end_submit(spans);
 }
 
@@ -219,7 +214,7 @@ void OtlpExporter::submit(Encoder encode, std::string_view packed) {
   auto& spans = thread_spans();
   std::size_t at = spans.size();
   spans.resize(at + kFrameHead + packed.size());
-  put_frame_head(spans.data() + at, packed.size(), encode);
+  put_record_frame_head(spans.data() + at, packed.size(), encode);
   std::memcpy(spans.data() + at + kFrameHead, packed.data(), packed.size());
   end_submit(spans);
 }
@@ -311,13 +306,9 @@ void OtlpExporter::send(std::deque<Chunk>& batch, Clock::time_point deadline) {
   bool first = true;
   for (auto& chunk : batch) {
     std::string_view frames = chunk.spans;
-    while (frames.size() >= kFrameHead) {
-      std::uint32_t length = 0;
-      Encoder encode = nullptr;
-      std::memcpy(&length, frames.data(), sizeof length);
-      std::memcpy(&encode, frames.data() + sizeof length, sizeof encode);
-      std::string_view packed = frames.substr(kFrameHead, length);
-      frames.remove_prefix(kFrameHead + packed.size());
+    Encoder encode = nullptr;
+    std::string_view packed;
+    while (next_record_frame(frames, encode, packed)) {
       std::size_t before = request.body.size();
       if (!first) request.body.push_back(',');
       encode(request.body, packed);

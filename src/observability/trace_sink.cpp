@@ -2,6 +2,8 @@
 // encoded) to a thread-local buffer; a thread does the JSON encoding and the file I/O.
 #include "switchboard/observability/trace_sink.hpp"
 
+#include "switchboard/observability/record_frame.hpp"
+
 #include <pthread.h>
 
 #include <chrono>
@@ -23,7 +25,7 @@ constexpr auto kWriteInterval = std::chrono::milliseconds(100);
 
 // Each record in a thread buffer is framed: its length, the encoder (null: the bytes are the
 // line), then the bytes.
-constexpr std::size_t kFrameHead = sizeof(std::uint32_t) + sizeof(TraceSink::Encoder);
+constexpr std::size_t kFrameHead = kRecordFrameHead;
 
 // A sink is told from an earlier one by a generation, not its address: a new sink can be
 // allocated where a destroyed one was, and must not inherit its unflushed records.
@@ -143,13 +145,9 @@ void TraceSink::writer_loop() {
     }
     for (const auto& chunk : batch) {
       std::string_view in = chunk.frames;
-      while (in.size() >= kFrameHead) {
-        std::uint32_t length = 0;
-        Encoder encode = nullptr;
-        std::memcpy(&length, in.data(), sizeof length);
-        std::memcpy(&encode, in.data() + sizeof length, sizeof encode);
-        std::string_view bytes = in.substr(kFrameHead, length);
-        in.remove_prefix(kFrameHead + bytes.size());
+      Encoder encode = nullptr;
+      std::string_view bytes;
+      while (next_record_frame(in, encode, bytes)) {
         if (encode) {
           encode(lines, bytes);
         } else {

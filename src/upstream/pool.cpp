@@ -411,7 +411,9 @@ class HttpCall final : public UpstreamCall {
           net::buffer(c.head), joined ? net::const_buffer() : net::buffer(request.body)};
       // Each operation is awaited here on whichever stream the connection has: a helper
       // coroutine per operation would cost a frame allocation each.
-      auto write = [&](auto& s) { return net::async_write(s, message, server::TransferAll{}, kTuple); };
+      auto write = [&](auto& s) {
+        return net::async_write(s, message, server::TransferAll{}, kTuple);
+      };
       auto [wec, wn] = c.secure ? co_await write(*c.secure) : co_await write(*c.plain);
       CallError error = wec ? io_error(c, cancelled_) : CallError::none;
       if (error == CallError::none) {

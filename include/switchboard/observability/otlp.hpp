@@ -16,6 +16,8 @@
 #include <thread>
 #include <vector>
 
+#include "switchboard/observability/record_frame.hpp"
+
 namespace switchboard::observability {
 
 class CounterFamily;
@@ -138,7 +140,7 @@ class OtlpExporter {
   }
   // Turns one packed record into its Span object (JSON), appending to `out`. Runs on the
   // exporter thread, which calls it once per record with the bytes given to submit().
-  using Encoder = void (*)(std::string& out, std::string_view packed);
+  using Encoder = RecordEncoder;
 
   // Packs the span into the calling thread's buffer; never blocks on the network.
   void submit(const OtlpSpan& span);

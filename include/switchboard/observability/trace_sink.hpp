@@ -11,13 +11,15 @@
 #include <thread>
 #include <vector>
 
+#include "switchboard/observability/record_frame.hpp"
+
 namespace switchboard::observability {
 
 class TraceSink {
  public:
   // Turns a packed record into its JSON line (no newline), appending to `out`. Runs on the
   // writer thread.
-  using Encoder = void (*)(std::string& out, std::string_view packed);
+  using Encoder = RecordEncoder;
 
   // "-" = stdout, "" = off, otherwise a file opened for appending. Throws if it cannot open.
   explicit TraceSink(const std::string& file);

@@ -455,6 +455,24 @@ TEST(OtlpEndpoint, BaseUrlGetsTheSignalPathAndAPathIsKept) {
   EXPECT_FALSE(resolve_otlp_endpoint("http://:4318", t, error));
 }
 
+// A listening socket on a free loopback port (-1 on failure), for a collector to accept on, or
+// to leave unaccepted (a hung collector).
+int listen_on_loopback(int& port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd, 16) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  port = ntohs(addr.sin_port);
+  return fd;
+}
+
 class OtlpExporterTest : public ::testing::Test {
  protected:
   MetricsRegistry registry;
@@ -488,18 +506,12 @@ TEST_F(OtlpExporterTest, RejectsBadHeadersWithoutEchoingValues) {
 TEST_F(OtlpExporterTest, FullQueueDropsAndCountsWithoutBlocking) {
   // A listening socket that is never accepted: the kernel completes the handshake, the POST is
   // written into the backlog and no answer ever comes — a hung collector.
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  int port = 0;
+  int fd = listen_on_loopback(port);
   ASSERT_GE(fd, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_EQ(::listen(fd, 16), 0);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
 
   OtlpExporterOptions o;
-  o.endpoint = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  o.endpoint = "http://127.0.0.1:" + std::to_string(port);
   o.max_queue_spans = 100;
   o.max_batch_spans = 10;
   o.flush_interval = std::chrono::milliseconds(10);
@@ -563,20 +575,14 @@ void encode_as_x(std::string& out, std::string_view packed) {
 void encode_nothing(std::string&, std::string_view) {}
 
 TEST_F(OtlpExporterTest, CallerPackedRecordsGoThroughTheirEncoderInOrder) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  int port = 0;
+  int fd = listen_on_loopback(port);
   ASSERT_GE(fd, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_EQ(::listen(fd, 4), 0);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
   std::string body;
   std::thread collector([&] { body = receive_one_post(fd); });
 
   OtlpExporterOptions o;
-  o.endpoint = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  o.endpoint = "http://127.0.0.1:" + std::to_string(port);
   o.flush_interval = std::chrono::seconds(30);  // sent by the destructor, in one POST
   {
     OtlpExporter exporter(std::move(o), metrics);
