@@ -13,7 +13,7 @@ import {
 
 const REDIS = process.env.REDIS_SERVER ?? '/usr/bin/redis-server';
 const REDIS_CLI = process.env.REDIS_CLI ?? '/usr/bin/redis-cli';
-const KEYS = { rpm: 'sk-srl-1', bud: 'sk-sbud-1', flow: 'sk-sflow-1', health: 'sk-shealth-1', bye: 'sk-sbye-1' };
+const KEYS = { rpm: 'sk-srl-1', rpm2: 'sk-srl2-1', bud: 'sk-sbud-1', flow: 'sk-sflow-1', health: 'sk-shealth-1', bye: 'sk-sbye-1' };
 const RPM = 10;
 const COST = 0.000005; // per call: 1 prompt token x $1/M + 2 output tokens x $2/M
 const BUDGET_CALLS = 6;
@@ -68,6 +68,7 @@ before(async () => {
   config.tenants = {
     ...config.tenants,
     srl: tenant(KEYS.rpm, { rate_limit: { rpm: RPM } }),
+    srl2: tenant(KEYS.rpm2, { rate_limit: { rpm: RPM } }),
     sbud: tenant(KEYS.bud, { budget: { usd: COST * BUDGET_CALLS, period: 'monthly' } }),
     sflow: tenant(KEYS.flow, { rate_limit: { rpm: 100000 }, budget: { usd: 1000, period: 'daily' } }),
     shealth: { keys: [KEYS.health], models: ['lim-test', 'brk-test'] },
@@ -124,10 +125,26 @@ test('three replicas admit exactly the rpm limit between them, not three times i
   for (const r of refused) assert.equal(r.json.error.code, 'rate_limit_exceeded');
   assert.ok(Number(refused[0].headers['retry-after']) >= 1);
   assert.equal((await mock.stats()).requests - before, RPM, 'refused requests never reached the provider');
-  // Every replica refused some: the limit is shared, not split.
-  for (const gw of gws) {
-    assert.ok(metricValue(await metrics(gw), 'switchboard_rate_limited_total', { tenant: 'srl', reason: 'rpm' }) > 0);
+  // Each refusal is counted once, by the replica that refused it. Which replica's requests reach
+  // Redis first is up to the scheduler, so only the sum is fixed.
+  let counted = 0;
+  for (const gw of gws) counted += metricValue(await metrics(gw), 'switchboard_rate_limited_total', { tenant: 'srl', reason: 'rpm' }) ?? 0;
+  assert.equal(counted, 2 * RPM);
+});
+
+test('the rpm limit is shared, not split: one replica may use all of it, the others then refuse', async () => {
+  // A limit split three ways would refuse gws[0] after RPM / 3 requests.
+  for (let i = 0; i < RPM; i++) {
+    const res = await chat(gws[0], hi(), { key: KEYS.rpm2 });
+    assert.equal(res.status, 200, `request ${i + 1} of ${RPM}: ${res.body}`);
   }
+  for (const gw of gws.slice(1)) {
+    const res = await chat(gw, hi(), { key: KEYS.rpm2 });
+    assert.equal(res.status, 429, res.body);
+    assert.equal(res.json.error.code, 'rate_limit_exceeded');
+    assert.equal(metricValue(await metrics(gw), 'switchboard_rate_limited_total', { tenant: 'srl2', reason: 'rpm' }), 1);
+  }
+  assert.equal(metricValue(await metrics(gws[0]), 'switchboard_rate_limited_total', { tenant: 'srl2', reason: 'rpm' }), undefined);
 });
 
 test('a budget is shared: combined spend stops at it, and /admin/spend on any replica shows all of it', async () => {
