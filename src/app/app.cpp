@@ -22,6 +22,7 @@
 #include "switchboard/api/handlers.hpp"
 #include "switchboard/config/loader.hpp"
 #include "switchboard/gateway/services.hpp"
+#include "switchboard/gateway/trace_record.hpp"
 #include "switchboard/gateway/worker.hpp"
 #include "switchboard/observability/log.hpp"
 #include "switchboard/observability/otlp.hpp"
@@ -90,6 +91,10 @@ class Gateway {
     traces_ = std::make_unique<observability::TraceSink>(config_->observability.traces.file);
     metrics_ = gateway::GatewayMetrics::create(registry_);
     if (!start_otlp()) return 1;
+    // One packed record serves both: the trace writer hands sampled ones on to the exporter.
+    if (otlp_ && traces_->enabled()) {
+      traces_->forward_spans(otlp_.get(), &gateway::append_packed_record_span);
+    }
     state_ = std::make_shared<server::ServerState>();
 
     auto n = thread_count(config_->server.threads);
@@ -384,8 +389,9 @@ class Gateway {
   net::steady_timer watch_timer_{control_};
   observability::MetricsRegistry registry_;
   std::unique_ptr<gateway::GatewayMetrics> metrics_;
-  std::unique_ptr<observability::TraceSink> traces_;
+  // Declared in this order so that the trace sink, which hands spans to the exporter, goes first.
   std::unique_ptr<observability::OtlpExporter> otlp_;
+  std::unique_ptr<observability::TraceSink> traces_;
   std::shared_ptr<server::ServerState> state_;
   std::vector<std::unique_ptr<gateway::Worker>> workers_;
   std::size_t next_worker_ = 0;

@@ -183,8 +183,8 @@ void finish_request(Services& services, RequestContext& ctx) {
   bool spanned = services.otlp && services.otlp->sampled(ctx.trace_id);
   if (!traced && !spanned) return;
   // The record is packed once (no JSON here, no allocation once warm): in place into the trace
-  // sink's per-thread buffer, and copied from there for the OTLP exporter. Each encodes its own
-  // JSON from it on its own thread.
+  // sink's per-thread buffer. The sink's writer thread encodes its line and hands it on to the
+  // OTLP exporter, which encodes the span on its own thread.
   if (!traced) {
     thread_local std::string packed;
     packed.clear();
@@ -192,10 +192,11 @@ void finish_request(Services& services, RequestContext& ctx) {
     services.otlp->submit(&append_packed_record_span, packed);
     return;
   }
-  std::string& buffer = services.traces->begin_record(&append_packed_trace_record);
+  bool forwarded = spanned && services.traces->forwards_spans();
+  std::string& buffer = services.traces->begin_record(&append_packed_trace_record, forwarded);
   std::size_t at = buffer.size();
   pack_trace_record(buffer, ctx, duration_ms, overhead_ms);
-  if (spanned) {
+  if (spanned && !forwarded) {  // a sink that does not forward: copied here
     services.otlp->submit(&append_packed_record_span, std::string_view(buffer).substr(at));
   }
   services.traces->end_record();

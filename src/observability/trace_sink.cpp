@@ -2,6 +2,7 @@
 // encoded) to a thread-local buffer; a thread does the JSON encoding and the file I/O.
 #include "switchboard/observability/trace_sink.hpp"
 
+#include "switchboard/observability/otlp.hpp"
 #include "switchboard/observability/record_frame.hpp"
 
 #include <pthread.h>
@@ -36,6 +37,7 @@ struct ThreadBuffer {
   std::string data;
   std::size_t records = 0;
   std::size_t open_at = 0;  // the frame begin_record() started
+  bool open_span = false;   // that frame is also a span
 };
 thread_local ThreadBuffer thread_buffer;
 }  // namespace
@@ -72,7 +74,12 @@ void TraceSink::write(std::string_view line) {
   end_record();
 }
 
-std::string& TraceSink::begin_record(Encoder encode) {
+void TraceSink::forward_spans(OtlpExporter* exporter, Encoder span_encoder) {
+  exporter_ = exporter;
+  span_encoder_ = span_encoder;
+}
+
+std::string& TraceSink::begin_record(Encoder encode, bool span) {
   auto& tb = thread_buffer;
   if (tb.generation != generation_) {  // a thread-local left by an earlier sink
     tb.generation = generation_;
@@ -80,6 +87,7 @@ std::string& TraceSink::begin_record(Encoder encode) {
     tb.records = 0;
   }
   tb.open_at = tb.data.size();
+  tb.open_span = span;
   char head[kFrameHead] = {};
   std::memcpy(head + sizeof(std::uint32_t), &encode, sizeof encode);
   tb.data.append(head, kFrameHead);
@@ -89,6 +97,7 @@ std::string& TraceSink::begin_record(Encoder encode) {
 void TraceSink::end_record() {
   auto& tb = thread_buffer;
   auto length = static_cast<std::uint32_t>(tb.data.size() - tb.open_at - kFrameHead);
+  if (tb.open_span) length |= kRecordFrameFlag;
   std::memcpy(tb.data.data() + tb.open_at, &length, sizeof length);
   ++tb.records;
   if (tb.data.size() >= kFlushBytes) hand_over(tb.data, tb.records);
@@ -147,16 +156,21 @@ void TraceSink::writer_loop() {
       std::string_view in = chunk.frames;
       Encoder encode = nullptr;
       std::string_view bytes;
-      while (next_record_frame(in, encode, bytes)) {
+      bool span = false;
+      while (next_record_frame(in, encode, bytes, span)) {
         if (encode) {
           encode(lines, bytes);
         } else {
           lines.append(bytes);
         }
         lines.push_back('\n');
+        // Copied here, where the record is still in cache, rather than on the request thread.
+        if (span && exporter_) exporter_->submit(span_encoder_, bytes);
         if (lines.size() >= kWriteBytes) write_lines();
       }
     }
+    // The spans go on at the pace of the records, not at the exporter's per-thread batch size.
+    if (exporter_ && !batch.empty()) exporter_->flush_thread();
     if (!batch.empty()) {
       // Emptied buffers go back to the request threads, capacity kept.
       std::lock_guard lock(mutex_);

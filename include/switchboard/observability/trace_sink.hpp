@@ -15,6 +15,8 @@
 
 namespace switchboard::observability {
 
+class OtlpExporter;
+
 class TraceSink {
  public:
   // Turns a packed record into its JSON line (no newline), appending to `out`. Runs on the
@@ -30,10 +32,15 @@ class TraceSink {
   bool enabled() const { return out_ != nullptr; }
   // Appends one record (a JSON object, no newline) to the calling thread's buffer.
   void write(std::string_view line);
+  // Records begun with `span` set are also handed to `exporter` (with `span_encoder`) by the
+  // writer thread once their line is written: the request thread packs a record once and copies
+  // it nowhere else. Set before any record is written; the exporter must outlive the sink.
+  void forward_spans(OtlpExporter* exporter, Encoder span_encoder);
+  bool forwards_spans() const { return exporter_ != nullptr; }
   // A record whose JSON the writer thread produces: append its packed form to the returned
   // buffer, then call end_record() on the same thread before anything else touches the sink.
   // With `encode` null the appended bytes are the line itself. Only when enabled().
-  std::string& begin_record(Encoder encode);
+  std::string& begin_record(Encoder encode, bool span = false);
   void end_record();
   // Hands the calling thread's buffer to the writer; event loops call it on a short timer.
   void flush_thread();
@@ -52,6 +59,8 @@ class TraceSink {
   std::uint64_t generation_;  // tells this sink's thread-local buffers from a former one's
   std::FILE* out_ = nullptr;
   bool owns_file_ = false;
+  OtlpExporter* exporter_ = nullptr;
+  Encoder span_encoder_ = nullptr;
   std::mutex mutex_;
   std::condition_variable wake_;
   std::vector<Chunk> queue_;

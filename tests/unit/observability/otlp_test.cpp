@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -17,6 +18,7 @@
 
 #include "switchboard/observability/json_writer.hpp"
 #include "switchboard/observability/metrics.hpp"
+#include "switchboard/observability/trace_sink.hpp"
 
 namespace switchboard::observability {
 namespace {
@@ -602,6 +604,56 @@ TEST_F(OtlpExporterTest, CallerPackedRecordsGoThroughTheirEncoderInOrder) {
   EXPECT_EQ(spans[1], json({{"x", "abc"}}));
   EXPECT_EQ(spans[2], json({{"x", std::string(3000, 'y')}}));
   EXPECT_EQ(metrics.exported.value({}), 5);  // counted as handed over
+}
+
+TEST_F(OtlpExporterTest, ATraceSinkHandsItsFlaggedRecordsOnAfterWritingTheirLines) {
+  int port = 0;
+  int fd = listen_on_loopback(port);
+  ASSERT_GE(fd, 0);
+  std::string body;
+  std::thread collector([&] { body = receive_one_post(fd); });
+  char path[] = "/tmp/swb-forward-XXXXXX";
+  int file = ::mkstemp(path);
+  ASSERT_GE(file, 0);
+  ::close(file);
+
+  OtlpExporterOptions o;
+  o.endpoint = "http://127.0.0.1:" + std::to_string(port);
+  o.flush_interval = std::chrono::seconds(30);  // sent by the destructor, in one POST
+  constexpr int kRecords = 300;                 // several exporter chunks of 64
+  {
+    OtlpExporter exporter(std::move(o), metrics);
+    TraceSink sink(path);
+    sink.forward_spans(&exporter, &encode_as_x);
+    ASSERT_TRUE(sink.forwards_spans());
+    std::thread request_thread([&] {
+      for (int i = 0; i < kRecords; ++i) {
+        // Every third record is sampled; the line is the record itself (no encoder).
+        sink.begin_record(nullptr, i % 3 == 0).append("r" + std::to_string(i));
+        sink.end_record();
+      }
+      sink.flush_thread();
+    });
+    request_thread.join();
+  }  // the sink goes first, as in the gateway: its writer hands on the last spans
+  collector.join();
+  ::close(fd);
+
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  std::remove(path);
+  ASSERT_EQ(lines.size(), static_cast<std::size_t>(kRecords)) << "every record has its line";
+  for (int i = 0; i < kRecords; ++i) EXPECT_EQ(lines[i], "r" + std::to_string(i));
+
+  json parsed = json::parse(body);
+  const auto& spans = parsed["resourceSpans"][0]["scopeSpans"][0]["spans"];
+  ASSERT_EQ(spans.size(), static_cast<std::size_t>(kRecords / 3)) << body.substr(0, 400);
+  for (int i = 0; i < kRecords / 3; ++i) {
+    EXPECT_EQ(spans[i], json({{"x", "r" + std::to_string(3 * i)}})) << "span " << i;
+  }
+  EXPECT_EQ(metrics.exported.value({}), kRecords / 3);
+  EXPECT_EQ(dropped(), 0);
 }
 
 TEST(OtlpEnvironment, ReadsTheBatchSpanProcessorVariables) {
