@@ -113,8 +113,8 @@ OtlpMetrics OtlpMetrics::create(MetricsRegistry& r) {
                 "Spans sent to the OTLP collector that it rejected, or whose POST failed or "
                 "timed out."),
       r.counter("switchboard_otlp_spans_dropped_total",
-                "Spans never sent: the export queue was full (collector slow or down) or still "
-                "held them at shutdown."),
+                "Spans never sent: the export queue was full (collector slow or down), still held "
+                "them at shutdown, or a record could not be read as a span."),
   };
 }
 
@@ -294,14 +294,15 @@ void OtlpExporter::run() {
 }
 
 void OtlpExporter::send(std::deque<Chunk>& batch, Clock::time_point deadline) {
-  std::size_t count = 0;
-  for (const auto& c : batch) count += c.count;
+  std::size_t records = 0;
+  for (const auto& c : batch) records += c.count;
+  std::size_t count = 0;  // spans written into the body
   upstream::UpstreamRequest request;
   request.method = "POST";
   request.target = transport_->target;
   request.headers = transport_->headers;
   // The JSON is written once, straight into the body (about 1.5 KB a span).
-  request.body.reserve(count * 1800 + 512);
+  request.body.reserve(records * 1800 + 512);
   append_otlp_request_head(request.body, options_.service_version);
   bool first = true;
   for (auto& chunk : batch) {
@@ -316,10 +317,13 @@ void OtlpExporter::send(std::deque<Chunk>& batch, Clock::time_point deadline) {
         request.body.resize(before);  // nothing written (a record it could not read): no comma
       } else {
         first = false;
+        ++count;
       }
     }
   }
   append_otlp_request_tail(request.body);
+  // A record its encoder could not turn into a span never reaches the collector.
+  if (records > count) metrics_.dropped.add({}, static_cast<double>(records - count));
   {
     // The buffers go back to the request threads; clear() keeps their capacity.
     std::lock_guard lock(mu_);
@@ -330,6 +334,7 @@ void OtlpExporter::send(std::deque<Chunk>& batch, Clock::time_point deadline) {
     }
   }
   batch.clear();
+  if (count == 0) return;  // nothing to send
 
   auto call = transport_->pool->make_call();
   struct Outcome {

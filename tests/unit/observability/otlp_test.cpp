@@ -603,7 +603,38 @@ TEST_F(OtlpExporterTest, CallerPackedRecordsGoThroughTheirEncoderInOrder) {
   EXPECT_EQ(spans[0]["traceId"], "4bf92f3577b34da6a3ce929d0e0e4736");
   EXPECT_EQ(spans[1], json({{"x", "abc"}}));
   EXPECT_EQ(spans[2], json({{"x", std::string(3000, 'y')}}));
-  EXPECT_EQ(metrics.exported.value({}), 5);  // counted as handed over
+  // Counted as what the collector received: the records their encoder skipped are dropped.
+  EXPECT_EQ(metrics.exported.value({}), 3);
+  EXPECT_EQ(dropped(), 2);
+}
+
+TEST_F(OtlpExporterTest, ABatchWhoseEncoderWroteNothingIsNotSent) {
+  int port = 0;
+  int fd = listen_on_loopback(port);
+  ASSERT_GE(fd, 0);
+  std::string body;
+  std::thread collector([&] { body = receive_one_post(fd); });
+
+  OtlpExporterOptions o;
+  o.endpoint = "http://127.0.0.1:" + std::to_string(port);
+  o.flush_interval = std::chrono::milliseconds(10);
+  {
+    OtlpExporter exporter(std::move(o), metrics);
+    exporter.submit(&encode_nothing, "unreadable");
+    exporter.flush_thread();
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // several flush intervals
+    EXPECT_EQ(dropped(), 1);
+    exporter.submit(&encode_as_x, "later");  // the first POST the collector sees
+    exporter.flush_thread();
+  }
+  collector.join();
+  ::close(fd);
+  json parsed = json::parse(body);
+  const auto& spans = parsed["resourceSpans"][0]["scopeSpans"][0]["spans"];
+  ASSERT_EQ(spans.size(), 1u) << body.substr(0, 400);
+  EXPECT_EQ(spans[0], json({{"x", "later"}}));
+  EXPECT_EQ(metrics.exported.value({}), 1);
+  EXPECT_EQ(dropped(), 1);
 }
 
 TEST_F(OtlpExporterTest, ATraceSinkHandsItsFlaggedRecordsOnAfterWritingTheirLines) {
