@@ -576,15 +576,45 @@ void encode_as_x(std::string& out, std::string_view packed) {
 }
 void encode_nothing(std::string&, std::string_view) {}
 
+// A collector on a loopback port that takes one POST, on a thread of its own.
+class OnePostCollector {
+ public:
+  OnePostCollector() : fd_(listen_on_loopback(port_)) {
+    if (fd_ >= 0) thread_ = std::thread([this] { body_ = receive_one_post(fd_); });
+  }
+  ~OnePostCollector() {
+    if (thread_.joinable()) {      // a test that ended early: no POST is coming
+      ::shutdown(fd_, SHUT_RDWR);  // wakes the accept()
+      thread_.join();
+    }
+    if (fd_ >= 0) ::close(fd_);
+  }
+  bool listening() const { return fd_ >= 0; }
+  std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  // Waits for the POST; its body, parsed.
+  json body() {
+    thread_.join();
+    return json::parse(body_);  // a dangling comma would not parse
+  }
+  const std::string& text() const { return body_; }
+
+ private:
+  int port_ = 0;
+  int fd_;
+  std::string body_;
+  std::thread thread_;
+};
+
+const json& spans_of(const json& request) {
+  return request["resourceSpans"][0]["scopeSpans"][0]["spans"];
+}
+
 TEST_F(OtlpExporterTest, CallerPackedRecordsGoThroughTheirEncoderInOrder) {
-  int port = 0;
-  int fd = listen_on_loopback(port);
-  ASSERT_GE(fd, 0);
-  std::string body;
-  std::thread collector([&] { body = receive_one_post(fd); });
+  OnePostCollector collector;
+  ASSERT_TRUE(collector.listening());
 
   OtlpExporterOptions o;
-  o.endpoint = "http://127.0.0.1:" + std::to_string(port);
+  o.endpoint = collector.endpoint();
   o.flush_interval = std::chrono::seconds(30);  // sent by the destructor, in one POST
   {
     OtlpExporter exporter(std::move(o), metrics);
@@ -595,11 +625,9 @@ TEST_F(OtlpExporterTest, CallerPackedRecordsGoThroughTheirEncoderInOrder) {
     exporter.submit(&encode_as_x, std::string(3000, 'y'));  // longer than any packed span
     exporter.flush_thread();
   }
-  collector.join();
-  ::close(fd);
-  json parsed = json::parse(body);  // a dangling comma would not parse
-  const auto& spans = parsed["resourceSpans"][0]["scopeSpans"][0]["spans"];
-  ASSERT_EQ(spans.size(), 3u) << body.substr(0, 400);
+  json request = collector.body();
+  const auto& spans = spans_of(request);
+  ASSERT_EQ(spans.size(), 3u) << collector.text().substr(0, 400);
   EXPECT_EQ(spans[0]["traceId"], "4bf92f3577b34da6a3ce929d0e0e4736");
   EXPECT_EQ(spans[1], json({{"x", "abc"}}));
   EXPECT_EQ(spans[2], json({{"x", std::string(3000, 'y')}}));
@@ -609,14 +637,11 @@ TEST_F(OtlpExporterTest, CallerPackedRecordsGoThroughTheirEncoderInOrder) {
 }
 
 TEST_F(OtlpExporterTest, ABatchWhoseEncoderWroteNothingIsNotSent) {
-  int port = 0;
-  int fd = listen_on_loopback(port);
-  ASSERT_GE(fd, 0);
-  std::string body;
-  std::thread collector([&] { body = receive_one_post(fd); });
+  OnePostCollector collector;
+  ASSERT_TRUE(collector.listening());
 
   OtlpExporterOptions o;
-  o.endpoint = "http://127.0.0.1:" + std::to_string(port);
+  o.endpoint = collector.endpoint();
   o.flush_interval = std::chrono::milliseconds(10);
   {
     OtlpExporter exporter(std::move(o), metrics);
@@ -627,29 +652,24 @@ TEST_F(OtlpExporterTest, ABatchWhoseEncoderWroteNothingIsNotSent) {
     exporter.submit(&encode_as_x, "later");  // the first POST the collector sees
     exporter.flush_thread();
   }
-  collector.join();
-  ::close(fd);
-  json parsed = json::parse(body);
-  const auto& spans = parsed["resourceSpans"][0]["scopeSpans"][0]["spans"];
-  ASSERT_EQ(spans.size(), 1u) << body.substr(0, 400);
+  json request = collector.body();
+  const auto& spans = spans_of(request);
+  ASSERT_EQ(spans.size(), 1u) << collector.text().substr(0, 400);
   EXPECT_EQ(spans[0], json({{"x", "later"}}));
   EXPECT_EQ(metrics.exported.value({}), 1);
   EXPECT_EQ(dropped(), 1);
 }
 
 TEST_F(OtlpExporterTest, ATraceSinkHandsItsFlaggedRecordsOnAfterWritingTheirLines) {
-  int port = 0;
-  int fd = listen_on_loopback(port);
-  ASSERT_GE(fd, 0);
-  std::string body;
-  std::thread collector([&] { body = receive_one_post(fd); });
+  OnePostCollector collector;
+  ASSERT_TRUE(collector.listening());
   char path[] = "/tmp/swb-forward-XXXXXX";
   int file = ::mkstemp(path);
   ASSERT_GE(file, 0);
   ::close(file);
 
   OtlpExporterOptions o;
-  o.endpoint = "http://127.0.0.1:" + std::to_string(port);
+  o.endpoint = collector.endpoint();
   o.flush_interval = std::chrono::seconds(30);  // sent by the destructor, in one POST
   constexpr int kRecords = 300;                 // several exporter chunks of 64
   {
@@ -667,8 +687,7 @@ TEST_F(OtlpExporterTest, ATraceSinkHandsItsFlaggedRecordsOnAfterWritingTheirLine
     });
     request_thread.join();
   }  // the sink goes first, as in the gateway: its writer hands on the last spans
-  collector.join();
-  ::close(fd);
+  json request = collector.body();
 
   std::ifstream in(path);
   std::vector<std::string> lines;
@@ -677,9 +696,9 @@ TEST_F(OtlpExporterTest, ATraceSinkHandsItsFlaggedRecordsOnAfterWritingTheirLine
   ASSERT_EQ(lines.size(), static_cast<std::size_t>(kRecords)) << "every record has its line";
   for (int i = 0; i < kRecords; ++i) EXPECT_EQ(lines[i], "r" + std::to_string(i));
 
-  json parsed = json::parse(body);
-  const auto& spans = parsed["resourceSpans"][0]["scopeSpans"][0]["spans"];
-  ASSERT_EQ(spans.size(), static_cast<std::size_t>(kRecords / 3)) << body.substr(0, 400);
+  const auto& spans = spans_of(request);
+  ASSERT_EQ(spans.size(), static_cast<std::size_t>(kRecords / 3))
+      << collector.text().substr(0, 400);
   for (int i = 0; i < kRecords / 3; ++i) {
     EXPECT_EQ(spans[i], json({{"x", "r" + std::to_string(3 * i)}})) << "span " << i;
   }
