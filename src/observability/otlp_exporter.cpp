@@ -6,13 +6,12 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
-#include <pthread.h>
-
 #include <charconv>
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 
+#include "switchboard/observability/background_thread.hpp"
 #include "switchboard/observability/metrics.hpp"
 #include "switchboard/observability/otlp.hpp"
 #include "switchboard/observability/record_frame.hpp"
@@ -167,7 +166,7 @@ OtlpExporter::OtlpExporter(OtlpExporterOptions options, OtlpMetrics metrics)
   transport_->pool =
       std::make_unique<upstream::UpstreamPool>(transport_->io.get_executor(), std::move(pool));
   thread_ = std::thread([this] {
-    pthread_setname_np(pthread_self(), "swb-otlp");  // tells it apart in top and /proc
+    become_background_thread("swb-otlp");
     run();
   });
 }

@@ -2,10 +2,9 @@
 // encoded) to a thread-local buffer; a thread does the JSON encoding and the file I/O.
 #include "switchboard/observability/trace_sink.hpp"
 
+#include "switchboard/observability/background_thread.hpp"
 #include "switchboard/observability/otlp.hpp"
 #include "switchboard/observability/record_frame.hpp"
-
-#include <pthread.h>
 
 #include <chrono>
 #include <cstring>
@@ -52,7 +51,7 @@ TraceSink::TraceSink(const std::string& file) : generation_(next_generation.fetc
     owns_file_ = true;
   }
   writer_ = std::thread([this] {
-    pthread_setname_np(pthread_self(), "swb-trace");  // tells it apart in top and /proc
+    become_background_thread("swb-trace");
     writer_loop();
   });
 }
