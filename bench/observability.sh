@@ -14,6 +14,7 @@ ROUNDS=${ROUNDS:-3}              # measured runs per variant, alternating; media
 GATEWAY_THREADS=${GATEWAY_THREADS:-1}
 PORT=${PORT:-18280}              # the upstream
 ON_OTLP=${ON_OTLP:-1}            # 0 = "on" writes the trace file only (splits the cost)
+SAMPLE_RATIO=${SAMPLE_RATIO:-1}  # traces.otlp.sample_ratio of "on" (1, the default: every request)
 METRICS_OFF=${METRICS_OFF:-1}    # 0 = metrics stay on in "off" (splits the cost)
 # PIN=1: the gateway (all its threads) on CPU 0, and wrk, the upstream and the OTLP receiver on
 # CPU 1. The gateway then has a core of its own, as in production, and every microsecond of its
@@ -157,7 +158,7 @@ fi
 # ---- the two gateways -------------------------------------------------------------------------------
 start_gateway() {  # $1 = name, $2 = traces file, $3 = OTLP endpoint, $4 = metrics; sets ADDR and GW_PID
   local log=$WORK/$1.log
-  BENCH_THREADS=$GATEWAY_THREADS BENCH_TRACES=$2 BENCH_OTLP=$3 BENCH_METRICS=$4 \
+  BENCH_THREADS=$GATEWAY_THREADS BENCH_TRACES=$2 BENCH_OTLP=$3 BENCH_METRICS=$4 BENCH_SAMPLE_RATIO=$SAMPLE_RATIO \
     BENCH_UPSTREAM=127.0.0.1:$PORT \
     $GATEWAY_CPU "$SWITCHBOARD" --config "$ROOT/bench/observability.yaml" 2>"$log" >/dev/null </dev/null &
   GW_PID=$!
@@ -224,7 +225,7 @@ done
   echo "upstream: $UPSTREAM_DESC; gateway: server.threads $GATEWAY_THREADS"
   echo "wrk: -t1 -c$CONNECTIONS -d$DURATION (warm-up $WARMUP), $ROUNDS rounds, off/on alternating"
   echo "off: $([ "$METRICS_OFF" = 1 ] && echo "metrics.enabled false" || echo "metrics on"), traces.file \"\", no OTLP" \
-    "| on: metrics, traces.file (a file)$([ "$ON_OTLP" = 1 ] && echo " + OTLP/HTTP JSON to $SINK_DESC, sample_ratio 1")"
+    "| on: metrics, traces.file (a file)$([ "$ON_OTLP" = 1 ] && echo " + OTLP/HTTP JSON to $SINK_DESC, sample_ratio $SAMPLE_RATIO")"
 }
 
 # One line per measured run in $WORK/runs: variant rps p50_ms cpu_us_per_request
