@@ -234,7 +234,7 @@ done
 measure() {  # $1 = variant, $2 = URL, $3 = the gateway's pid
   $LOAD_CPU wrk -t1 -c"$CONNECTIONS" -d"$WARMUP" -s bench/post_chat.lua "$2" >/dev/null 2>&1 || die "wrk warm-up failed"
   : >"$TRACE_FILE"  # keep the trace file small; the gateway appends (O_APPEND)
-  local t0 t1 rps p50 errors requests cpu s0 s1 u0 u1 b0 b1 c0 c1 others
+  local t0 t1 rps p50 errors requests cpu s0 s1 u0 u1 b0 b1 c0 c1 others machine
   t0=$(cpu_ticks "$3")
   thread_ticks "$3" >"$WORK/threads.0"
   s0=$(cpu_ticks "$SINK_PID")
@@ -268,7 +268,8 @@ measure() {  # $1 = variant, $2 = URL, $3 = the gateway's pid
       printf "upstream %.1f, wrk %.1f, kernel threads %.1f, whole machine %.1f", u * 1e6 / hz / n, w * 1e6 / n, k * 1e6 / hz / n, b * 1e6 / hz / n
       if (pin == 1) printf "; CPU 1 (wrk, upstream, receiver) %.0f%% busy", c * 100 / hz / wall
     }' "$WORK/wrk.time")
-  echo "$1 $rps $p50 $cpu" >>"$WORK/runs"
+  machine=$(awk -v b=$((b1 - b0)) -v n="$requests" -v hz="$HZ" 'BEGIN { printf "%.2f", b * 1e6 / hz / n }')
+  echo "$1 $rps $p50 $cpu $machine" >>"$WORK/runs"
   # Per thread name, and the OTLP sink's process, in us per request.
   local split
   split=$( { cat "$WORK/threads.0"; echo --; cat "$WORK/threads.1"; echo "sink $((s1 - s0))"; } | awk -v n="$requests" -v hz="$HZ" '
@@ -303,8 +304,8 @@ awk '
     for (i = 1; i <= c; i++) for (j = i + 1; j <= c; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
     return c % 2 ? v[(c + 1) / 2] : (v[c / 2] + v[c / 2 + 1]) / 2
   }
-  $1 == "off" { off[++no] = $2; offp[no] = $3; offc[no] = $4 }
-  $1 == "on" { on[++nn] = $2; onp[nn] = $3; onc[nn] = $4 }
+  $1 == "off" { off[++no] = $2; offp[no] = $3; offc[no] = $4; offm[no] = $5 }
+  $1 == "on" { on[++nn] = $2; onp[nn] = $3; onc[nn] = $4; onm[nn] = $5 }
   END {
     # Each round measures both back to back: its own ratio cancels the drift between rounds.
     # (Taken first: median() sorts its array in place.)
@@ -315,6 +316,9 @@ awk '
     printf "median p50: off %.3f ms, on %.3f ms\n", p_off, p_on
     c_off = median(offc, no); c_on = median(onc, nn)
     printf "median gateway CPU per request: off %.1f us, on %.1f us -> +%.1f%% (the steadier figure on a shared machine)\n", c_off, c_on, (c_on / c_off - 1) * 100
+    # The box is near saturation, so requests/s goes as the inverse of this.
+    m_off = median(offm, no); m_on = median(onm, nn)
+    printf "median whole-machine CPU per request: off %.1f us, on %.1f us -> +%.1f%%\n", m_off, m_on, (m_on / m_off - 1) * 100
   }' "$WORK/runs"
 echo "median CPU per request by gateway thread (us; the worker threads share the process name):"
 awk '
