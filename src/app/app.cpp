@@ -295,6 +295,9 @@ class Gateway {
 
   bool reload(std::vector<std::string>& errors) {
     std::lock_guard lock(reload_mutex_);
+    // A log rotator renames the trace file and sends SIGHUP: the file is reopened whether or not
+    // the config that comes with it is valid.
+    if (traces_) traces_->reopen();
     std::array<std::string_view, 1> ok{"success"}, failed{"error"};
     // Stamped before reading: a broken file is reported once, not on every watcher tick, and a
     // write racing the read shows as a newer stamp that the watcher loads again.

@@ -6,6 +6,9 @@
 #include "switchboard/observability/otlp.hpp"
 #include "switchboard/observability/record_frame.hpp"
 
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <stdexcept>
@@ -49,7 +52,9 @@ TraceSink::TraceSink(const std::string& file) : generation_(next_generation.fetc
     out_ = std::fopen(file.c_str(), "a");
     if (!out_) throw std::runtime_error("cannot open trace file " + file);
     owns_file_ = true;
+    path_ = file;
   }
+  enabled_ = true;
   writer_ = std::thread([this] {
     become_background_thread("swb-trace");
     writer_loop();
@@ -57,7 +62,7 @@ TraceSink::TraceSink(const std::string& file) : generation_(next_generation.fetc
 }
 
 TraceSink::~TraceSink() {
-  if (!out_) return;
+  if (!enabled_) return;
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
@@ -68,7 +73,7 @@ TraceSink::~TraceSink() {
 }
 
 void TraceSink::write(std::string_view line) {
-  if (!out_) return;
+  if (!enabled_) return;
   begin_record(nullptr).append(line);
   end_record();
 }
@@ -102,9 +107,18 @@ void TraceSink::end_record() {
   if (tb.data.size() >= kFlushBytes) hand_over(tb.data, tb.records);
 }
 
+void TraceSink::reopen() {
+  if (!owns_file_) return;
+  {
+    std::lock_guard lock(mutex_);
+    reopen_after_ = queue_.size();  // what is handed over until now goes to the old file
+  }
+  wake_.notify_one();
+}
+
 void TraceSink::flush_thread() {
   auto& tb = thread_buffer;
-  if (!out_ || tb.generation != generation_ || tb.records == 0) return;
+  if (!enabled_ || tb.generation != generation_ || tb.records == 0) return;
   hand_over(tb.data, tb.records);
 }
 
@@ -142,16 +156,33 @@ void TraceSink::writer_loop() {
     lines.clear();
     last_write = std::chrono::steady_clock::now();
   };
+  constexpr auto kNoReopen = static_cast<std::size_t>(-1);
+  auto reopen_file = [&] {
+    if (!lines.empty()) write_lines();
+    std::FILE* next = std::fopen(path_.c_str(), "a");
+    if (!next) {
+      spdlog::error("cannot reopen trace file {}: {}; still writing to the file already open",
+                    path_, std::strerror(errno));
+      return;
+    }
+    std::fclose(out_);
+    out_ = next;
+  };
   for (;;) {
     bool stopping = false;
+    std::size_t reopen_after = kNoReopen;  // records handed over before reopen(): the old file
     {
       std::unique_lock lock(mutex_);
-      wake_.wait_for(lock, kWriteInterval, [this] { return stopping_ || !queue_.empty(); });
+      wake_.wait_for(lock, kWriteInterval,
+                     [this] { return stopping_ || reopen_after_ != kNoReopen || !queue_.empty(); });
       batch.swap(queue_);
       queued_bytes_ = 0;
       stopping = stopping_;
+      std::swap(reopen_after, reopen_after_);
     }
-    for (const auto& chunk : batch) {
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      if (i == reopen_after) reopen_file();
+      const auto& chunk = batch[i];
       std::string_view in = chunk.frames;
       Encoder encode = nullptr;
       std::string_view bytes;
@@ -168,6 +199,7 @@ void TraceSink::writer_loop() {
         if (lines.size() >= kWriteBytes) write_lines();
       }
     }
+    if (reopen_after != kNoReopen && reopen_after >= batch.size()) reopen_file();
     // The spans go on at the pace of the records, not at the exporter's per-thread batch size.
     if (exporter_ && !batch.empty()) exporter_->flush_thread();
     if (!batch.empty()) {

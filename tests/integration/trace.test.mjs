@@ -2,9 +2,11 @@
 // provider keys never reach traces or logs.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync, readFileSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
 import {
   startMockUpstream, startFakeUpstream, startGateway, baseConfig, chat, httpRequest, sseData,
-  waitFor, CLIENT_KEY, UPSTREAM_KEY,
+  waitFor, tempDir, CLIENT_KEY, UPSTREAM_KEY,
 } from './lib/harness.mjs';
 
 const FIELDS = ['trace_id', 'span_id', 'time', 'request_id', 'tenant', 'workflow', 'user', 'endpoint',
@@ -219,4 +221,35 @@ test('a provider key rejected with 401 is logged by its key id only (SPEC 3)', a
   const second = await gw.waitForTrace((t) => t.request_id === requestId + '-again');
   assert.deepEqual(second.attempts, []);
   assert.match(again.json.error.message, /no usable key/);
+});
+
+test('SIGHUP reopens the trace file: a rotator renames it and the gateway starts a new one', async () => {
+  const dir = tempDir();
+  const file = join(dir, 'traces.jsonl');
+  const config = baseConfig(mock.baseURL);
+  config.observability.traces.file = file;
+  const rotating = await startGateway(config, { dir });
+  const recordsIn = (path) => (existsSync(path) ? readFileSync(path, 'utf8') : '')
+    .split('\n').filter((l) => l).map((l) => JSON.parse(l).request_id);
+  const ask = async (requestId) => {
+    const res = await chat(rotating, { model: 'gpt-test', messages: [{ role: 'user', content: 'rotate me' }] }, {
+      headers: { 'x-request-id': requestId },
+    });
+    assert.equal(res.status, 200, res.body);
+  };
+  try {
+    await ask('before-rotation');
+    await waitFor(() => recordsIn(file).includes('before-rotation'), { what: 'the first record in the file' });
+    renameSync(file, file + '.1');
+    await ask('after-rename');  // the gateway still writes to the renamed file until it reopens
+    await waitFor(() => recordsIn(file + '.1').includes('after-rename'), { what: 'the record in the renamed file' });
+    rotating.proc.kill('SIGHUP');
+    await waitFor(() => existsSync(file), { what: 'a new trace file at the configured path' });
+    await ask('after-reopen');
+    await waitFor(() => recordsIn(file).includes('after-reopen'), { what: 'the record in the new file' });
+    assert.deepEqual(recordsIn(file + '.1'), ['before-rotation', 'after-rename'], 'the rotated file is complete');
+    assert.deepEqual(recordsIn(file), ['after-reopen'], 'the new file has only what came after');
+  } finally {
+    await rotating.stop();
+  }
 });

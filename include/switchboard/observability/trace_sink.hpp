@@ -29,7 +29,7 @@ class TraceSink {
   TraceSink(const TraceSink&) = delete;
   TraceSink& operator=(const TraceSink&) = delete;
 
-  bool enabled() const { return out_ != nullptr; }
+  bool enabled() const { return enabled_; }
   // Appends one record (a JSON object, no newline) to the calling thread's buffer.
   void write(std::string_view line);
   // Records begun with `span` set are also handed to `exporter` (with `span_encoder`) by the
@@ -44,6 +44,10 @@ class TraceSink {
   void end_record();
   // Hands the calling thread's buffer to the writer; event loops call it on a short timer.
   void flush_thread();
+  // Closes the file and opens its path again (after the writer has written what it holds), so
+  // that a log rotator that renames the file gets a new one. If the path cannot be opened, the
+  // writer logs it and keeps writing to the file it has: no record is lost. A no-op for stdout.
+  void reopen();
   // Lines dropped because the writer fell behind (bounded queue).
   std::uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
 
@@ -57,7 +61,9 @@ class TraceSink {
   void writer_loop();
 
   std::uint64_t generation_;  // tells this sink's thread-local buffers from a former one's
-  std::FILE* out_ = nullptr;
+  std::string path_;          // "" for stdout
+  bool enabled_ = false;
+  std::FILE* out_ = nullptr;  // the writer thread's once it runs
   bool owns_file_ = false;
   OtlpExporter* exporter_ = nullptr;
   Encoder span_encoder_ = nullptr;
@@ -67,6 +73,9 @@ class TraceSink {
   std::size_t queued_bytes_ = 0;
   std::vector<std::string> free_;  // written buffers, emptied, for hand_over to reuse
   bool stopping_ = false;
+  // Reopen once this many of queue_'s chunks are written (npos: no reopen asked). Guarded by
+  // mutex_.
+  std::size_t reopen_after_ = static_cast<std::size_t>(-1);
   std::atomic<std::uint64_t> dropped_{0};
   std::thread writer_;
 };

@@ -5,7 +5,10 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -14,6 +17,8 @@
 
 namespace switchboard::observability {
 namespace {
+
+std::string record(int thread, int i);
 
 class TraceSinkTest : public ::testing::Test {
  protected:
@@ -26,11 +31,29 @@ class TraceSinkTest : public ::testing::Test {
   }
   void TearDown() override { std::remove(path_.c_str()); }
 
-  std::vector<std::string> lines() const {
-    std::ifstream in(path_);
+  std::vector<std::string> lines() const { return lines_of(path_); }
+
+  static std::vector<std::string> lines_of(const std::string& path) {
+    std::ifstream in(path);
     std::vector<std::string> out;
     for (std::string line; std::getline(in, line);) out.push_back(line);
     return out;
+  }
+
+  // Waits (up to 5 s) for `path` to hold `n` lines: the writer writes on its own thread.
+  static bool wait_for_lines(const std::string& path, std::size_t n) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (lines_of(path).size() < n) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return true;
+  }
+
+  // Writes records thread 0, first..last-1, from this thread and hands them over.
+  static void write_records(TraceSink& sink, int first, int last) {
+    for (int i = first; i < last; ++i) sink.write(record(0, i));
+    sink.flush_thread();
   }
 
   std::string path_;
@@ -101,6 +124,58 @@ TEST_F(TraceSinkTest, ASecondSinkOnTheSameThreadDoesNotSeeTheFirstOnesBuffer) {
   ss << in.rdbuf();
   EXPECT_EQ(ss.str(), record(1, 1) + "\n");
   std::remove(second_path.c_str());
+}
+
+TEST_F(TraceSinkTest, ReopenAfterARenameWritesLaterRecordsToANewFileAtThePath) {
+  // What a log rotator does: rename the file, then signal the gateway to reopen it.
+  std::string rotated = path_ + ".1";
+  {
+    TraceSink sink(path_);
+    write_records(sink, 0, 10);
+    ASSERT_TRUE(wait_for_lines(path_, 10));
+    ASSERT_EQ(std::rename(path_.c_str(), rotated.c_str()), 0);
+    write_records(sink, 10, 20);  // handed over before the reopen: still the old file
+    sink.reopen();
+    write_records(sink, 20, 30);
+  }
+  auto old_lines = lines_of(rotated);
+  auto new_lines = lines();
+  std::remove(rotated.c_str());
+  ASSERT_EQ(old_lines.size(), 20u);
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(old_lines[i], record(0, i));
+  ASSERT_EQ(new_lines.size(), 10u);
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(new_lines[i], record(0, 20 + i));
+}
+
+TEST_F(TraceSinkTest, AReopenThatFailsKeepsWritingToTheFileAlreadyOpen) {
+  // The path's directory is gone (the file was moved out of it first): the path cannot be
+  // opened, so the records go on to the file the sink has.
+  auto dir = std::filesystem::path(path_ + ".dir");
+  std::filesystem::create_directory(dir);
+  std::string inside = (dir / "traces.jsonl").string();
+  std::string moved = path_ + ".moved";
+  {
+    TraceSink sink(inside);
+    write_records(sink, 0, 5);
+    ASSERT_TRUE(wait_for_lines(inside, 5));
+    ASSERT_EQ(std::rename(inside.c_str(), moved.c_str()), 0);
+    std::filesystem::remove(dir);
+    sink.reopen();
+    write_records(sink, 5, 15);
+  }
+  auto got = lines_of(moved);
+  std::remove(moved.c_str());
+  EXPECT_FALSE(std::filesystem::exists(dir));
+  ASSERT_EQ(got.size(), 15u);
+  for (int i = 0; i < 15; ++i) EXPECT_EQ(got[i], record(0, i));
+}
+
+TEST_F(TraceSinkTest, ReopenOnStdoutOrOffIsANoOp) {
+  TraceSink off("");
+  off.reopen();
+  TraceSink out("-");
+  out.reopen();
+  EXPECT_TRUE(out.enabled());
 }
 
 }  // namespace
