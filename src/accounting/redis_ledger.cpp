@@ -444,11 +444,22 @@ net::awaitable<Admission> RedisLedger::admit(AdmitRequest r) {
   auto res = co_await self->eval(*conn, redis_scripts::kAdmit, self->admit_sha, std::move(args),
                                  self->options.admit_deadline);
   const auto* reply = res.ok() ? &*res.reply : nullptr;
+  // Admitted locally after the script was sent: a slow Redis may still run it after the deadline
+  // and hold its budget reservation until it expires (15 min), which would refuse the tenant's
+  // next requests for money it never spent. The settlement releases that reservation by its id
+  // when it is there (a no-op when it is not).
+  auto fallback = [&] {
+    Admission a = self->local.admit_now(r);
+    if (a.refused == Refusal::none && r.budget && r.cost_usd > 0) {
+      a.reservation.shared_id = resv_id;
+    }
+    return a;
+  };
   if (reply == nullptr || reply->type != RedisReply::Type::array || reply->elements.size() != 4) {
     if (reply && reply->is_error() && self->should_log_script_error())
       spdlog::warn("state backend: admission script failed: {}", reply->str);
     self->count_error("admit", reply ? "error" : res.error == "timeout" ? "timeout" : "down");
-    co_return self->local.admit_now(r);
+    co_return fallback();
   }
   auto code = reply->elements[0].as_int(-1);
   Admission a;
@@ -470,7 +481,7 @@ net::awaitable<Admission> RedisLedger::admit(AdmitRequest r) {
       break;
     default:
       self->count_error("admit", "error");
-      co_return self->local.admit_now(r);
+      co_return fallback();
   }
   a.reservation.active = true;
   a.reservation.shared = true;
@@ -503,7 +514,8 @@ void RedisLedger::settle(const Reservation& reservation,
   auto used = spend.usage.input + spend.usage.output;
   e.tpm_delta = static_cast<double>(
       reservation.shared && reservation.tokens != 0 ? used - reservation.tokens : used);
-  e.resv_id = reservation.shared ? reservation.shared_id : std::string{};
+  // Set for a shared reservation, and for a local one whose admission script may have run late.
+  e.resv_id = reservation.shared_id;
   e.cost = spend.cost_usd;
   const std::string tenant(spend.tenant), workflow(spend.workflow), provider(spend.provider),
       model(spend.model), user(spend.user);

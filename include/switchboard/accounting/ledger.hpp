@@ -57,9 +57,12 @@ struct Reservation {
   std::string tenant;
   std::int64_t tokens = 0;
   double cost_usd = 0;
-  std::string period;     // the budget period the cost was reserved in; empty without a budget
-  bool shared = false;    // taken from the shared store (Redis), not this process's buckets
-  std::string shared_id;  // the shared budget reservation's id; empty when none
+  std::string period;   // the budget period the cost was reserved in; empty without a budget
+  bool shared = false;  // taken from the shared store (Redis), not this process's buckets
+  // The shared budget reservation's id; empty when none. A local reservation carries it too when
+  // its shared admission timed out (Redis may have taken the reservation late): settling
+  // releases it.
+  std::string shared_id;
 };
 
 struct Admission {

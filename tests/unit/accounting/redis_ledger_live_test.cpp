@@ -8,7 +8,9 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
 #include <boost/asio/use_future.hpp>
+#include <boost/asio/write.hpp>
 
 #include <filesystem>
 #include <thread>
@@ -227,6 +229,87 @@ TEST(RedisAuth, PasswordAndAclUserLogInAndAWrongPasswordIsReportedWithoutIt) {
   auto wrong = connect(":not-the-password");
   EXPECT_NE(wrong.find("WRONGPASS"), std::string::npos) << wrong;
   EXPECT_EQ(wrong.find("not-the-password"), std::string::npos);
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+}
+
+// An admission that misses its deadline is admitted locally, but Redis may still run the script
+// once it answers again and take the budget reservation. The settlement releases it: the
+// tenant's budget is not held for money that was never spent.
+TEST(RedisSlow, ALateAdmissionsReservationIsReleasedBySettlement) {
+  if (!std::filesystem::exists(kRedisServer)) GTEST_SKIP() << "no redis-server";
+  auto port = free_port();
+  auto pid = spawn_redis(port, {"--enable-debug-command", "yes"});
+  ASSERT_GT(pid, 0);
+  auto make = [&](Loop& loop, std::chrono::milliseconds deadline) {
+    std::string error;
+    RedisLedgerOptions options;
+    options.url = *parse_redis_url("redis://127.0.0.1:" + std::to_string(port) + "/0", error);
+    options.key_prefix = "slow:";
+    options.admit_deadline = deadline;
+    auto ledger = std::make_unique<RedisLedger>(options, std::vector{&loop.ctx}, nullptr);
+    ledger->start();
+    for (int i = 0; i < 500 && !ledger->degraded_reason().empty(); ++i)
+      std::this_thread::sleep_for(10ms);
+    return ledger;
+  };
+  Loop slow_loop, other_loop;
+  auto slow = make(slow_loop, 50ms);
+  auto other = make(other_loop, 2000ms);
+  ASSERT_EQ(slow->degraded_reason(), "");
+  ASSERT_EQ(other->degraded_reason(), "");
+
+  // One admission first, so that Redis knows the script (EVALSHA) as it would in service.
+  AdmitRequest warm;
+  warm.tenant = "warm-up";
+  ASSERT_EQ(net::co_spawn(slow_loop.ctx, slow->admit(warm), net::use_future).get().refused,
+            Refusal::none);
+
+  // Redis stops answering for 800 ms: DEBUG SLEEP from a client of its own.
+  net::io_context io;
+  net::ip::tcp::socket sleeper(io);
+  sleeper.connect({net::ip::make_address("127.0.0.1"), port});
+  std::string sleep_cmd = "*3\r\n$5\r\nDEBUG\r\n$5\r\nSLEEP\r\n$3\r\n0.8\r\n";
+  net::write(sleeper, net::buffer(sleep_cmd));
+  std::this_thread::sleep_for(150ms);  // Redis is asleep
+
+  auto budget = config::Budget{1.0, config::BudgetPeriod::monthly};
+  AdmitRequest r;
+  r.tenant = "acme";
+  r.budget = budget;
+  r.cost_usd = 0.6;
+  auto late = net::co_spawn(slow_loop.ctx, slow->admit(r), net::use_future).get();
+  ASSERT_EQ(late.refused, Refusal::none) << "admitted locally";
+  EXPECT_FALSE(late.reservation.shared);
+
+  // Redis wakes up and runs the admission it had been sent: $0.6 is reserved there now.
+  char ok[5];
+  net::read(sleeper, net::buffer(ok));
+  EXPECT_EQ(std::string(ok, 5), "+OK\r\n");
+  std::this_thread::sleep_for(100ms);
+  auto probe = r;
+  probe.cost_usd = 0.5;
+  auto held = net::co_spawn(other_loop.ctx, other->admit(probe), net::use_future).get();
+  ASSERT_EQ(held.refused, Refusal::budget) << "the late admission's reservation holds $0.6";
+  EXPECT_NEAR(*held.budget_remaining_usd, 0.4, 1e-9);
+
+  // The request cost $0.1 in the end: settling it releases the $0.6 reservation.
+  SpendRecord s;
+  s.tenant = "acme";
+  s.model = "m1";
+  s.cost_usd = 0.1;
+  slow->settle(late.reservation, budget, s);
+  for (int i = 0; i < 200 && slow->unsynced(); ++i) std::this_thread::sleep_for(5ms);
+  std::this_thread::sleep_for(50ms);
+  auto next = net::co_spawn(other_loop.ctx, other->admit(r), net::use_future).get();
+  EXPECT_EQ(next.refused, Refusal::none) << "$0.9 remains, not $0.3";
+  EXPECT_NEAR(*next.budget_remaining_usd, 0.3, 1e-9);
+
+  slow->stop();
+  other->stop();
+  std::this_thread::sleep_for(20ms);
+  slow.reset();
+  other.reset();
   kill(pid, SIGKILL);
   waitpid(pid, nullptr, 0);
 }
