@@ -211,9 +211,8 @@ class GatewayHandler final : public server::RequestHandler {
 
   net::awaitable<bool> admin_allowed(server::HttpRequest& request, server::ResponseWriter& out) {
     auto* worker = gateway::Worker::current();
-    auto auth = request.header("authorization");
-    std::string_view key =
-        auth.starts_with("Bearer ") ? auth.substr(7) : request.header("x-api-key");
+    // The same reading as a tenant key's ("bearer" in either case, or x-api-key).
+    auto key = gateway::bearer_key(request.header("authorization"), request.header("x-api-key"));
     if (worker && worker->runtime() && worker->runtime()->is_admin_key(key)) co_return true;
     co_await local_error(
         out, protocol::make_error(ErrorCode::admin_key_required,

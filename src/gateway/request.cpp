@@ -76,6 +76,8 @@ std::array<std::string_view, N> find_headers(const server::HttpHeaders& headers,
   return values;
 }
 
+}  // namespace
+
 std::string_view bearer_key(std::string_view auth, std::string_view api_key) {
   if (auth.size() > 7 && (auth.substr(0, 7) == "Bearer " || auth.substr(0, 7) == "bearer ")) {
     auto key = auth.substr(7);
@@ -84,8 +86,6 @@ std::string_view bearer_key(std::string_view auth, std::string_view api_key) {
   }
   return api_key;
 }
-
-}  // namespace
 
 void begin_request(RequestContext& ctx, const server::HttpRequest& request) {
   ctx.endpoint = request.path();

@@ -230,6 +230,14 @@ test('/admin/spend groups by workflow and model, and refuses bad parameters and 
   assert.equal((await spend('since=yesterday')).status, 400);
   const noKey = await httpRequest(`${gw.url}/admin/spend`);
   assert.equal(noKey.status, 401);
+  const tenantKey = await httpRequest(`${gw.url}/admin/spend`, { headers: { authorization: `Bearer ${KEYS.spend}` } });
+  assert.equal(tenantKey.status, 401, 'a tenant key is not an admin key');
+  assert.equal(tenantKey.json.error.code, 'admin_key_required');
+  // The admin key is read like a tenant key: "bearer" in either case, or x-api-key.
+  for (const headers of [{ authorization: `bearer ${ADMIN_KEY}` }, { 'x-api-key': ADMIN_KEY }]) {
+    const res = await httpRequest(`${gw.url}/admin/spend`, { headers });
+    assert.equal(res.status, 200, `${JSON.stringify(Object.keys(headers))}: ${res.body}`);
+  }
 });
 
 test('an attempt the provider accepted and then failed is charged its prompt, under its own model', async () => {
