@@ -3,6 +3,8 @@
 // locks; other threads only read `up` and post start/stop.
 #include "switchboard/accounting/redis_connection.hpp"
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
@@ -10,6 +12,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -17,11 +20,13 @@
 #include <array>
 #include <atomic>
 #include <deque>
+#include <string_view>
 
 namespace switchboard::accounting {
 
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
+using TlsStream = net::ssl::stream<tcp::socket>;
 using Clock = std::chrono::steady_clock;
 constexpr auto kTuple = net::as_tuple(net::use_awaitable);
 
@@ -46,7 +51,11 @@ struct RedisConnection::Impl : std::enable_shared_from_this<Impl> {
   StateChange on_change;
   PushHandler on_push;
   std::vector<std::vector<std::string>> on_connect;
-  tcp::socket socket{ctx};
+  tcp::socket socket{ctx};  // a redis:// connection's
+  // A rediss:// connection's stream, which owns its socket. Shared with the reads and writes in
+  // flight, so a reconnect never destroys a stream an operation still uses.
+  std::shared_ptr<TlsStream> tls;
+  std::unique_ptr<net::ssl::context> tls_context;
   std::atomic<bool> up{false};
   bool connected = false;  // the socket is open (handshake may still be running)
   bool stopped = false;
@@ -64,22 +73,29 @@ struct RedisConnection::Impl : std::enable_shared_from_this<Impl> {
     writing.swap(out);
     out.clear();
     write_in_flight = true;
-    net::async_write(
-        socket, net::buffer(writing),
-        [self = shared_from_this(), gen = generation](boost::system::error_code ec, std::size_t) {
-          self->write_in_flight = false;
-          self->writing.clear();
-          if (gen != self->generation) {
-            self->kick();
-            return;
-          }
-          if (ec) {
-            self->fail("write failed: " + ec.message());
-            return;
-          }
-          self->kick();
-        });
+    auto done = [self = shared_from_this(), gen = generation, stream = tls](
+                    boost::system::error_code ec, std::size_t) {
+      self->write_in_flight = false;
+      self->writing.clear();
+      if (gen != self->generation) {
+        self->kick();
+        return;
+      }
+      if (ec) {
+        self->fail("write failed: " + ec.message());
+        return;
+      }
+      self->kick();
+    };
+    if (tls) {
+      net::async_write(*tls, net::buffer(writing), std::move(done));
+    } else {
+      net::async_write(socket, net::buffer(writing), std::move(done));
+    }
   }
+
+  // The TCP socket under either kind of connection.
+  tcp::socket& tcp_socket() { return tls ? tls->next_layer() : socket; }
 
   void complete(Pending& p, Result r) {
     auto& b = *p.batch;
@@ -95,7 +111,7 @@ struct RedisConnection::Impl : std::enable_shared_from_this<Impl> {
     up = false;
     ++generation;
     boost::system::error_code ignored;
-    socket.close(ignored);
+    tcp_socket().close(ignored);
     out.clear();
     auto waiting = std::move(pending);
     pending.clear();
@@ -121,8 +137,10 @@ struct RedisConnection::Impl : std::enable_shared_from_this<Impl> {
 
   net::awaitable<void> read_loop(std::shared_ptr<Impl> self, std::uint64_t gen) {
     std::array<char, 16384> buf;
+    auto stream = tls;  // kept alive until this loop ends
     while (gen == generation) {
-      auto [ec, n] = co_await socket.async_read_some(net::buffer(buf), kTuple);
+      auto [ec, n] = stream ? co_await stream->async_read_some(net::buffer(buf), kTuple)
+                            : co_await socket.async_read_some(net::buffer(buf), kTuple);
       if (gen != generation) break;
       if (ec) {
         fail(ec == net::error::eof ? "connection closed by Redis" : ec.message());
@@ -185,7 +203,13 @@ struct RedisConnection::Impl : std::enable_shared_from_this<Impl> {
     auto [rec, endpoints] =
         co_await resolver.async_resolve(url.host, std::to_string(url.port), kTuple);
     if (rec) co_return "cannot resolve " + url.host + ": " + rec.message();
-    socket = tcp::socket(ctx);
+    if (url.tls) {
+      if (auto why = make_tls_context(); !why.empty()) co_return why;
+      tls = std::make_shared<TlsStream>(ctx, *tls_context);
+    } else {
+      tls.reset();
+      socket = tcp::socket(ctx);
+    }
     net::steady_timer guard(ctx);
     guard.expires_after(kConnectTimeout);
     bool timed_out = false;
@@ -193,15 +217,26 @@ struct RedisConnection::Impl : std::enable_shared_from_this<Impl> {
       if (ec) return;
       timed_out = true;
       boost::system::error_code ignored;
-      socket.close(ignored);
+      tcp_socket().close(ignored);
     });
-    auto [cec, ep] = co_await net::async_connect(socket, endpoints, kTuple);
+    auto [cec, ep] = co_await net::async_connect(tcp_socket(), endpoints, kTuple);
+    if (!cec && !timed_out && tls) {
+      if (auto why = start_tls(); !why.empty()) {
+        guard.cancel();
+        co_return why;
+      }
+      auto [hec] = co_await tls->async_handshake(net::ssl::stream_base::client, kTuple);
+      guard.cancel();
+      if (timed_out) co_return "TLS handshake timed out";
+      if (hec) co_return "TLS handshake failed: " + tls_error(hec);
+    }
     guard.cancel();
     if (timed_out) co_return "connect timed out";
     if (cec) co_return cec.message();
     boost::system::error_code ignored;
-    socket.set_option(tcp::no_delay(true), ignored);
-    socket.set_option(net::socket_base::keep_alive(true), ignored);  // a silent peer is found
+    tcp_socket().set_option(tcp::no_delay(true), ignored);
+    // A silent peer is found.
+    tcp_socket().set_option(net::socket_base::keep_alive(true), ignored);
     connected = true;
     ++generation;
     reader = std::make_unique<RespReader>();
@@ -228,6 +263,53 @@ struct RedisConnection::Impl : std::enable_shared_from_this<Impl> {
     co_return std::string{};
   }
 
+  // The client context of a rediss:// connection, made once: TLS 1.2 or later, the server
+  // verified against ca_file (or the system's store) unless verify is off. Empty on success.
+  std::string make_tls_context() {
+    if (tls_context) return {};
+    auto context = std::make_unique<net::ssl::context>(net::ssl::context::tls_client);
+    context->set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
+                         net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 |
+                         net::ssl::context::no_tlsv1_1);
+    boost::system::error_code ec;
+    if (!url.verify) {
+      context->set_verify_mode(net::ssl::verify_none);
+    } else {
+      if (url.ca_file.empty()) {
+        context->set_default_verify_paths(ec);
+      } else {
+        context->load_verify_file(url.ca_file, ec);
+      }
+      if (ec) return "cannot load the CA for Redis TLS: " + ec.message();
+      context->set_verify_mode(net::ssl::verify_peer);
+    }
+    tls_context = std::move(context);
+    return {};
+  }
+
+  // SNI and the name check for the stream about to shake hands. Empty on success.
+  std::string start_tls() {
+    boost::system::error_code ec;
+    net::ip::make_address(url.host, ec);
+    const bool host_is_ip = !ec;
+    if (!host_is_ip && !SSL_set_tlsext_host_name(tls->native_handle(), url.host.c_str())) {
+      return "cannot set the TLS server name for Redis";
+    }
+    if (url.verify) tls->set_verify_callback(net::ssl::host_name_verification(url.host));
+    return {};
+  }
+
+  // An OpenSSL error as a reason a person can act on (no secrets in it: certificates only).
+  static std::string tls_error(const boost::system::error_code& ec) {
+    std::string text = ec.message();
+    if (ec.category() == net::error::get_ssl_category()) {
+      if (auto reason = ERR_reason_error_string(static_cast<unsigned long>(ec.value()))) {
+        text = reason;
+      }
+    }
+    return text;
+  }
+
   net::awaitable<void> run(std::shared_ptr<Impl> self) {
     auto backoff = std::chrono::milliseconds(100);
     while (!stopped) {
@@ -243,7 +325,7 @@ struct RedisConnection::Impl : std::enable_shared_from_this<Impl> {
         error = close_reason;
       } else {
         boost::system::error_code ignored;
-        socket.close(ignored);
+        tcp_socket().close(ignored);
         connected = false;
       }
       up = false;

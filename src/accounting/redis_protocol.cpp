@@ -68,7 +68,7 @@ RedisReply convert(const redisReply* r) {
 }  // namespace
 
 std::string RedisUrl::redacted() const {
-  std::string out = "redis://";
+  std::string out = tls ? "rediss://" : "redis://";
   if (!username.empty() || !password.empty())
     out += username + (password.empty() ? "" : ":***") + "@";
   out += host.find(':') != std::string::npos ? "[" + host + "]" : host;
@@ -77,17 +77,17 @@ std::string RedisUrl::redacted() const {
 }
 
 std::optional<RedisUrl> parse_redis_url(std::string_view url, std::string& error) {
-  constexpr std::string_view kScheme = "redis://";
-  if (url.starts_with("rediss://")) {
-    error = "rediss:// (TLS to Redis) is not supported; use redis:// on a private network";
-    return std::nullopt;
-  }
-  if (!url.starts_with(kScheme)) {
-    error = "the Redis URL must start with redis://";
-    return std::nullopt;
-  }
-  std::string_view rest = url.substr(kScheme.size());
   RedisUrl out;
+  std::string_view rest;
+  if (url.starts_with("redis://")) {
+    rest = url.substr(8);
+  } else if (url.starts_with("rediss://")) {
+    rest = url.substr(9);
+    out.tls = true;
+  } else {
+    error = "the Redis URL must start with redis:// (or rediss:// for TLS)";
+    return std::nullopt;
+  }
   // The user info ends at the last '@' (a password may contain '@' only percent-encoded, but be
   // lenient).
   if (auto at = rest.rfind('@'); at != std::string_view::npos) {

@@ -211,6 +211,8 @@ class Gateway {
       spdlog::error("config error: state.redis.url: {}", error);
       return false;
     }
+    url->ca_file = state.redis.tls.ca_file;
+    url->verify = state.redis.tls.verify;
     accounting::RedisLedgerOptions options;
     options.url = *url;
     options.key_prefix = state.redis.key_prefix;
@@ -331,9 +333,11 @@ class Gateway {
     const auto& old_state = config_->state;
     const auto& new_state = loaded.config->state;
     if (old_state.backend != new_state.backend || old_state.redis.url != new_state.redis.url ||
-        old_state.redis.key_prefix != new_state.redis.key_prefix) {
+        old_state.redis.key_prefix != new_state.redis.key_prefix ||
+        old_state.redis.tls.ca_file != new_state.redis.tls.ca_file ||
+        old_state.redis.tls.verify != new_state.redis.tls.verify) {
       spdlog::warn(
-          "reload: changes to state (backend, redis url, key prefix) take effect after a "
+          "reload: changes to state (backend, redis url, key prefix, tls) take effect after a "
           "restart");
     }
     config_ = loaded.config;

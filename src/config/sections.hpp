@@ -11,6 +11,8 @@
 
 namespace switchboard::config::detail {
 
+struct MapEntry;
+
 // Each reader walks its section (already known to be present), fills `out` where values are
 // valid, and reports every problem to `ctx`. They run in the order below, so models can take
 // their providers' privacy labels.
@@ -46,6 +48,10 @@ void validate_references(LoadContext& ctx, const Config& config);
 // key's dotted path. Keys never appear in messages.
 void read_key_list(LoadContext& ctx, const YAML::Node& node, const std::string& path,
                    std::vector<std::string>& out, std::vector<std::string>& paths);
+
+// A `tls: {ca_file, verify}` mapping (providers.*.tls, state.redis.tls); an unreadable CA file
+// is an error at its path.
+void read_tls(LoadContext& ctx, const MapEntry& entry, ProviderTls& out);
 
 // Empty string when the file can be opened and read; otherwise why not.
 std::string unreadable_reason(const std::string& file_path);

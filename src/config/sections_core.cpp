@@ -146,12 +146,16 @@ void read_state(LoadContext& ctx, const YAML::Node& node, StateConfig& out) {
   state.read_enum("backend", kBackends, "state backend", out.backend);
   bool url_ok = true;
   if (const MapEntry* redis_entry = state.find("redis")) {
-    MapReader redis(ctx, redis_entry->value, redis_entry->path, {"url", "key_prefix"});
+    MapReader redis(ctx, redis_entry->value, redis_entry->path, {"url", "key_prefix", "tls"});
     url_ok = !redis.has("url") || redis.read("url", out.redis.url);
     redis.read("key_prefix", out.redis.key_prefix);
+    if (const MapEntry* tls_entry = redis.find("tls")) read_tls(ctx, *tls_entry, out.redis.tls);
   }
-  if (url_ok && out.backend == StateBackend::redis && out.redis.url.rfind("redis://", 0) != 0) {
-    ctx.error_at("state.redis.url", "must start with \"redis://\" when the backend is redis");
+  if (url_ok && out.backend == StateBackend::redis && !out.redis.url.starts_with("redis://") &&
+      !out.redis.url.starts_with("rediss://")) {
+    ctx.error_at(
+        "state.redis.url",
+        "must start with \"redis://\" (or \"rediss://\" for TLS) when the backend is redis");
   }
 }
 

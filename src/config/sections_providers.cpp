@@ -140,18 +140,7 @@ void read_provider(LoadContext& ctx, const MapEntry& entry, ProviderConfig& p) {
     limits.read("rpm", p.limits.rpm);
     limits.read("tpm", p.limits.tpm);
   }
-  if (const MapEntry* tls_entry = map.find("tls")) {
-    MapReader tls(ctx, tls_entry->value, tls_entry->path, {"ca_file", "verify"});
-    if (tls.read("ca_file", p.tls.ca_file) && !p.tls.ca_file.empty()) {
-      const std::string path = tls.child_path("ca_file");
-      std::string reason = unreadable_reason(p.tls.ca_file);
-      if (!reason.empty()) {
-        ctx.error_at(path,
-                     "cannot read CA file " + ctx.describe(path, p.tls.ca_file) + ": " + reason);
-      }
-    }
-    tls.read("verify", p.tls.verify);
-  }
+  if (const MapEntry* tls_entry = map.find("tls")) read_tls(ctx, *tls_entry, p.tls);
   map.read("api_version", p.api_version);
   map.read("region", p.region);
   map.read("access_key_id", p.access_key_id);
@@ -206,6 +195,18 @@ void read_price(LoadContext& ctx, const YAML::Node& node, const std::string& pat
   if (!map.read("cache_write", price.cache_write, 0.0, kUnbounded)) {
     price.cache_write = price.input;
   }
+}
+
+void read_tls(LoadContext& ctx, const MapEntry& entry, ProviderTls& out) {
+  MapReader tls(ctx, entry.value, entry.path, {"ca_file", "verify"});
+  if (tls.read("ca_file", out.ca_file) && !out.ca_file.empty()) {
+    const std::string path = tls.child_path("ca_file");
+    std::string reason = unreadable_reason(out.ca_file);
+    if (!reason.empty()) {
+      ctx.error_at(path, "cannot read CA file " + ctx.describe(path, out.ca_file) + ": " + reason);
+    }
+  }
+  tls.read("verify", out.verify);
 }
 
 void read_providers(LoadContext& ctx, const YAML::Node& node,

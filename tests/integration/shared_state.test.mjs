@@ -8,7 +8,7 @@ import net from 'node:net';
 import { spawn, execFileSync } from 'node:child_process';
 import {
   startMockUpstream, startGateway, baseConfig, httpRequest, chat, metricValue, waitFor, tempDir,
-  ADMIN_KEY,
+  makeTestPki, ADMIN_KEY,
 } from './lib/harness.mjs';
 
 const REDIS = process.env.REDIS_SERVER ?? '/usr/bin/redis-server';
@@ -256,4 +256,38 @@ test('a replica that shuts down right after answering still lands its settlement
   assert.equal(exit.code, 0);
   const view = await spend(gws[0], 'group_by=tenant&tenant=sbye');
   assert.equal(view.total.requests, 20);
+});
+
+test('rediss://: two replicas share a limit through a TLS-only redis-server they verify', async () => {
+  const pki = makeTestPki();
+  const tlsPort = await freePort();
+  const proc = spawn(REDIS, [
+    '--port', '0', '--tls-port', String(tlsPort), '--bind', '127.0.0.1', '--save', '',
+    '--tls-cert-file', pki.localhost.cert, '--tls-key-file', pki.localhost.key,
+    '--tls-ca-cert-file', pki.caFile, '--tls-auth-clients', 'no',
+  ], { stdio: 'ignore' });
+  const exited = new Promise((r) => proc.on('exit', r));
+  const replicas = [];
+  try {
+    const config = structuredClone(sharedConfig);
+    config.state = {
+      backend: 'redis',
+      redis: { url: `rediss://localhost:${tlsPort}/4`, key_prefix: 'sbtls:', tls: { ca_file: pki.caFile } },
+    };
+    config.tenants = { stls: tenant('sk-stls-1', { rate_limit: { rpm: 2 } }) };
+    for (let i = 0; i < 2; i++) replicas.push(await startGateway(config));
+    for (const gw of replicas) {
+      await waitFor(async () => !(await readyz(gw)).state?.degraded, { timeoutMs: 10_000, what: 'redis over TLS connected' });
+    }
+    const statuses = [];
+    for (const gw of [replicas[0], replicas[1], replicas[0], replicas[1]]) {
+      statuses.push((await chat(gw, hi(), { key: 'sk-stls-1' })).status);
+    }
+    assert.deepEqual(statuses, [200, 200, 429, 429], 'the rpm limit of 2 is shared over TLS');
+  } finally {
+    await Promise.all(replicas.map((g) => g.stop()));
+    proc.kill('SIGKILL');
+    await exited;
+    pki.cleanup();
+  }
 });

@@ -18,6 +18,10 @@ struct RedisUrl {
   int db = 0;
   std::string username;  // ACL user; empty = "default" (AUTH with the password only)
   std::string password;  // empty = no AUTH
+  bool tls = false;      // rediss://
+  // How a TLS server is verified: from state.redis.tls, not from the URL's text.
+  std::string ca_file;  // empty = the system's trust store
+  bool verify = true;
 
   // The URL with the password replaced by "***": the only form that may be logged.
   std::string redacted() const;

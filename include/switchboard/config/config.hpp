@@ -39,9 +39,15 @@ struct AuthConfig {
 
 enum class StateBackend { memory, redis };
 
+struct ProviderTls {
+  std::string ca_file;  // empty = system store
+  bool verify = true;
+};
+
 struct RedisConfig {
-  std::string url = "redis://127.0.0.1:6379/0";
+  std::string url = "redis://127.0.0.1:6379/0";  // rediss:// for TLS
   std::string key_prefix = "switchboard:";
+  ProviderTls tls;  // how a rediss:// server is verified
 };
 
 struct StateConfig {
@@ -100,11 +106,6 @@ struct ProviderTimeouts {
 struct ProviderLimits {
   std::uint64_t rpm = 0;  // 0 = unknown
   std::uint64_t tpm = 0;
-};
-
-struct ProviderTls {
-  std::string ca_file;  // empty = system store
-  bool verify = true;
 };
 
 struct MockFail {

@@ -12,7 +12,9 @@
 #include <boost/asio/use_future.hpp>
 #include <boost/asio/write.hpp>
 
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "switchboard/accounting/redis_ledger.hpp"
@@ -312,4 +314,81 @@ TEST(RedisSlow, ALateAdmissionsReservationIsReleasedBySettlement) {
   other.reset();
   kill(pid, SIGKILL);
   waitpid(pid, nullptr, 0);
+}
+
+// rediss://: a real redis-server speaking TLS only, with a CA made here. The server is verified
+// against the configured CA and its name; one the gateway cannot verify is refused with a reason
+// that says so; verify: false connects anyway.
+TEST(RedisTls, RedissVerifiesTheServerAgainstTheConfiguredCa) {
+  if (!std::filesystem::exists(kRedisServer)) GTEST_SKIP() << "no redis-server";
+  if (std::system("command -v openssl >/dev/null") != 0) GTEST_SKIP() << "no openssl";
+  char tmpl[] = "/tmp/swb-redis-tls-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  {
+    std::ofstream ext(dir + "/ext.cnf");
+    ext << "subjectAltName=DNS:localhost\n";
+  }
+  const std::string make_certs =
+      "cd " + dir +
+      " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
+      " -keyout ca.key -out ca.pem -days 1 -subj /CN=switchboard-test-ca"
+      " && openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
+      " -keyout server.key -out server.csr -subj /CN=localhost"
+      " && openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial"
+      " -out server.pem -days 1 -extfile ext.cnf"
+      " && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
+      " -keyout other.key -out other-ca.pem -days 1 -subj /CN=another-ca) >/dev/null 2>&1";
+  ASSERT_EQ(std::system(("(" + make_certs).c_str()), 0);
+
+  auto port = free_port();
+  auto pid = spawn_redis(0, {"--tls-port", std::to_string(port), "--tls-cert-file",
+                             dir + "/server.pem", "--tls-key-file", dir + "/server.key",
+                             "--tls-ca-cert-file", dir + "/ca.pem", "--tls-auth-clients", "no"});
+  ASSERT_GT(pid, 0);
+  // The state of a ledger on `url_text` once it has tried for a while ("" = connected).
+  auto outcome = [&](const std::string& url_text, const std::string& ca_file, bool verify,
+                     bool* admitted_shared = nullptr) {
+    std::string error;
+    RedisLedgerOptions options;
+    options.url = *parse_redis_url(url_text, error);
+    options.url.ca_file = ca_file;
+    options.url.verify = verify;
+    options.key_prefix = "tls:";
+    options.admit_deadline = 2000ms;
+    Loop loop;
+    RedisLedger ledger(options, {&loop.ctx}, nullptr);
+    ledger.start();
+    std::string why = ledger.degraded_reason();
+    for (int i = 0; i < 300 && !why.empty(); ++i) {
+      std::this_thread::sleep_for(10ms);
+      why = ledger.degraded_reason();
+      if (why.find("TLS") != std::string::npos) break;  // a refusal: it will not get better
+    }
+    if (why.empty() && admitted_shared) {
+      AdmitRequest r;
+      r.tenant = "acme";
+      r.limit = {5, 0};
+      auto a = net::co_spawn(loop.ctx, ledger.admit(r), net::use_future).get();
+      *admitted_shared = a.refused == Refusal::none && a.reservation.shared;
+    }
+    ledger.stop();
+    std::this_thread::sleep_for(20ms);
+    return why;
+  };
+  const std::string url = "rediss://localhost:" + std::to_string(port) + "/0";
+  bool shared = false;
+  EXPECT_EQ(outcome(url, dir + "/ca.pem", true, &shared), "");
+  EXPECT_TRUE(shared) << "the admission went through Redis over TLS";
+  auto untrusted = outcome(url, dir + "/other-ca.pem", true);
+  EXPECT_NE(untrusted.find("TLS handshake failed"), std::string::npos) << untrusted;
+  EXPECT_NE(untrusted.find("certificate verify failed"), std::string::npos) << untrusted;
+  auto wrong_name =
+      outcome("rediss://127.0.0.1:" + std::to_string(port) + "/0", dir + "/ca.pem", true);
+  EXPECT_NE(wrong_name.find("TLS handshake failed"), std::string::npos) << wrong_name;
+  EXPECT_EQ(outcome(url, "", false), "") << "verify: false connects without checking";
+
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+  std::filesystem::remove_all(dir);
 }

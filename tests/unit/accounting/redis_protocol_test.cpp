@@ -54,9 +54,19 @@ TEST(RedisUrl, PasswordAndAclUserNeverInTheRedactedForm) {
   EXPECT_EQ(acl.redacted().find("hunter2"), std::string::npos);
 }
 
+TEST(RedisUrl, RedissIsTls) {
+  auto u = parse_ok("rediss://:pw@cache.example.com:6380/1");
+  EXPECT_TRUE(u.tls);
+  EXPECT_EQ(u.host, "cache.example.com");
+  EXPECT_EQ(u.port, 6380);
+  EXPECT_EQ(u.db, 1);
+  EXPECT_EQ(u.redacted(), "rediss://:***@cache.example.com:6380/1");
+  EXPECT_FALSE(parse_ok("redis://h:1/0").tls);
+  EXPECT_NE(parse_error("redisss://h:1").find("rediss://"), std::string::npos);
+}
+
 TEST(RedisUrl, BadInputsSayWhatIsWrongWithoutThePassword) {
   EXPECT_NE(parse_error("http://h:1").find("redis://"), std::string::npos);
-  EXPECT_NE(parse_error("rediss://h:1").find("not supported"), std::string::npos);
   EXPECT_NE(parse_error("redis://:pw@h:99999/0").find("port"), std::string::npos);
   EXPECT_NE(parse_error("redis://h:1/x").find("database"), std::string::npos);
   EXPECT_NE(parse_error("redis://:pw@/0").find("no host"), std::string::npos);

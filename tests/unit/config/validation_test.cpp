@@ -370,6 +370,25 @@ TEST(ConfigLoader, RedisUrlNeedsItsSchemeWhenRedisIsTheBackend) {
   EXPECT_TRUE(memory.ok()) << testing::dump(memory);
 }
 
+TEST(ConfigLoader, RedissTakesATlsBlockWhoseCaFileMustBeReadable) {
+  LoadResult ok = load(std::string(R"(state:
+  backend: redis
+  redis: {url: "rediss://cache.example.com:6380/0", tls: {verify: false}}
+)") + kMinimalTail);
+  ASSERT_TRUE(ok.ok()) << testing::dump(ok);
+  EXPECT_EQ(ok.config->state.redis.url, "rediss://cache.example.com:6380/0");
+  EXPECT_FALSE(ok.config->state.redis.tls.verify);
+  EXPECT_EQ(ok.config->state.redis.tls.ca_file, "");
+  LoadResult bad = load(std::string(R"(state:
+  backend: redis
+  redis: {url: "rediss://h:6380/0", tls: {ca_file: /nonexistent/redis-ca.pem, colour: red}}
+)") + kMinimalTail);
+  EXPECT_TRUE(HasError(bad, "state.redis.tls.ca_file", 3, 52,
+                       "cannot read CA file \"/nonexistent/redis-ca.pem\""))
+      << testing::dump(bad);
+  EXPECT_TRUE(HasError(bad, "state.redis.tls.colour", 3, 79, "unknown key")) << testing::dump(bad);
+}
+
 TEST(ConfigLoader, HashedKeysNeed64HexCharacters) {
   const std::string good = "sha256:" + std::string(64, 'a');
   LoadResult r = load(std::string(R"(auth:
