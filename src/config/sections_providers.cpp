@@ -159,7 +159,7 @@ void read_model(LoadContext& ctx, const MapEntry& entry,
   static const EnumNames<ModelKind> kKinds = {{"chat", ModelKind::chat},
                                               {"embedding", ModelKind::embedding}};
   MapReader map(ctx, entry.value, entry.path,
-                {"provider", "model", "kind", "price", "quality", "privacy"});
+                {"provider", "model", "kind", "price", "quality", "privacy", "circuit"});
   m.name = entry.key;
   m.model = entry.key;
   if (!map.is_map()) return;
@@ -180,6 +180,16 @@ void read_model(LoadContext& ctx, const MapEntry& entry,
   if (!map.read_list("privacy", m.privacy, /*drop_empty=*/true) && !map.has("privacy")) {
     auto provider = providers.find(m.provider);
     if (provider != providers.end()) m.privacy = provider->second.privacy;
+  }
+  if (const MapEntry* circuit_entry = map.find("circuit")) {
+    MapReader circuit(ctx, circuit_entry->value, circuit_entry->path, {"failures", "open_for"});
+    circuit.read("failures", m.circuit.failures, 1, 1000);
+    if (circuit.read("open_for", m.circuit.open_for) &&
+        (m.circuit.open_for < std::chrono::seconds(1) ||
+         m.circuit.open_for > std::chrono::hours(1))) {
+      ctx.error_at(circuit.child_path("open_for"), "must be between 1s and 1h");
+      m.circuit.open_for = CircuitConfig{}.open_for;
+    }
   }
 }
 

@@ -200,7 +200,12 @@ std::shared_ptr<const Runtime> Runtime::build(config::ConfigPtr config, std::str
     rt->providers_.emplace(name, std::move(pr));
   }
   for (const auto& [name, m] : config->models) {
-    rt->model_health_.emplace(name, rt->registry_->model(name));
+    auto health = rt->registry_->model(name);
+    // The circuit's state outlives config snapshots; its thresholds are this config's.
+    health->configure(
+        {m.circuit.failures,
+         std::chrono::duration_cast<std::chrono::milliseconds>(m.circuit.open_for).count()});
+    rt->model_health_.emplace(name, std::move(health));
     RouteRuntime r;
     r.name = name;
     r.implicit = true;

@@ -56,8 +56,9 @@ void ModelHealth::record_success(double latency_ms) {
 bool ModelHealth::record_failure(std::int64_t now_ms) {
   auto failures = failures_.fetch_add(1, std::memory_order_relaxed) + 1;
   bool was_probe = probing_.exchange(false, std::memory_order_acq_rel);
-  if (was_probe || failures >= settings_.failure_threshold) {
-    auto before = open_until_ms_.exchange(now_ms + settings_.open_ms, std::memory_order_acq_rel);
+  if (was_probe || failures >= failure_threshold_.load(std::memory_order_relaxed)) {
+    auto open_ms = open_ms_.load(std::memory_order_relaxed);
+    auto before = open_until_ms_.exchange(now_ms + open_ms, std::memory_order_acq_rel);
     return before == 0 || before <= now_ms;  // newly opened, not an open one extended
   }
   return false;

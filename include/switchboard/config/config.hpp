@@ -154,6 +154,13 @@ struct Price {  // USD per 1M tokens
 // List prices by provider type ("openai", "anthropic", ...) then the provider's model id.
 using PriceTable = std::map<std::string, std::map<std::string, Price>>;
 
+// When a model's circuit opens (not in SPEC): after `failures` consecutive failures, for
+// `open_for`, then one probe is let through.
+struct CircuitConfig {
+  int failures = 5;
+  Duration open_for = std::chrono::seconds(30);
+};
+
 struct ModelConfig {
   std::string name;      // what clients send in "model"
   std::string provider;  // key into Config::providers
@@ -163,6 +170,7 @@ struct ModelConfig {
   bool priced = false;  // a price came from `price:` or the price table (else cost is 0)
   int quality = 50;     // 0..100
   std::vector<std::string> privacy;  // defaults to the provider's labels
+  CircuitConfig circuit;
 };
 
 enum class Strategy { priority, weighted, round_robin, least_latency, lowest_cost, best_quality };

@@ -38,7 +38,12 @@ struct CircuitSettings {
 
 class ModelHealth {
  public:
-  explicit ModelHealth(CircuitSettings settings = {}) : settings_(settings) {}
+  explicit ModelHealth(CircuitSettings settings = {}) { configure(settings); }
+  // New settings (a config reload); the circuit's state is kept. Thread-safe.
+  void configure(CircuitSettings settings) {
+    failure_threshold_.store(settings.failure_threshold, std::memory_order_relaxed);
+    open_ms_.store(settings.open_ms, std::memory_order_relaxed);
+  }
   // True when a call may go out now: closed, or half-open and this caller won the probe.
   bool admit(std::int64_t now_ms);
   // True while open (including half-open with a probe in flight); for routing and the gauge.
@@ -53,7 +58,8 @@ class ModelHealth {
   std::int64_t open_until_ms() const { return open_until_ms_.load(std::memory_order_relaxed); }
 
  private:
-  CircuitSettings settings_;
+  std::atomic<int> failure_threshold_{5};
+  std::atomic<std::int64_t> open_ms_{30'000};
   std::atomic<int> failures_{0};
   std::atomic<std::int64_t> open_until_ms_{0};  // 0 = closed
   std::atomic<bool> probing_{false};

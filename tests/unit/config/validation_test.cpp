@@ -389,6 +389,28 @@ TEST(ConfigLoader, RedissTakesATlsBlockWhoseCaFileMustBeReadable) {
   EXPECT_TRUE(HasError(bad, "state.redis.tls.colour", 3, 79, "unknown key")) << testing::dump(bad);
 }
 
+TEST(ConfigLoader, ModelCircuitSettingsAreReadAndChecked) {
+  LoadResult ok = load(R"(providers: {p: {type: mock}}
+models:
+  m: {provider: p, circuit: {failures: 3, open_for: 10s}}
+  d: {provider: p}
+)");
+  ASSERT_TRUE(ok.ok()) << testing::dump(ok);
+  EXPECT_EQ(ok.config->models.at("m").circuit.failures, 3);
+  EXPECT_EQ(ok.config->models.at("m").circuit.open_for, std::chrono::seconds(10));
+  EXPECT_EQ(ok.config->models.at("d").circuit.failures, 5);
+  EXPECT_EQ(ok.config->models.at("d").circuit.open_for, std::chrono::seconds(30));
+  LoadResult bad = load(R"(providers: {p: {type: mock}}
+models:
+  m: {provider: p, circuit: {failures: 0, open_for: 100ms, after: 2}}
+)");
+  EXPECT_TRUE(HasError(bad, "models.m.circuit.failures", 3, 40, "must be between 1 and 1000"))
+      << testing::dump(bad);
+  EXPECT_TRUE(HasError(bad, "models.m.circuit.open_for", 3, 53, "must be between 1s and 1h"))
+      << testing::dump(bad);
+  EXPECT_TRUE(HasError(bad, "models.m.circuit.after", 3, 60, "unknown key")) << testing::dump(bad);
+}
+
 TEST(ConfigLoader, HashedKeysNeed64HexCharacters) {
   const std::string good = "sha256:" + std::string(64, 'a');
   LoadResult r = load(std::string(R"(auth:

@@ -162,3 +162,40 @@ tenants:
     EXPECT_EQ(next->tenant_for_key("sk-plain"), nullptr);
   }
 }
+
+// models.*.circuit: a model's thresholds come from its config, and a new snapshot (a reload)
+// changes them while the circuit's state, shared across snapshots, is kept.
+TEST(RuntimeCircuit, ThresholdsComeFromTheConfigAndAReloadChangesThemKeepingTheState) {
+  auto registry = std::make_shared<routing::HealthRegistry>();
+  auto build_with = [&](const std::string& circuit) {
+    auto loaded =
+        config::load_config_text("providers: {p: {type: mock}}\nmodels: {m: {provider: p" +
+                                     circuit + "}, d: {provider: p}}\n",
+                                 "test.yaml");
+    EXPECT_TRUE(loaded.ok()) << (loaded.errors.empty() ? "" : loaded.errors[0].to_string());
+    std::string why;
+    auto rt = gateway::Runtime::build(loaded.config, why, registry);
+    EXPECT_TRUE(rt) << why;
+    return rt;
+  };
+  auto first = build_with(", circuit: {failures: 2, open_for: 5s}");
+  auto* m = first->health("m");
+  ASSERT_NE(m, nullptr);
+  EXPECT_FALSE(m->record_failure(1'000));
+  EXPECT_TRUE(m->record_failure(1'000)) << "opens at the configured 2 failures, not 5";
+  EXPECT_TRUE(m->is_open(5'999));
+  EXPECT_FALSE(m->is_open(6'000)) << "for the configured 5 s";
+  // The default model keeps the defaults: 5 failures, 30 s.
+  auto* d = first->health("d");
+  for (int i = 0; i < 4; ++i) EXPECT_FALSE(d->record_failure(1'000));
+  EXPECT_TRUE(d->record_failure(1'000));
+  EXPECT_TRUE(d->is_open(30'999));
+  EXPECT_FALSE(d->is_open(31'000));
+
+  m->record_success(1.0);
+  auto second = build_with(", circuit: {failures: 1, open_for: 2s}");
+  EXPECT_EQ(second->health("m"), m) << "the same circuit across snapshots";
+  EXPECT_TRUE(second->health("d")->is_open(30'999)) << "state kept across the reload";
+  EXPECT_TRUE(m->record_failure(50'000)) << "opens at the new threshold of 1";
+  EXPECT_FALSE(m->is_open(52'000));
+}
