@@ -210,28 +210,39 @@ struct RedisConnection::Impl : std::enable_shared_from_this<Impl> {
       tls.reset();
       socket = tcp::socket(ctx);
     }
+    // Connect and handshake within kConnectTimeout. The flags outlive this frame: a timer that
+    // fired as the connect finished still runs its handler after the frame is gone, and must
+    // then touch nothing (not even a newer connection's socket).
+    struct Guarded {
+      bool finished = false;
+      bool timed_out = false;
+    };
+    auto state = std::make_shared<Guarded>();
     net::steady_timer guard(ctx);
     guard.expires_after(kConnectTimeout);
-    bool timed_out = false;
-    guard.async_wait([this, &timed_out](boost::system::error_code ec) {
-      if (ec) return;
-      timed_out = true;
+    guard.async_wait([self, state](boost::system::error_code ec) {
+      if (ec || state->finished) return;
+      state->timed_out = true;
       boost::system::error_code ignored;
-      tcp_socket().close(ignored);
+      self->tcp_socket().close(ignored);
     });
+    auto finish = [&] {
+      state->finished = true;
+      guard.cancel();
+    };
     auto [cec, ep] = co_await net::async_connect(tcp_socket(), endpoints, kTuple);
-    if (!cec && !timed_out && tls) {
+    if (!cec && !state->timed_out && tls) {
       if (auto why = start_tls(); !why.empty()) {
-        guard.cancel();
+        finish();
         co_return why;
       }
       auto [hec] = co_await tls->async_handshake(net::ssl::stream_base::client, kTuple);
-      guard.cancel();
-      if (timed_out) co_return "TLS handshake timed out";
+      finish();
+      if (state->timed_out) co_return "TLS handshake timed out";
       if (hec) co_return "TLS handshake failed: " + tls_error(hec);
     }
-    guard.cancel();
-    if (timed_out) co_return "connect timed out";
+    finish();
+    if (state->timed_out) co_return "connect timed out";
     if (cec) co_return cec.message();
     boost::system::error_code ignored;
     tcp_socket().set_option(tcp::no_delay(true), ignored);

@@ -211,7 +211,7 @@ class GatewayHandler final : public server::RequestHandler {
 
   net::awaitable<bool> admin_allowed(server::HttpRequest& request, server::ResponseWriter& out) {
     auto* worker = gateway::Worker::current();
-    // The same reading as a tenant key's ("bearer" in either case, or x-api-key).
+    // The same reading as a tenant key's (Authorization: Bearer, any case, or x-api-key).
     auto key = gateway::bearer_key(request.header("authorization"), request.header("x-api-key"));
     if (worker && worker->runtime() && worker->runtime()->is_admin_key(key)) co_return true;
     co_await local_error(

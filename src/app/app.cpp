@@ -213,6 +213,12 @@ class Gateway {
     }
     url->ca_file = state.redis.tls.ca_file;
     url->verify = state.redis.tls.verify;
+    if (url->tls && !url->verify) {
+      spdlog::warn(
+          "state.redis.tls.verify is false: the Redis server is not verified, and its password "
+          "goes to whoever answers at {}:{}",
+          url->host, url->port);
+    }
     accounting::RedisLedgerOptions options;
     options.url = *url;
     options.key_prefix = state.redis.key_prefix;

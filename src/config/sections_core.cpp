@@ -149,7 +149,13 @@ void read_state(LoadContext& ctx, const YAML::Node& node, StateConfig& out) {
     MapReader redis(ctx, redis_entry->value, redis_entry->path, {"url", "key_prefix", "tls"});
     url_ok = !redis.has("url") || redis.read("url", out.redis.url);
     redis.read("key_prefix", out.redis.key_prefix);
-    if (const MapEntry* tls_entry = redis.find("tls")) read_tls(ctx, *tls_entry, out.redis.tls);
+    if (const MapEntry* tls_entry = redis.find("tls")) {
+      read_tls(ctx, *tls_entry, out.redis.tls);
+      if (url_ok && out.redis.url.starts_with("redis://")) {
+        ctx.error_at(tls_entry->path,
+                     "applies to rediss:// URLs only: use rediss:// for TLS, or leave tls out");
+      }
+    }
   }
   if (url_ok && out.backend == StateBackend::redis && !out.redis.url.starts_with("redis://") &&
       !out.redis.url.starts_with("rediss://")) {

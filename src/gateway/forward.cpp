@@ -417,6 +417,11 @@ net::awaitable<AttemptResult> attempt_once(Services& services, RequestContext& c
   if (started != CallError::none) {
     attempt.error = std::string(upstream::call_error_name(started));
     attempt.ms = ms_since(begin);
+    // Cancelled while the provider had the whole request (a hedge that lost the race): it was
+    // working on it and bills at least the prompt, estimated as for any failed attempt it billed.
+    if (started == CallError::cancelled && call->request_sent()) {
+      attempt.billed_usd = prompt_cost(ctx, *target.model);
+    }
     ctx.attempts.push_back(std::move(attempt));
     ctx.upstream_ms += call->upstream_ms();
     result.error = call_failure(provider_name, started);

@@ -206,6 +206,8 @@ net::awaitable<AttemptResult> hedged_attempt(Services& services, RequestContext&
     for (std::size_t i = attempts_before; i < loser.ctx.attempts.size(); ++i) {
       auto attempt = std::move(loser.ctx.attempts[i]);
       if (winner != -1) attempt.error = "hedge_cancelled";
+      // What the provider billed the losing leg is part of the request's cost.
+      merged.cost_usd += attempt.billed_usd;
       merged.attempts.push_back(std::move(attempt));
     }
     merged.upstream_ms = std::max(merged.upstream_ms, loser.ctx.upstream_ms);

@@ -79,7 +79,15 @@ std::array<std::string_view, N> find_headers(const server::HttpHeaders& headers,
 }  // namespace
 
 std::string_view bearer_key(std::string_view auth, std::string_view api_key) {
-  if (auth.size() > 7 && (auth.substr(0, 7) == "Bearer " || auth.substr(0, 7) == "bearer ")) {
+  auto is_bearer = [](std::string_view scheme) {  // the scheme is case-insensitive (RFC 9110)
+    constexpr std::string_view kBearer = "bearer ";
+    for (std::size_t i = 0; i < kBearer.size(); ++i) {
+      char c = scheme[i];
+      if ((c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c) != kBearer[i]) return false;
+    }
+    return true;
+  };
+  if (auth.size() > 7 && is_bearer(auth.substr(0, 7))) {
     auto key = auth.substr(7);
     while (!key.empty() && key.front() == ' ') key.remove_prefix(1);
     return key;

@@ -200,12 +200,7 @@ std::shared_ptr<const Runtime> Runtime::build(config::ConfigPtr config, std::str
     rt->providers_.emplace(name, std::move(pr));
   }
   for (const auto& [name, m] : config->models) {
-    auto health = rt->registry_->model(name);
-    // The circuit's state outlives config snapshots; its thresholds are this config's.
-    health->configure(
-        {m.circuit.failures,
-         std::chrono::duration_cast<std::chrono::milliseconds>(m.circuit.open_for).count()});
-    rt->model_health_.emplace(name, std::move(health));
+    rt->model_health_.emplace(name, rt->registry_->model(name));
     RouteRuntime r;
     r.name = name;
     r.implicit = true;
@@ -265,6 +260,13 @@ std::shared_ptr<const Runtime> Runtime::build(config::ConfigPtr config, std::str
   }
   rt->guardrails_ = guardrails::GuardrailSet::build(*config, error);
   if (!rt->guardrails_) return nullptr;
+  // The circuits' state outlives config snapshots; their thresholds become this config's only
+  // now that it is valid (a rejected reload changes nothing).
+  for (const auto& [name, m] : config->models) {
+    rt->model_health_.at(name)->configure(
+        {m.circuit.failures,
+         std::chrono::duration_cast<std::chrono::milliseconds>(m.circuit.open_for).count()});
+  }
   return rt;
 }
 

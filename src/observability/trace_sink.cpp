@@ -111,7 +111,8 @@ void TraceSink::reopen() {
   if (!owns_file_) return;
   {
     std::lock_guard lock(mutex_);
-    reopen_after_ = queue_.size();  // what is handed over until now goes to the old file
+    // What is handed over until the first of several pending reopens goes to the old file.
+    if (reopen_after_ == static_cast<std::size_t>(-1)) reopen_after_ = queue_.size();
   }
   wake_.notify_one();
 }

@@ -257,6 +257,7 @@ class MockCall final : public upstream::UpstreamCall {
       : timer_(ex), mock_(mock), calls_(std::move(calls)) {}
 
   net::awaitable<upstream::CallError> start(upstream::UpstreamRequest request) override {
+    started_ = true;
     auto n = calls_->fetch_add(1, std::memory_order_relaxed) + 1;
     reply_ = mock_reply(mock_endpoint_for(request.target), request.body, mock_, n);
     if (mock_.latency.count() > 0) {
@@ -302,6 +303,7 @@ class MockCall final : public upstream::UpstreamCall {
   }
 
   double upstream_ms() const override { return 0; }
+  bool request_sent() const override { return started_; }  // in process: it has it at once
 
  private:
   net::awaitable<bool> sleep(std::chrono::milliseconds d) {
@@ -317,6 +319,7 @@ class MockCall final : public upstream::UpstreamCall {
   std::size_t next_ = 0;
   bool done_ = false;
   bool cancelled_ = false;
+  bool started_ = false;
 };
 
 }  // namespace

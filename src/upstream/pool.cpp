@@ -394,6 +394,7 @@ class HttpCall final : public UpstreamCall {
         break;
       }
       connection_ = std::move(acquired.connection);
+      request_sent_ = false;  // a retry on a fresh connection after a stale one
       if (cancelled_) {
         result = CallError::cancelled;
         break;
@@ -417,6 +418,7 @@ class HttpCall final : public UpstreamCall {
       auto [wec, wn] = c.secure ? co_await write(*c.secure) : co_await write(*c.plain);
       CallError error = wec ? io_error(c, cancelled_) : CallError::none;
       if (error == CallError::none) {
+        request_sent_ = true;
         reader_.emplace();
         auto& parser = reader_->parser();
         for (;;) {  // the head
@@ -519,6 +521,7 @@ class HttpCall final : public UpstreamCall {
   }
 
   double upstream_ms() const override { return upstream_ms_; }
+  bool request_sent() const override { return request_sent_; }
 
  private:
   void finish_ok() {
@@ -537,6 +540,7 @@ class HttpCall final : public UpstreamCall {
   int status_ = 0;
   bool done_ = false;
   bool cancelled_ = false;
+  bool request_sent_ = false;
   double upstream_ms_ = 0;
 };
 

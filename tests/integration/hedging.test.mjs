@@ -54,6 +54,14 @@ test('a slow first candidate is overtaken by the hedge, which answers; the slow 
   assert.deepEqual(trace.attempts.map((a) => [a.provider, a.error]), [['fast', null], ['slow', 'hedge_cancelled']]);
   assert.equal(trace.provider, 'fast');
   assert.equal(trace.status, 200);
+  // The slow provider had the whole request when it was cancelled: it was working on it and
+  // bills the prompt, estimated; the request's cost is the winner's usage plus that.
+  const [won, lost] = trace.attempts;
+  assert.equal(won.billed_usd, undefined);
+  assert.ok(lost.billed_usd > 0, `the loser's prompt is charged: ${JSON.stringify(lost)}`);
+  const winnerCost = (trace.usage.input + trace.usage.output) / 1e6; // $1/M in and out
+  assert.ok(Math.abs(trace.cost_usd - (winnerCost + lost.billed_usd)) < 1e-12,
+    `cost ${trace.cost_usd} = ${winnerCost} + ${lost.billed_usd}`);
   // The cancelled call's connection is closed at once, not kept busy or returned to the pool.
   const slowConnections = async (state) => metricValue((await httpRequest(`${gw.url}/metrics`)).body,
     'switchboard_upstream_connections', { provider: 'slow', state }) ?? 0;

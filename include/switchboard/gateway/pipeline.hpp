@@ -20,7 +20,7 @@ namespace switchboard::gateway {
 void begin_request(RequestContext& ctx, const server::HttpRequest& request);
 void begin_request(RequestContext& ctx, server::HttpRequest&& request) = delete;
 
-// The caller's key: from `Authorization: Bearer KEY` ("bearer" in either case), else the
+// The caller's key: from `Authorization: Bearer KEY` (the scheme in any case), else the
 // x-api-key header's value. Tenant and admin keys are read the same way.
 std::string_view bearer_key(std::string_view authorization, std::string_view api_key);
 

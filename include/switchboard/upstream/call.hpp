@@ -47,6 +47,9 @@ class UpstreamCall {
   virtual void cancel() = 0;
   // Milliseconds spent waiting on the upstream so far (for the gateway-overhead metric).
   virtual double upstream_ms() const = 0;
+  // The whole request reached the upstream (it was written to the connection that the response
+  // was, or would have been, read from): the provider may be working on it, and may bill it.
+  virtual bool request_sent() const = 0;
 };
 
 }  // namespace switchboard::upstream

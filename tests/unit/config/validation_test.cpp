@@ -387,6 +387,12 @@ TEST(ConfigLoader, RedissTakesATlsBlockWhoseCaFileMustBeReadable) {
                        "cannot read CA file \"/nonexistent/redis-ca.pem\""))
       << testing::dump(bad);
   EXPECT_TRUE(HasError(bad, "state.redis.tls.colour", 3, 79, "unknown key")) << testing::dump(bad);
+  LoadResult plain = load(std::string(R"(state:
+  backend: redis
+  redis: {url: "redis://h:6379/0", tls: {verify: true}}
+)") + kMinimalTail);
+  EXPECT_TRUE(HasError(plain, "state.redis.tls", 3, 41, "applies to rediss:// URLs only"))
+      << testing::dump(plain);
 }
 
 TEST(ConfigLoader, ModelCircuitSettingsAreReadAndChecked) {

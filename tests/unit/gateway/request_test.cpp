@@ -98,6 +98,16 @@ TEST(BeginRequest, ReplacesAnUnsafeRequestIdAndABadTraceparent) {
   EXPECT_TRUE(ctx.parent_span_id.empty());
 }
 
+TEST(Authenticate, TheBearerSchemeIsCaseInsensitive) {
+  EXPECT_EQ(gw::bearer_key("Bearer sk-1", "x"), "sk-1");
+  EXPECT_EQ(gw::bearer_key("bearer sk-1", "x"), "sk-1");
+  EXPECT_EQ(gw::bearer_key("BEARER sk-1", "x"), "sk-1");
+  EXPECT_EQ(gw::bearer_key("BeArEr   sk-1", "x"), "sk-1");
+  EXPECT_EQ(gw::bearer_key("Basic c2stMQ==", "x"), "x") << "another scheme: x-api-key";
+  EXPECT_EQ(gw::bearer_key("Bearer ", "x"), "x");
+  EXPECT_EQ(gw::bearer_key("", ""), "");
+}
+
 TEST(Authenticate, BearerThenXApiKeyThenNothing) {
   auto rt = runtime("keys");
   {

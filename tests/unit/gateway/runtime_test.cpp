@@ -199,3 +199,25 @@ TEST(RuntimeCircuit, ThresholdsComeFromTheConfigAndAReloadChangesThemKeepingTheS
   EXPECT_TRUE(m->record_failure(50'000)) << "opens at the new threshold of 1";
   EXPECT_FALSE(m->is_open(52'000));
 }
+
+// A config that fails to build (a rejected reload) leaves the live circuits' thresholds alone.
+TEST(RuntimeCircuit, ARejectedBuildDoesNotChangeTheThresholds) {
+  auto registry = std::make_shared<routing::HealthRegistry>();
+  auto loaded = config::load_config_text(R"(providers:
+  p: {type: mock}
+models: {m: {provider: p, circuit: {failures: 2, open_for: 5s}}}
+)",
+                                         "test.yaml");
+  ASSERT_TRUE(loaded.ok()) << (loaded.errors.empty() ? "" : loaded.errors[0].to_string());
+  std::string why;
+  auto rt = gateway::Runtime::build(loaded.config, why, registry);
+  ASSERT_TRUE(rt) << why;
+  auto broken = std::make_shared<config::Config>(*loaded.config);
+  broken->models.at("m").circuit.failures = 1;
+  // Only build() reads sha256 entries this far, after the models: the build fails late.
+  broken->auth.admin_keys.push_back("sha256:not-hex");
+  EXPECT_FALSE(gateway::Runtime::build(broken, why, registry));
+  auto* m = rt->health("m");
+  EXPECT_FALSE(m->record_failure(1'000)) << "still 2 failures, not the rejected config's 1";
+  EXPECT_TRUE(m->record_failure(1'000));
+}
