@@ -450,8 +450,29 @@ net::awaitable<Admission> RedisLedger::admit(AdmitRequest r) {
   // when it is there (a no-op when it is not).
   auto fallback = [&] {
     Admission a = self->local.admit_now(r);
-    if (a.refused == Refusal::none && r.budget && r.cost_usd > 0) {
+    if (!r.budget || r.cost_usd <= 0) return a;
+    if (a.refused == Refusal::none) {
       a.reservation.shared_id = resv_id;
+    } else {
+      // Refused here: nothing will settle it, so the late reservation is released now. Sent on
+      // the same connection, it runs after the admission if that runs at all.
+      std::vector<std::string> release{"EVAL",
+                                       std::string(redis_scripts::kRelease),
+                                       "2",
+                                       self->key("budget", r.tenant, period),
+                                       self->key("resv", r.tenant, period),
+                                       resv_id};
+      net::co_spawn(
+          conn->context(),
+          [self, conn, release = std::move(release)]() mutable -> net::awaitable<void> {
+            auto res = co_await conn->call(std::move(release), self->options.settle_deadline);
+            if (!res.ok() || res.reply->is_error()) {
+              self->count_error("release", res.ok()                 ? "error"
+                                           : res.error == "timeout" ? "timeout"
+                                                                    : "down");
+            }
+          },
+          net::detached);
     }
     return a;
   };

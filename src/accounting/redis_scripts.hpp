@@ -125,4 +125,16 @@ redis.call('EXPIRE', KEYS[4], ARGV[13])
 return 1
 )lua";
 
+// KEYS: budget hash, reservation zset. ARGV: reservation id.
+// Releases one budget reservation if it is there (an admission that ran after its caller had
+// given up on it and refused the request locally). Returns 1 when one was released.
+inline constexpr std::string_view kRelease = R"lua(
+local amt = redis.call('HGET', KEYS[1], 'r:' .. ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+if not amt then return 0 end
+redis.call('HINCRBYFLOAT', KEYS[1], 'reserved', -tonumber(amt))
+redis.call('HDEL', KEYS[1], 'r:' .. ARGV[1])
+return 1
+)lua";
+
 }  // namespace switchboard::accounting::redis_scripts

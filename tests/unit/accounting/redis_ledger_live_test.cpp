@@ -235,87 +235,6 @@ TEST(RedisAuth, PasswordAndAclUserLogInAndAWrongPasswordIsReportedWithoutIt) {
   waitpid(pid, nullptr, 0);
 }
 
-// An admission that misses its deadline is admitted locally, but Redis may still run the script
-// once it answers again and take the budget reservation. The settlement releases it: the
-// tenant's budget is not held for money that was never spent.
-TEST(RedisSlow, ALateAdmissionsReservationIsReleasedBySettlement) {
-  if (!std::filesystem::exists(kRedisServer)) GTEST_SKIP() << "no redis-server";
-  auto port = free_port();
-  auto pid = spawn_redis(port, {"--enable-debug-command", "yes"});
-  ASSERT_GT(pid, 0);
-  auto make = [&](Loop& loop, std::chrono::milliseconds deadline) {
-    std::string error;
-    RedisLedgerOptions options;
-    options.url = *parse_redis_url("redis://127.0.0.1:" + std::to_string(port) + "/0", error);
-    options.key_prefix = "slow:";
-    options.admit_deadline = deadline;
-    auto ledger = std::make_unique<RedisLedger>(options, std::vector{&loop.ctx}, nullptr);
-    ledger->start();
-    for (int i = 0; i < 500 && !ledger->degraded_reason().empty(); ++i)
-      std::this_thread::sleep_for(10ms);
-    return ledger;
-  };
-  Loop slow_loop, other_loop;
-  auto slow = make(slow_loop, 50ms);
-  auto other = make(other_loop, 2000ms);
-  ASSERT_EQ(slow->degraded_reason(), "");
-  ASSERT_EQ(other->degraded_reason(), "");
-
-  // One admission first, so that Redis knows the script (EVALSHA) as it would in service.
-  AdmitRequest warm;
-  warm.tenant = "warm-up";
-  ASSERT_EQ(net::co_spawn(slow_loop.ctx, slow->admit(warm), net::use_future).get().refused,
-            Refusal::none);
-
-  // Redis stops answering for 800 ms: DEBUG SLEEP from a client of its own.
-  net::io_context io;
-  net::ip::tcp::socket sleeper(io);
-  sleeper.connect({net::ip::make_address("127.0.0.1"), port});
-  std::string sleep_cmd = "*3\r\n$5\r\nDEBUG\r\n$5\r\nSLEEP\r\n$3\r\n0.8\r\n";
-  net::write(sleeper, net::buffer(sleep_cmd));
-  std::this_thread::sleep_for(150ms);  // Redis is asleep
-
-  auto budget = config::Budget{1.0, config::BudgetPeriod::monthly};
-  AdmitRequest r;
-  r.tenant = "acme";
-  r.budget = budget;
-  r.cost_usd = 0.6;
-  auto late = net::co_spawn(slow_loop.ctx, slow->admit(r), net::use_future).get();
-  ASSERT_EQ(late.refused, Refusal::none) << "admitted locally";
-  EXPECT_FALSE(late.reservation.shared);
-
-  // Redis wakes up and runs the admission it had been sent: $0.6 is reserved there now.
-  char ok[5];
-  net::read(sleeper, net::buffer(ok));
-  EXPECT_EQ(std::string(ok, 5), "+OK\r\n");
-  std::this_thread::sleep_for(100ms);
-  auto probe = r;
-  probe.cost_usd = 0.5;
-  auto held = net::co_spawn(other_loop.ctx, other->admit(probe), net::use_future).get();
-  ASSERT_EQ(held.refused, Refusal::budget) << "the late admission's reservation holds $0.6";
-  EXPECT_NEAR(*held.budget_remaining_usd, 0.4, 1e-9);
-
-  // The request cost $0.1 in the end: settling it releases the $0.6 reservation.
-  SpendRecord s;
-  s.tenant = "acme";
-  s.model = "m1";
-  s.cost_usd = 0.1;
-  slow->settle(late.reservation, budget, s);
-  for (int i = 0; i < 200 && slow->unsynced(); ++i) std::this_thread::sleep_for(5ms);
-  std::this_thread::sleep_for(50ms);
-  auto next = net::co_spawn(other_loop.ctx, other->admit(r), net::use_future).get();
-  EXPECT_EQ(next.refused, Refusal::none) << "$0.9 remains, not $0.3";
-  EXPECT_NEAR(*next.budget_remaining_usd, 0.3, 1e-9);
-
-  slow->stop();
-  other->stop();
-  std::this_thread::sleep_for(20ms);
-  slow.reset();
-  other.reset();
-  kill(pid, SIGKILL);
-  waitpid(pid, nullptr, 0);
-}
-
 // rediss://: a real redis-server speaking TLS only, with a CA made here. The server is verified
 // against the configured CA and its name; one the gateway cannot verify is refused with a reason
 // that says so; verify: false connects anyway.
@@ -391,4 +310,131 @@ TEST(RedisTls, RedissVerifiesTheServerAgainstTheConfiguredCa) {
   kill(pid, SIGKILL);
   waitpid(pid, nullptr, 0);
   std::filesystem::remove_all(dir);
+}
+
+// A Redis that stops answering for a while (DEBUG SLEEP), and two replicas: `slow` decides
+// locally after 50 ms, `other` waits up to 2 s.
+class RedisSlow : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!std::filesystem::exists(kRedisServer)) GTEST_SKIP() << "no redis-server";
+    port_ = free_port();
+    pid_ = spawn_redis(port_, {"--enable-debug-command", "yes"});
+    ASSERT_GT(pid_, 0);
+    slow_ = make(slow_loop_, 50ms);
+    other_ = make(other_loop_, 2000ms);
+    ASSERT_EQ(slow_->degraded_reason(), "");
+    ASSERT_EQ(other_->degraded_reason(), "");
+    // One admission first, so that Redis knows the script (EVALSHA) as it would in service.
+    AdmitRequest warm;
+    warm.tenant = "warm-up";
+    ASSERT_EQ(admit(*slow_, slow_loop_, warm).refused, Refusal::none);
+  }
+  void TearDown() override {
+    if (slow_) slow_->stop();
+    if (other_) other_->stop();
+    std::this_thread::sleep_for(20ms);
+    slow_.reset();
+    other_.reset();
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+
+  std::unique_ptr<RedisLedger> make(Loop& loop, std::chrono::milliseconds deadline) {
+    std::string error;
+    RedisLedgerOptions options;
+    options.url = *parse_redis_url("redis://127.0.0.1:" + std::to_string(port_) + "/0", error);
+    options.key_prefix = "slow:";
+    options.admit_deadline = deadline;
+    auto ledger = std::make_unique<RedisLedger>(options, std::vector{&loop.ctx}, nullptr);
+    ledger->start();
+    for (int i = 0; i < 500 && !ledger->degraded_reason().empty(); ++i)
+      std::this_thread::sleep_for(10ms);
+    return ledger;
+  }
+  static Admission admit(RedisLedger& ledger, Loop& loop, const AdmitRequest& r) {
+    return net::co_spawn(loop.ctx, ledger.admit(r), net::use_future).get();
+  }
+  AdmitRequest request(double cost) const {
+    AdmitRequest r;
+    r.tenant = "acme";
+    r.budget = budget_;
+    r.cost_usd = cost;
+    return r;
+  }
+  void settle(RedisLedger& ledger, const Admission& a, double cost) {
+    SpendRecord s;
+    s.tenant = "acme";
+    s.model = "m1";
+    s.cost_usd = cost;
+    ledger.settle(a.reservation, budget_, s);
+    for (int i = 0; i < 200 && ledger.unsynced(); ++i) std::this_thread::sleep_for(5ms);
+    std::this_thread::sleep_for(50ms);  // settle is fire-and-forget: let it land
+  }
+  // Redis stops answering for 800 ms: DEBUG SLEEP from a client of its own.
+  void put_redis_to_sleep() {
+    sleeper_.connect({net::ip::make_address("127.0.0.1"), port_});
+    std::string sleep_cmd = "*3\r\n$5\r\nDEBUG\r\n$5\r\nSLEEP\r\n$3\r\n0.8\r\n";
+    net::write(sleeper_, net::buffer(sleep_cmd));
+    std::this_thread::sleep_for(150ms);  // Redis is asleep
+  }
+  // Waits until Redis is awake again and has run what it had been sent meanwhile.
+  void wait_for_redis() {
+    char ok[5];
+    net::read(sleeper_, net::buffer(ok));
+    EXPECT_EQ(std::string(ok, 5), "+OK\r\n");
+    std::this_thread::sleep_for(150ms);
+  }
+
+  config::Budget budget_{1.0, config::BudgetPeriod::monthly};
+  std::uint16_t port_ = 0;
+  pid_t pid_ = -1;
+  Loop slow_loop_, other_loop_;
+  std::unique_ptr<RedisLedger> slow_, other_;
+  net::io_context io_;
+  net::ip::tcp::socket sleeper_{io_};
+};
+
+// An admission that misses its deadline is admitted locally, but Redis may still run the script
+// once it answers again and take the budget reservation. The settlement releases it: the
+// tenant's budget is not held for money that was never spent.
+TEST_F(RedisSlow, ALateAdmissionsReservationIsReleasedBySettlement) {
+  put_redis_to_sleep();
+  auto late = admit(*slow_, slow_loop_, request(0.6));
+  ASSERT_EQ(late.refused, Refusal::none) << "admitted locally";
+  EXPECT_FALSE(late.reservation.shared);
+  wait_for_redis();  // it runs the admission it had been sent: $0.6 is reserved there now
+  auto held = admit(*other_, other_loop_, request(0.5));
+  ASSERT_EQ(held.refused, Refusal::budget) << "the late admission's reservation holds $0.6";
+  EXPECT_NEAR(*held.budget_remaining_usd, 0.4, 1e-9);
+
+  settle(*slow_, late, 0.1);  // the request cost $0.1 in the end
+  auto next = admit(*other_, other_loop_, request(0.6));
+  EXPECT_EQ(next.refused, Refusal::none) << "$0.9 remains, not $0.3";
+  if (next.budget_remaining_usd) EXPECT_NEAR(*next.budget_remaining_usd, 0.3, 1e-9);
+}
+
+// The same late admission when the local fallback refuses the request: nothing will settle it,
+// so the reservation Redis takes late is released at once.
+TEST_F(RedisSlow, ALateReservationOfARequestRefusedLocallyIsReleased) {
+  // The slow replica's own view of the budget learns of $0.9 reserved elsewhere, which is then
+  // released: Redis has the whole $1 free, the slow replica thinks $0.1.
+  auto held = admit(*other_, other_loop_, request(0.9));
+  ASSERT_EQ(held.refused, Refusal::none);
+  auto small = admit(*slow_, slow_loop_, request(0.05));
+  ASSERT_EQ(small.refused, Refusal::none);
+  ASSERT_TRUE(small.reservation.shared);
+  settle(*slow_, small, 0);
+  settle(*other_, held, 0);
+
+  put_redis_to_sleep();
+  auto late = admit(*slow_, slow_loop_, request(0.5));
+  EXPECT_EQ(late.refused, Refusal::budget) << "refused by the slow replica's own view";
+  wait_for_redis();  // the late admission, then its release, run
+
+  auto next = admit(*other_, other_loop_, request(0.9));
+  EXPECT_EQ(next.refused, Refusal::none) << "the late $0.5 reservation was released";
+  if (next.budget_remaining_usd) EXPECT_NEAR(*next.budget_remaining_usd, 0.1, 1e-9);
 }
