@@ -239,7 +239,7 @@ struct RedisConnection::Impl : std::enable_shared_from_this<Impl> {
       auto [hec] = co_await tls->async_handshake(net::ssl::stream_base::client, kTuple);
       finish();
       if (state->timed_out) co_return "TLS handshake timed out";
-      if (hec) co_return "TLS handshake failed: " + tls_error(hec);
+      if (hec) co_return "TLS handshake failed: " + tls_error(hec) + verify_detail(hec);
     }
     finish();
     if (state->timed_out) co_return "connect timed out";
@@ -308,6 +308,19 @@ struct RedisConnection::Impl : std::enable_shared_from_this<Impl> {
     }
     if (url.verify) tls->set_verify_callback(net::ssl::host_name_verification(url.host));
     return {};
+  }
+
+  // Why the server's certificate was refused, when that is what failed the handshake.
+  std::string verify_detail(const boost::system::error_code& ec) {
+    if (!tls || ec.category() != net::error::get_ssl_category() ||
+        ERR_GET_REASON(static_cast<unsigned long>(ec.value())) != SSL_R_CERTIFICATE_VERIFY_FAILED) {
+      return {};
+    }
+    long result = SSL_get_verify_result(tls->native_handle());
+    // The chain was good and the one callback, the name check, refused it.
+    if (result == X509_V_ERR_UNSPECIFIED)
+      return " (the certificate does not name " + url.host + ")";
+    return std::string(" (") + X509_verify_cert_error_string(result) + ")";
   }
 
   // An OpenSSL error as a reason a person can act on (no secrets in it: certificates only).
