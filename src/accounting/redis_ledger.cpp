@@ -180,6 +180,22 @@ struct RedisLedger::Impl : std::enable_shared_from_this<Impl> {
     if (reason == "timeout") slow_at_ms.store(steady_ms(), std::memory_order_relaxed);
     if (errors) errors->add({operation, reason});
   }
+  // The `reason` label of a call that failed: an error reply, a timeout, or no connection.
+  static std::string_view failure_reason(const RedisConnection::Result& r) {
+    return r.ok() ? "error" : r.error == "timeout" ? "timeout" : "down";
+  }
+  // One command off the request path, on `conn`'s thread; a failure is only counted under
+  // `operation` (a string literal).
+  void send_detached(RedisConnection& conn, std::vector<std::string> args, const char* operation) {
+    net::co_spawn(
+        conn.context(),
+        [self = shared_from_this(), &conn, args = std::move(args),
+         operation]() mutable -> net::awaitable<void> {
+          auto r = co_await conn.call(std::move(args), self->options.settle_deadline);
+          if (!r.ok() || r.reply->is_error()) self->count_error(operation, failure_reason(r));
+        },
+        net::detached);
+  }
 
   // The connection of the calling thread's event loop; null off the worker threads.
   RedisConnection* current() {
@@ -283,7 +299,7 @@ struct RedisLedger::Impl : std::enable_shared_from_this<Impl> {
     auto r = co_await eval(*conn, redis_scripts::kSettle, settle_sha, settle_args(e),
                            options.settle_deadline);
     if (!r.ok() || r.reply->is_error()) {
-      count_error("settle", r.ok() ? "error" : r.error == "timeout" ? "timeout" : "down");
+      count_error("settle", failure_reason(r));
       if (r.ok() && should_log_script_error())
         spdlog::warn("state backend: settlement refused by redis: {}", r.reply->str);
       // The marker makes a replay harmless if the lost reply was in fact applied.
@@ -315,7 +331,7 @@ struct RedisLedger::Impl : std::enable_shared_from_this<Impl> {
           auto r = co_await eval(conn, redis_scripts::kSettle, settle_sha, settle_args(batch[done]),
                                  options.settle_deadline);
           if (!r.ok() || r.reply->is_error()) {
-            count_error("replay", r.ok() ? "error" : r.error == "timeout" ? "timeout" : "down");
+            count_error("replay", failure_reason(r));
             break;
           }
         }
@@ -403,18 +419,8 @@ void RedisLedger::publish(std::string message) {
   auto* conn = impl_->current();
   if (conn == nullptr) conn = impl_->conns[0].get();
   if (!conn->up()) return;
-  auto payload = impl_->replica + "\n" + message;
-  net::co_spawn(
-      conn->context(),
-      [self = impl_, conn, payload = std::move(payload)]() -> net::awaitable<void> {
-        std::vector<std::string> args{"PUBLISH", self->channel(), payload};
-        auto r = co_await conn->call(std::move(args), self->options.settle_deadline);
-        if (!r.ok() || r.reply->is_error())
-          self->count_error("publish", r.ok()                 ? "error"
-                                       : r.error == "timeout" ? "timeout"
-                                                              : "down");
-      },
-      net::detached);
+  impl_->send_detached(*conn, {"PUBLISH", impl_->channel(), impl_->replica + "\n" + message},
+                       "publish");
 }
 
 net::awaitable<Admission> RedisLedger::admit(AdmitRequest r) {
@@ -456,30 +462,18 @@ net::awaitable<Admission> RedisLedger::admit(AdmitRequest r) {
     } else {
       // Refused here: nothing will settle it, so the late reservation is released now. Sent on
       // the same connection, it runs after the admission if that runs at all.
-      std::vector<std::string> release{"EVAL",
-                                       std::string(redis_scripts::kRelease),
-                                       "2",
-                                       self->key("budget", r.tenant, period),
-                                       self->key("resv", r.tenant, period),
-                                       resv_id};
-      net::co_spawn(
-          conn->context(),
-          [self, conn, release = std::move(release)]() mutable -> net::awaitable<void> {
-            auto res = co_await conn->call(std::move(release), self->options.settle_deadline);
-            if (!res.ok() || res.reply->is_error()) {
-              self->count_error("release", res.ok()                 ? "error"
-                                           : res.error == "timeout" ? "timeout"
-                                                                    : "down");
-            }
-          },
-          net::detached);
+      self->send_detached(
+          *conn,
+          {"EVAL", std::string(redis_scripts::kRelease), "2", self->key("budget", r.tenant, period),
+           self->key("resv", r.tenant, period), resv_id},
+          "release");
     }
     return a;
   };
   if (reply == nullptr || reply->type != RedisReply::Type::array || reply->elements.size() != 4) {
     if (reply && reply->is_error() && self->should_log_script_error())
       spdlog::warn("state backend: admission script failed: {}", reply->str);
-    self->count_error("admit", reply ? "error" : res.error == "timeout" ? "timeout" : "down");
+    self->count_error("admit", Impl::failure_reason(res));
     co_return fallback();
   }
   auto code = reply->elements[0].as_int(-1);

@@ -51,7 +51,7 @@ void read_key_list(LoadContext& ctx, const YAML::Node& node, const std::string& 
 
 // A `tls: {ca_file, verify}` mapping (providers.*.tls, state.redis.tls); an unreadable CA file
 // is an error at its path.
-void read_tls(LoadContext& ctx, const MapEntry& entry, ProviderTls& out);
+void read_tls(LoadContext& ctx, const MapEntry& entry, TlsConfig& out);
 
 // Empty string when the file can be opened and read; otherwise why not.
 std::string unreadable_reason(const std::string& file_path);

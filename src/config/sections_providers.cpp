@@ -207,7 +207,7 @@ void read_price(LoadContext& ctx, const YAML::Node& node, const std::string& pat
   }
 }
 
-void read_tls(LoadContext& ctx, const MapEntry& entry, ProviderTls& out) {
+void read_tls(LoadContext& ctx, const MapEntry& entry, TlsConfig& out) {
   MapReader tls(ctx, entry.value, entry.path, {"ca_file", "verify"});
   if (tls.read("ca_file", out.ca_file) && !out.ca_file.empty()) {
     const std::string path = tls.child_path("ca_file");

@@ -112,7 +112,7 @@ void TraceSink::reopen() {
   {
     std::lock_guard lock(mutex_);
     // What is handed over until the first of several pending reopens goes to the old file.
-    if (reopen_after_ == static_cast<std::size_t>(-1)) reopen_after_ = queue_.size();
+    if (reopen_after_ == kNoReopen) reopen_after_ = queue_.size();
   }
   wake_.notify_one();
 }
@@ -157,7 +157,6 @@ void TraceSink::writer_loop() {
     lines.clear();
     last_write = std::chrono::steady_clock::now();
   };
-  constexpr auto kNoReopen = static_cast<std::size_t>(-1);
   auto reopen_file = [&] {
     if (!lines.empty()) write_lines();
     std::FILE* next = std::fopen(path_.c_str(), "a");

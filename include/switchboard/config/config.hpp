@@ -39,7 +39,8 @@ struct AuthConfig {
 
 enum class StateBackend { memory, redis };
 
-struct ProviderTls {
+// How a TLS server is verified (providers.*.tls, state.redis.tls).
+struct TlsConfig {
   std::string ca_file;  // empty = system store
   bool verify = true;
 };
@@ -47,7 +48,7 @@ struct ProviderTls {
 struct RedisConfig {
   std::string url = "redis://127.0.0.1:6379/0";  // rediss:// for TLS
   std::string key_prefix = "switchboard:";
-  ProviderTls tls;  // how a rediss:// server is verified
+  TlsConfig tls;  // how a rediss:// server is verified
 };
 
 struct StateConfig {
@@ -130,7 +131,7 @@ struct ProviderConfig {
   std::uint32_t max_connections = 256;
   ProviderTimeouts timeouts;
   ProviderLimits limits;
-  ProviderTls tls;
+  TlsConfig tls;
   // azure
   std::string api_version;
   // bedrock (SigV4)

@@ -73,9 +73,10 @@ class TraceSink {
   std::size_t queued_bytes_ = 0;
   std::vector<std::string> free_;  // written buffers, emptied, for hand_over to reuse
   bool stopping_ = false;
-  // Reopen once this many of queue_'s chunks are written (npos: no reopen asked). Guarded by
+  // Reopen once this many of queue_'s chunks are written (kNoReopen: none asked). Guarded by
   // mutex_.
-  std::size_t reopen_after_ = static_cast<std::size_t>(-1);
+  static constexpr std::size_t kNoReopen = static_cast<std::size_t>(-1);
+  std::size_t reopen_after_ = kNoReopen;
   std::atomic<std::uint64_t> dropped_{0};
   std::thread writer_;
 };

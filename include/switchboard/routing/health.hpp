@@ -58,8 +58,8 @@ class ModelHealth {
   std::int64_t open_until_ms() const { return open_until_ms_.load(std::memory_order_relaxed); }
 
  private:
-  std::atomic<int> failure_threshold_{5};
-  std::atomic<std::int64_t> open_ms_{30'000};
+  std::atomic<int> failure_threshold_{};  // CircuitSettings, set by configure()
+  std::atomic<std::int64_t> open_ms_{};
   std::atomic<int> failures_{0};
   std::atomic<std::int64_t> open_until_ms_{0};  // 0 = closed
   std::atomic<bool> probing_{false};

@@ -24,7 +24,7 @@ bool parse_base_url(std::string_view url, UpstreamEndpoint& out, std::string& er
 struct PoolOptions {
   UpstreamEndpoint endpoint;
   config::ProviderTimeouts timeouts;
-  config::ProviderTls tls;
+  config::TlsConfig tls;
   std::uint32_t max_connections = 256;  // this pool's share
 };
 
