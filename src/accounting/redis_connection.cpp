@@ -143,7 +143,10 @@ struct RedisConnection::Impl : std::enable_shared_from_this<Impl> {
                             : co_await socket.async_read_some(net::buffer(buf), kTuple);
       if (gen != generation) break;
       if (ec) {
-        fail(ec == net::error::eof ? "connection closed by Redis" : ec.message());
+        // A TLS server that closes without a close_notify (killed, or a proxy that drops the
+        // connection) is closed all the same: "stream truncated" says nothing to an operator.
+        bool closed = ec == net::error::eof || ec == net::ssl::error::stream_truncated;
+        fail(closed ? "connection closed by Redis" : ec.message());
         break;
       }
       if (!reader->feed(buf.data(), n)) {

@@ -15,8 +15,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <thread>
 
+#include "switchboard/accounting/redis_connection.hpp"
 #include "switchboard/accounting/redis_ledger.hpp"
 
 using namespace switchboard;
@@ -311,8 +313,43 @@ TEST(RedisTls, RedissVerifiesTheServerAgainstTheConfiguredCa) {
       << wrong_name;
   EXPECT_EQ(outcome(url, "", false), "") << "verify: false connects without checking";
 
-  kill(pid, SIGKILL);
-  waitpid(pid, nullptr, 0);
+  // A server that goes away without a TLS close_notify (killed: the kernel closes its socket)
+  // reads as closed, as it does without TLS, not as OpenSSL's "stream truncated".
+  {
+    std::string error;
+    auto tls_url = *parse_redis_url(url, error);
+    tls_url.ca_file = dir + "/ca.pem";
+    std::mutex mu;
+    std::vector<std::pair<bool, std::string>> changes;
+    Loop loop;
+    RedisConnection connection(loop.ctx, tls_url, [&](bool up, const std::string& why) {
+      std::lock_guard lock(mu);
+      changes.emplace_back(up, why);
+    });
+    connection.start();
+    auto seen = [&](std::size_t n) {
+      for (int i = 0; i < 300; ++i) {
+        {
+          std::lock_guard lock(mu);
+          if (changes.size() >= n) return true;
+        }
+        std::this_thread::sleep_for(10ms);
+      }
+      return false;
+    };
+    ASSERT_TRUE(seen(1));
+    {
+      std::lock_guard lock(mu);
+      ASSERT_TRUE(changes[0].first) << changes[0].second;
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+    ASSERT_TRUE(seen(2));
+    connection.stop();
+    std::lock_guard lock(mu);
+    EXPECT_FALSE(changes[1].first);
+    EXPECT_EQ(changes[1].second, "connection closed by Redis");
+  }
   std::filesystem::remove_all(dir);
 }
 
