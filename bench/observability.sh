@@ -14,6 +14,7 @@ ROUNDS=${ROUNDS:-3}              # measured runs per variant, alternating; media
 GATEWAY_THREADS=${GATEWAY_THREADS:-1}
 PORT=${PORT:-18280}              # the upstream
 ON_OTLP=${ON_OTLP:-1}            # 0 = "on" writes the trace file only (splits the cost)
+ON_FILE=${ON_FILE:-1}            # 0 = "on" exports OTLP only, no trace file (the other split)
 SAMPLE_RATIO=${SAMPLE_RATIO:-1}  # traces.otlp.sample_ratio of "on" (1, the default: every request)
 METRICS_OFF=${METRICS_OFF:-1}    # 0 = metrics stay on in "off" (splits the cost)
 # PIN=1: the gateway (all its threads) on CPU 0, and wrk, the upstream and the OTLP receiver on
@@ -181,7 +182,7 @@ fi
 start_gateway off "" "" "$([ "$METRICS_OFF" = 1 ] && echo false || echo true)"
 OFF=http://$ADDR
 OFF_PID=$GW_PID
-start_gateway on "$TRACE_FILE" "$([ "$ON_OTLP" = 1 ] && echo "http://127.0.0.1:$COLLECTOR_PORT")" true
+start_gateway on "$([ "$ON_FILE" = 1 ] && echo "$TRACE_FILE")" "$([ "$ON_OTLP" = 1 ] && echo "http://127.0.0.1:$COLLECTOR_PORT")" true
 ON=http://$ADDR
 ON_PID=$GW_PID
 HZ=$(getconf CLK_TCK)
@@ -225,7 +226,7 @@ done
   echo "upstream: $UPSTREAM_DESC; gateway: server.threads $GATEWAY_THREADS"
   echo "wrk: -t1 -c$CONNECTIONS -d$DURATION (warm-up $WARMUP), $ROUNDS rounds, off/on alternating"
   echo "off: $([ "$METRICS_OFF" = 1 ] && echo "metrics.enabled false" || echo "metrics on"), traces.file \"\", no OTLP" \
-    "| on: metrics, traces.file (a file)$([ "$ON_OTLP" = 1 ] && echo " + OTLP/HTTP JSON to $SINK_DESC, sample_ratio $SAMPLE_RATIO")"
+    "| on: metrics$([ "$ON_FILE" = 1 ] && echo ", traces.file (a file)")$([ "$ON_OTLP" = 1 ] && echo " + OTLP/HTTP JSON to $SINK_DESC, sample_ratio $SAMPLE_RATIO")"
 }
 
 # One line per measured run in $WORK/runs: variant rps p50_ms cpu_us_per_request
